@@ -1,0 +1,177 @@
+//! `Application`: builds the aggregator from its settings, runs it until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hero_engine::{BattleEngine, Sim};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::battles::BattleWorker;
+use crate::cli::ServeArgs;
+use crate::clock::{SharedClock, SystemClock};
+use crate::consensus::{Consensus, ConsensusSettings};
+use crate::db::Db;
+use crate::nodes::{NodeRegistry, maintenance, store};
+use crate::state::AppState;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    worker: BattleWorker,
+}
+
+impl Application {
+    /// Connects the database, loads the registry and binds the listener.
+    pub async fn build(mut settings: ServeArgs) -> anyhow::Result<Application> {
+        settings.check()?;
+        if settings.local_nodes > 0 {
+            settings.allow_private_node_urls = true;
+            if settings.admin_token.is_none() {
+                settings.admin_token = Some(crate::http::bearer::new_secret());
+            }
+        }
+        let clock: SharedClock = Arc::new(SystemClock);
+        let db = Db::connect(
+            &settings.database.database_url,
+            settings.database.db_max_connections,
+        )
+        .await?;
+        let registry = Arc::new(NodeRegistry::new());
+        for node in store::load_all(&db).await.context("loading nodes")? {
+            registry.upsert(node);
+        }
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .context("building the HTTP client")?;
+        let fallbacks: Vec<Arc<dyn BattleEngine>> = vec![Arc::new(Sim)];
+        let consensus = Arc::new(Consensus {
+            registry: Arc::clone(&registry),
+            client,
+            clock: Arc::clone(&clock),
+            settings: ConsensusSettings {
+                k: settings.quorum_size,
+                node_timeout: Duration::from_millis(settings.node_timeout_ms),
+                deadline: Duration::from_millis(settings.consensus_deadline_ms),
+                max_replacements: settings.max_replacements,
+                offline_after_ms: settings.offline_after_ms(),
+            },
+            fallbacks,
+        });
+        let battle_wake = Arc::new(Notify::new());
+        let worker = BattleWorker {
+            db: db.clone(),
+            consensus,
+            clock: Arc::clone(&clock),
+            owner: format!("aggregator-{}", uuid::Uuid::new_v4()),
+            lease_ms: i64::try_from(settings.battle_lease_ms).unwrap_or(i64::MAX),
+            max_attempts: settings.max_battle_attempts,
+            slots: Arc::new(Semaphore::new(settings.battle_concurrency)),
+            wake: Arc::clone(&battle_wake),
+            tracker: TaskTracker::new(),
+        };
+        let state = AppState {
+            db,
+            registry,
+            clock,
+            settings: Arc::new(settings),
+            battle_wake,
+            metrics: crate::http::metrics::handle(),
+        };
+        Ok(Application {
+            listener,
+            state,
+            worker,
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains battles and flushes node state.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            worker,
+        } = self;
+        let addr = listener.local_addr()?;
+        let settings = Arc::clone(&state.settings);
+        let background = TaskTracker::new();
+        background.spawn(maintenance::run(
+            state.db.clone(),
+            Arc::clone(&state.registry),
+            Arc::clone(&state.clock),
+            Duration::from_millis(settings.flush_interval_ms.max(10)),
+            Duration::from_millis(settings.sync_interval_ms.max(10)),
+            settings.offline_after_ms(),
+            shutdown.clone(),
+        ));
+        let battles = worker.tracker.clone();
+        background.spawn(worker.run(
+            Duration::from_millis(settings.poll_interval_ms.max(10)),
+            shutdown.clone(),
+        ));
+        let router = crate::router::build(state.clone());
+        let server_shutdown = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+                .await
+        });
+        let nodes_shutdown = CancellationToken::new();
+        let local_nodes =
+            crate::local::start_nodes(settings.local_nodes, addr, &nodes_shutdown).await?;
+        println!(
+            "hero-aggregator ready: listening=http://{addr} database={} quorum={}",
+            crate::db::redact(&settings.database.database_url),
+            settings.quorum_size
+        );
+        if settings.local_nodes > 0 {
+            crate::local::print_walkthrough(
+                addr,
+                settings.admin_token.as_deref().unwrap_or_default(),
+            );
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: draining battles");
+        battles.close();
+        if tokio::time::timeout(
+            Duration::from_millis(settings.consensus_deadline_ms + 5_000),
+            battles.wait(),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!(
+                "battles still running at shutdown; their leases will expire and they will be retried"
+            );
+        }
+        nodes_shutdown.cancel();
+        local_nodes.close();
+        local_nodes.wait().await;
+        background.close();
+        background.wait().await;
+        server
+            .await
+            .context("server task panicked")?
+            .context("server failed")?;
+        Ok(())
+    }
+}

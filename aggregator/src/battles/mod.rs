@@ -1,0 +1,9 @@
+//! Battles as durable work: a row PENDING → RUNNING → COMPLETED | ERROR, claimed by workers
+//! with a lease, settled once through consensus, readable with every vote.
+
+mod routes;
+pub mod store;
+pub mod worker;
+
+pub use routes::router;
+pub use worker::BattleWorker;

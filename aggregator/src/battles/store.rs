@@ -1,0 +1,326 @@
+//! Battle rows and their votes.
+
+use hero_protocol::{BattleResult, Fighter};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{QueryBuilder, Row};
+
+use crate::consensus::{Verdict, Vote};
+use crate::db::{Db, Dialect, Tx};
+
+/// A battle claimed by a worker.
+#[derive(Debug, Clone)]
+pub struct BattleJob {
+    pub id: String,
+    pub fighters: Vec<Fighter>,
+    pub seed: u64,
+    pub prompt: String,
+    pub attempts: i64,
+}
+
+pub struct NewBattle<'a> {
+    pub fighters: &'a [Fighter],
+    pub seed: u64,
+    pub prompt: &'a str,
+    pub created_by: Option<&'a str>,
+}
+
+/// Inserts a PENDING battle inside a larger transaction; returns its id.
+pub async fn insert(
+    tx: &mut Tx,
+    battle: &NewBattle<'_>,
+    now_ms: i64,
+) -> Result<String, sqlx::Error> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let fighters_json =
+        serde_json::to_string(battle.fighters).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO battles (id, status, fighter1_id, fighter2_id, fighters_json, seed, prompt, \
+             created_by, created_at_ms, updated_at_ms) \
+         VALUES ($1, 'PENDING', $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(&id)
+    .bind(
+        battle
+            .fighters
+            .first()
+            .map(|f| f.id.clone())
+            .unwrap_or_default(),
+    )
+    .bind(
+        battle
+            .fighters
+            .get(1)
+            .map(|f| f.id.clone())
+            .unwrap_or_default(),
+    )
+    .bind(fighters_json)
+    .bind(i64::try_from(battle.seed).unwrap_or(i64::MAX))
+    .bind(battle.prompt)
+    .bind(battle.created_by.map(str::to_owned))
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+fn job_from_row(row: &AnyRow) -> Result<BattleJob, sqlx::Error> {
+    let fighters_json: String = row.try_get("fighters_json")?;
+    Ok(BattleJob {
+        id: row.try_get("id")?,
+        fighters: serde_json::from_str(&fighters_json)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        seed: u64::try_from(row.try_get::<i64, _>("seed")?).unwrap_or(0),
+        prompt: row.try_get("prompt")?,
+        attempts: row.try_get("attempts")?,
+    })
+}
+
+/// Claims up to `limit` battles that are PENDING or whose lease expired, for `owner`.
+pub async fn claim(
+    db: &Db,
+    owner: &str,
+    lease_ms: i64,
+    now_ms: i64,
+    limit: i64,
+) -> Result<Vec<BattleJob>, sqlx::Error> {
+    let lock = match db.dialect {
+        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        Dialect::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE battles SET status = 'RUNNING', lease_owner = $1, lease_until_ms = $2, \
+             attempts = attempts + 1, updated_at_ms = $3 \
+         WHERE id IN (SELECT id FROM battles \
+             WHERE status = 'PENDING' OR (status = 'RUNNING' AND lease_until_ms < $3) \
+             ORDER BY created_at_ms LIMIT $4{lock}) \
+         RETURNING id, fighters_json, seed, prompt, attempts"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(owner)
+        .bind(now_ms + lease_ms)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(job_from_row).collect()
+}
+
+fn vote_agrees(vote: &Vote, winner: Option<&str>) -> Option<i64> {
+    match (vote.valid_winner(), winner) {
+        (Some(v), Some(w)) => Some(i64::from(v == w)),
+        _ => None,
+    }
+}
+
+async fn insert_votes(
+    tx: &mut Tx,
+    battle_id: &str,
+    votes: &[Vote],
+    winner: Option<&str>,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    if votes.is_empty() {
+        return Ok(());
+    }
+    let mut qb: QueryBuilder<'_, sqlx::Any> = QueryBuilder::new(
+        "INSERT INTO battle_votes (id, battle_id, node_id, role, voted_winner_id, result_json, \
+             response_time_ms, is_valid, agrees, error, created_at_ms) ",
+    );
+    qb.push_values(votes, |mut b, v| {
+        b.push_bind(uuid::Uuid::new_v4().to_string())
+            .push_bind(battle_id.to_owned())
+            .push_bind(v.node_id.clone())
+            .push_bind(v.role.as_str())
+            .push_bind(v.winner.clone())
+            .push_bind(
+                v.result
+                    .as_ref()
+                    .and_then(|r| serde_json::to_string(r).ok()),
+            )
+            .push_bind(i64::try_from(v.latency_ms).unwrap_or(i64::MAX))
+            .push_bind(i64::from(v.valid))
+            .push_bind(vote_agrees(v, winner))
+            .push_bind(v.error.clone())
+            .push_bind(now_ms);
+    });
+    qb.push(" ON CONFLICT (battle_id, node_id) DO NOTHING");
+    qb.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Writes the votes and the verdict in one transaction, only if `owner` still holds the
+/// battle. Returns false when someone else settled it first.
+pub async fn settle(
+    db: &Db,
+    job: &BattleJob,
+    owner: &str,
+    verdict: &Verdict,
+    votes: &[Vote],
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    insert_votes(&mut tx, &job.id, votes, verdict.winner(), now_ms).await?;
+    let (status, winner, settled_by, engine, result, error) = match verdict {
+        Verdict::Quorum { result } => (
+            "COMPLETED",
+            Some(result.winner.clone()),
+            Some("quorum"),
+            None,
+            Some(result),
+            None,
+        ),
+        Verdict::Fallback {
+            result,
+            engine,
+            reason,
+        } => (
+            "COMPLETED",
+            Some(result.winner.clone()),
+            Some("fallback"),
+            Some(engine.clone()),
+            Some(result),
+            Some(reason.clone()),
+        ),
+        Verdict::Error(e) => ("ERROR", None, None, None, None, Some(e.clone())),
+    };
+    let updated = sqlx::query(
+        "UPDATE battles SET status = $1, winner_id = $2, settled_by = $3, fallback_engine = $4, \
+             result_json = $5, error = $6, lease_owner = NULL, lease_until_ms = NULL, \
+             settled_at_ms = $7, updated_at_ms = $7 \
+         WHERE id = $8 AND status = 'RUNNING' AND lease_owner = $9",
+    )
+    .bind(status)
+    .bind(winner)
+    .bind(settled_by)
+    .bind(engine)
+    .bind(result.and_then(|r| serde_json::to_string(r).ok()))
+    .bind(error)
+    .bind(now_ms)
+    .bind(&job.id)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Records votes that arrived after the verdict.
+pub async fn record_late_votes(
+    db: &Db,
+    battle_id: &str,
+    votes: &[Vote],
+    winner: Option<&str>,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    if votes.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().await?;
+    insert_votes(&mut tx, battle_id, votes, winner, now_ms).await?;
+    tx.commit().await
+}
+
+/// A stored vote as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VoteView {
+    pub node_id: String,
+    pub node_name: Option<String>,
+    pub role: String,
+    pub voted_winner_id: Option<String>,
+    pub is_valid: bool,
+    /// Whether a valid vote named the final winner (null for invalid votes).
+    pub agrees: Option<bool>,
+    pub response_time_ms: i64,
+    pub error: Option<String>,
+}
+
+/// A battle as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BattleView {
+    pub id: String,
+    pub status: String,
+    pub fighters: Vec<Fighter>,
+    pub seed: u64,
+    pub winner_id: Option<String>,
+    pub settled_by: Option<String>,
+    pub fallback_engine: Option<String>,
+    pub battle_log: Vec<hero_protocol::BattleLogEntry>,
+    pub battle_description: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_by: Option<String>,
+    pub created_at_ms: i64,
+    pub settled_at_ms: Option<i64>,
+    pub votes: Vec<VoteView>,
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<BattleView>, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT id, status, fighters_json, seed, winner_id, settled_by, fallback_engine, \
+             result_json, error, attempts, created_by, created_at_ms, settled_at_ms \
+         FROM battles WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+    let fighters: Vec<Fighter> =
+        serde_json::from_str(&row.try_get::<String, _>("fighters_json")?).map_err(decode)?;
+    let result: Option<BattleResult> = row
+        .try_get::<Option<String>, _>("result_json")?
+        .map(|s| serde_json::from_str(&s))
+        .transpose()
+        .map_err(decode)?;
+    let votes = sqlx::query(
+        "SELECT v.node_id, n.name AS node_name, v.role, v.voted_winner_id, v.is_valid, v.agrees, \
+             v.response_time_ms, v.error \
+         FROM battle_votes v LEFT JOIN nodes n ON n.id = v.node_id \
+         WHERE v.battle_id = $1 ORDER BY v.created_at_ms, v.node_id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|v| {
+        Ok(VoteView {
+            node_id: v.try_get("node_id")?,
+            node_name: v.try_get("node_name")?,
+            role: v.try_get("role")?,
+            voted_winner_id: v.try_get("voted_winner_id")?,
+            is_valid: v.try_get::<i64, _>("is_valid")? == 1,
+            agrees: v.try_get::<Option<i64>, _>("agrees")?.map(|a| a == 1),
+            response_time_ms: v.try_get("response_time_ms")?,
+            error: v.try_get("error")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let (battle_log, battle_description) = match result {
+        Some(r) => (r.battle_log, Some(r.battle_description)),
+        None => (Vec::new(), None),
+    };
+    Ok(Some(BattleView {
+        id: row.try_get("id")?,
+        status: row.try_get("status")?,
+        fighters,
+        seed: u64::try_from(row.try_get::<i64, _>("seed")?).unwrap_or(0),
+        winner_id: row.try_get("winner_id")?,
+        settled_by: row.try_get("settled_by")?,
+        fallback_engine: row.try_get("fallback_engine")?,
+        battle_log,
+        battle_description,
+        error: row.try_get("error")?,
+        attempts: row.try_get("attempts")?,
+        created_by: row.try_get("created_by")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        settled_at_ms: row.try_get("settled_at_ms")?,
+        votes,
+    }))
+}

@@ -1,0 +1,174 @@
+//! The battle worker: claims battles with a lease, runs consensus, writes the verdict once,
+//! then records the votes that arrive late and feeds outcomes back to node reputation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hero_protocol::BattleRequest;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::store::{self, BattleJob};
+use crate::clock::SharedClock;
+use crate::consensus::{Consensus, Verdict, Vote};
+use crate::db::Db;
+use crate::http::metrics::{BATTLES_SETTLED, SETTLE_DURATION, VOTES};
+use crate::nodes::reputation::VoteOutcome;
+
+#[derive(Clone)]
+pub struct BattleWorker {
+    pub db: Db,
+    pub consensus: Arc<Consensus>,
+    pub clock: SharedClock,
+    /// This process's lease owner name.
+    pub owner: String,
+    pub lease_ms: i64,
+    pub max_attempts: i64,
+    pub slots: Arc<Semaphore>,
+    pub wake: Arc<Notify>,
+    pub tracker: TaskTracker,
+}
+
+impl BattleWorker {
+    /// Claims as many battles as there are free slots and starts them; returns how many.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        let free = self.slots.available_permits();
+        if free == 0 {
+            return Ok(0);
+        }
+        let now = self.clock.now_ms();
+        let limit = i64::try_from(free.min(64)).unwrap_or(64);
+        let jobs = store::claim(&self.db, &self.owner, self.lease_ms, now, limit).await?;
+        let claimed = jobs.len();
+        for job in jobs {
+            let Ok(permit) = Arc::clone(&self.slots).acquire_owned().await else {
+                break;
+            };
+            let worker = self.clone();
+            self.tracker.spawn(async move {
+                worker.process(job).await;
+                drop(permit);
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Runs until shutdown: wakes on new battles, and polls for expired leases.
+    pub async fn run(self, poll: Duration, shutdown: CancellationToken) {
+        loop {
+            match self.run_once().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "claiming battles failed"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(battle.id = %job.id, attempt = job.attempts))]
+    async fn process(&self, job: BattleJob) {
+        let started = std::time::Instant::now();
+        let (verdict, votes, pending) = if job.attempts > self.max_attempts {
+            let reason = format!("gave up after {} attempts", self.max_attempts);
+            (Verdict::Error(reason), Vec::new(), None)
+        } else {
+            let request = BattleRequest {
+                battle_id: job.id.clone(),
+                prompt: job.prompt.clone(),
+                seed: Some(job.seed),
+                fighters: Some(job.fighters.clone()),
+            };
+            let decision = self.consensus.decide(&request, &job.fighters).await;
+            (decision.verdict, decision.votes, Some(decision.pending))
+        };
+        let settled = match store::settle(
+            &self.db,
+            &job,
+            &self.owner,
+            &verdict,
+            &votes,
+            self.clock.now_ms(),
+        )
+        .await
+        {
+            Ok(settled) => settled,
+            Err(e) => {
+                // The lease expires and another attempt runs.
+                tracing::error!(error = %e, "writing the verdict failed");
+                return;
+            }
+        };
+        if !settled {
+            tracing::warn!("battle was settled elsewhere; verdict discarded");
+            return;
+        }
+        let outcome = match &verdict {
+            Verdict::Quorum { .. } => "quorum",
+            Verdict::Fallback { .. } => "fallback",
+            Verdict::Error(_) => "error",
+        };
+        metrics::counter!(BATTLES_SETTLED, "outcome" => outcome).increment(1);
+        metrics::histogram!(SETTLE_DURATION).record(started.elapsed().as_secs_f64());
+        tracing::info!(
+            outcome,
+            winner = verdict.winner().unwrap_or("-"),
+            votes = votes.len(),
+            "battle settled"
+        );
+        let winner = verdict.winner().map(str::to_owned);
+        self.feed_back(&votes, winner.as_deref());
+        if let Some(pending) = pending.filter(|p| !p.is_empty()) {
+            let late = pending.finish().await;
+            self.feed_back(&late, winner.as_deref());
+            if let Err(e) = store::record_late_votes(
+                &self.db,
+                &job.id,
+                &late,
+                winner.as_deref(),
+                self.clock.now_ms(),
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "recording late votes failed");
+            }
+        }
+    }
+
+    /// Updates each voter's counters and reputation from how its vote compares to the verdict.
+    fn feed_back(&self, votes: &[Vote], winner: Option<&str>) {
+        let now = self.clock.now_ms();
+        for vote in votes {
+            let validity = if vote.valid { "valid" } else { "invalid" };
+            metrics::counter!(VOTES, "validity" => validity).increment(1);
+            let outcome = match (vote.valid_winner(), winner) {
+                (None, _) => VoteOutcome::Failed,
+                (Some(v), Some(w)) if v == w => VoteOutcome::Agreed,
+                (Some(_), Some(_)) => VoteOutcome::Disagreed,
+                (Some(_), None) => VoteOutcome::Valid,
+            };
+            if let Some(node) = self.consensus.registry.get(&vote.node_id) {
+                node.record(outcome, vote.latency_ms, now);
+            }
+        }
+    }
+}
+
+/// The prompt sent to seed-style nodes, which only read `prompt`.
+pub fn default_prompt(fighters: &[hero_protocol::Fighter]) -> String {
+    let describe = |f: &hero_protocol::Fighter| {
+        format!(
+            "{} (id {}, {}★, strength {}, agility {}, luck {})",
+            f.name, f.id, f.rarity, f.strength, f.agility, f.luck
+        )
+    };
+    let names: Vec<String> = fighters.iter().map(describe).collect();
+    format!(
+        "A battle between {}. The winner must be one of these ids.",
+        names.join(" and ")
+    )
+}

@@ -1,0 +1,205 @@
+//! Command line: every setting is a flag with a `HERO_*` environment variable.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hero-aggregator",
+    version,
+    about = "AI Hero Battle aggregator: registers AI nodes, settles battles by majority vote, serves the game API",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for `serve`, which also runs when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the aggregator (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://path/to/file.db` (created if missing) or `postgres://user@host/db`.
+    #[arg(
+        long,
+        env = "HERO_DATABASE_URL",
+        default_value = "sqlite://data/hero.db"
+    )]
+    pub database_url: String,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "HERO_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    /// Address the HTTP API listens on (port 0 picks a free port).
+    #[arg(long, env = "HERO_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Token for admin endpoints (`Authorization: Bearer ...`). Admin endpoints are off without it,
+    /// except with --local-nodes, which generates one and prints it.
+    #[arg(long, env = "HERO_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Token nodes must present to register. Without it any node may register.
+    #[arg(long, env = "HERO_ENROLLMENT_TOKEN", hide_env_values = true)]
+    pub enrollment_token: Option<String>,
+    /// Accept node URLs on loopback and private networks (LAN or local runs). Link-local and
+    /// cloud metadata addresses are always refused.
+    #[arg(long, env = "HERO_ALLOW_PRIVATE_NODE_URLS")]
+    pub allow_private_node_urls: bool,
+    /// Seconds between node heartbeats (told to each node when it registers).
+    #[arg(long, env = "HERO_HEARTBEAT_INTERVAL_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub heartbeat_interval_secs: u64,
+    /// Heartbeats a node may miss before it counts as offline.
+    #[arg(long, env = "HERO_MISSED_HEARTBEATS", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub missed_heartbeats: u64,
+    /// Nodes selected per battle (k, odd). A winner needs a strict majority of k.
+    #[arg(long, env = "HERO_QUORUM_SIZE", default_value_t = 3)]
+    pub quorum_size: usize,
+    /// Longest one node may take to answer, in milliseconds.
+    #[arg(long, env = "HERO_NODE_TIMEOUT_MS", default_value_t = 20_000)]
+    pub node_timeout_ms: u64,
+    /// Longest a consensus round may take before falling back, in milliseconds.
+    #[arg(long, env = "HERO_CONSENSUS_DEADLINE_MS", default_value_t = 30_000)]
+    pub consensus_deadline_ms: u64,
+    /// Backup nodes that may replace failed ones within one battle.
+    #[arg(long, env = "HERO_MAX_REPLACEMENTS", default_value_t = 3)]
+    pub max_replacements: usize,
+    /// How long a claimed battle stays leased to this process; after that another worker
+    /// (or this one after a restart) takes it over. Must exceed the consensus deadline.
+    #[arg(long, env = "HERO_BATTLE_LEASE_MS", default_value_t = 60_000)]
+    pub battle_lease_ms: u64,
+    /// Battles settled concurrently by this process.
+    #[arg(long, env = "HERO_BATTLE_CONCURRENCY", default_value_t = 256)]
+    pub battle_concurrency: usize,
+    /// Attempts before a battle that keeps failing is marked ERROR.
+    #[arg(long, env = "HERO_MAX_BATTLE_ATTEMPTS", default_value_t = 5)]
+    pub max_battle_attempts: i64,
+    /// Milliseconds between batched writes of heartbeats and node counters.
+    #[arg(long, env = "HERO_FLUSH_INTERVAL_MS", default_value_t = 2_000)]
+    pub flush_interval_ms: u64,
+    /// Milliseconds between reloads of nodes registered through other replicas.
+    #[arg(long, env = "HERO_SYNC_INTERVAL_MS", default_value_t = 5_000)]
+    pub sync_interval_ms: u64,
+    /// Milliseconds between polls for battles whose lease expired.
+    #[arg(long, env = "HERO_POLL_INTERVAL_MS", default_value_t = 500)]
+    pub poll_interval_ms: u64,
+    /// Start this many local Sim nodes in this process; they register over real HTTP.
+    /// Implies --allow-private-node-urls.
+    #[arg(long, env = "HERO_LOCAL_NODES", default_value_t = 0)]
+    pub local_nodes: usize,
+    /// Log format.
+    #[arg(long, env = "HERO_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field(
+                "database_url",
+                &crate::db::redact(&self.database.database_url),
+            )
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "enrollment_token",
+                &self.enrollment_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("quorum_size", &self.quorum_size)
+            .field("local_nodes", &self.local_nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServeArgs {
+    /// Heartbeat age after which a node counts as offline.
+    pub fn offline_after_ms(&self) -> i64 {
+        i64::try_from(self.heartbeat_interval_secs * self.missed_heartbeats * 1000)
+            .unwrap_or(i64::MAX)
+    }
+
+    /// Refuses settings that cannot work, with the reason.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.quorum_size == 0 || self.quorum_size % 2 == 0 {
+            anyhow::bail!(
+                "--quorum-size must be odd and at least 1 (got {})",
+                self.quorum_size
+            );
+        }
+        if self.battle_lease_ms <= self.consensus_deadline_ms {
+            anyhow::bail!("--battle-lease-ms must be larger than --consensus-deadline-ms");
+        }
+        if self.battle_concurrency == 0 {
+            anyhow::bail!("--battle-concurrency must be at least 1");
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            anyhow::bail!("--admin-token must be at least 16 characters");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_flags_work_without_subcommand() {
+        let cli = Cli::parse_from([
+            "hero-aggregator",
+            "--local-nodes",
+            "3",
+            "--quorum-size",
+            "5",
+        ]);
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.local_nodes, 3);
+        assert!(cli.serve.check().is_ok());
+    }
+
+    #[test]
+    fn even_quorum_is_refused() {
+        let cli = Cli::parse_from(["hero-aggregator", "--quorum-size", "4"]);
+        assert!(cli.serve.check().is_err());
+    }
+
+    #[test]
+    fn debug_hides_tokens() {
+        let cli = Cli::parse_from([
+            "hero-aggregator",
+            "--admin-token",
+            "super-secret-admin-token",
+        ]);
+        assert!(!format!("{:?}", cli.serve).contains("super-secret"));
+    }
+}

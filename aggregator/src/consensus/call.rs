@@ -1,0 +1,155 @@
+//! One call to one node: send the battle request, read a bounded answer, validate it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hero_protocol::{BattleResult, ErrorBody, Fighter};
+
+use super::vote::{Vote, VoteRole};
+use crate::http::metrics::{NODE_REQUEST_DURATION, NODE_REQUESTS};
+use crate::nodes::Assignment;
+
+/// Largest answer read from a node.
+const MAX_RESULT_BYTES: usize = 1024 * 1024;
+
+/// Everything a call needs, shared by all calls of one battle.
+pub struct CallContext {
+    pub client: reqwest::Client,
+    pub body: Vec<u8>,
+    pub fighters: Arc<Vec<Fighter>>,
+}
+
+enum Failure {
+    Timeout,
+    Unreachable(String),
+    Http(String),
+    Malformed(String),
+    Invalid(String, Box<BattleResult>),
+}
+
+impl Failure {
+    fn label(&self) -> &'static str {
+        match self {
+            Failure::Timeout => "timeout",
+            Failure::Unreachable(_) => "unreachable",
+            Failure::Http(_) => "http_error",
+            Failure::Malformed(_) => "malformed",
+            Failure::Invalid(..) => "invalid",
+        }
+    }
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESULT_BYTES as u64)
+    {
+        return Err(Failure::Malformed("answer larger than 1 MiB".into()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Failure::Unreachable(format!("reading the answer failed: {e}")))?
+    {
+        if body.len() + chunk.len() > MAX_RESULT_BYTES {
+            return Err(Failure::Malformed("answer larger than 1 MiB".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn exchange(
+    ctx: &CallContext,
+    assignment: &Assignment,
+    timeout: Duration,
+) -> Result<BattleResult, Failure> {
+    let node = &assignment.node;
+    let mut request = ctx
+        .client
+        .post(format!("{}/generate_battle", node.url))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(ctx.body.clone());
+    if let Some(key) = &node.api_key {
+        request = request.bearer_auth(key);
+    }
+    let work = async {
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                Failure::Timeout
+            } else {
+                Failure::Unreachable(format!("cannot reach node: {}", e.without_url()))
+            }
+        })?;
+        let status = response.status();
+        let body = read_limited(response).await?;
+        if !status.is_success() {
+            let reason = serde_json::from_slice::<ErrorBody>(&body)
+                .map(|b| b.message())
+                .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(200).collect());
+            return Err(Failure::Http(format!("node answered {status}: {reason}")));
+        }
+        let result: BattleResult = serde_json::from_slice(&body)
+            .map_err(|e| Failure::Malformed(format!("not a battle result: {e}")))?;
+        match hero_engine::validate(&ctx.fighters, &result) {
+            Ok(()) => Ok(result),
+            Err(e) => Err(Failure::Invalid(
+                format!("result failed validation: {e}"),
+                Box::new(result),
+            )),
+        }
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(Failure::Timeout),
+    }
+}
+
+/// Calls one node and turns whatever happens into a vote. Never fails.
+pub async fn call_node(
+    ctx: Arc<CallContext>,
+    assignment: Assignment,
+    role: VoteRole,
+    timeout: Duration,
+) -> Vote {
+    let started = Instant::now();
+    let outcome = exchange(&ctx, &assignment, timeout).await;
+    let latency = started.elapsed();
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    let label = match &outcome {
+        Ok(_) => "ok",
+        Err(f) => f.label(),
+    };
+    metrics::counter!(NODE_REQUESTS, "result" => label).increment(1);
+    metrics::histogram!(NODE_REQUEST_DURATION).record(latency.as_secs_f64());
+    let node_id = assignment.node.id.clone();
+    match outcome {
+        Ok(result) => Vote {
+            node_id,
+            role,
+            winner: Some(result.winner.clone()),
+            result: Some(result),
+            latency_ms,
+            valid: true,
+            error: None,
+        },
+        Err(failure) => {
+            let (error, rejected) = match failure {
+                Failure::Timeout => (format!("timed out after {} ms", timeout.as_millis()), None),
+                Failure::Unreachable(m) | Failure::Http(m) | Failure::Malformed(m) => (m, None),
+                Failure::Invalid(m, result) => (m, Some(*result)),
+            };
+            tracing::debug!(node.id = %node_id, %error, "vote rejected");
+            Vote {
+                node_id,
+                role,
+                winner: rejected.as_ref().map(|r| r.winner.clone()),
+                result: rejected,
+                latency_ms,
+                valid: false,
+                error: Some(error),
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! One consensus round: select k nodes, fan out, replace failures while time remains,
+//! settle at the first strict majority, otherwise fall back to local generation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use hero_engine::BattleEngine;
+use hero_protocol::{BattleRequest, BattleResult, Fighter};
+use tokio::time::Instant;
+
+use super::call::{CallContext, call_node};
+use super::tally;
+use super::vote::{Vote, VoteRole};
+use crate::clock::SharedClock;
+use crate::nodes::{Assignment, NodeRegistry};
+
+#[derive(Debug, Clone)]
+pub struct ConsensusSettings {
+    /// Nodes selected per battle (odd).
+    pub k: usize,
+    /// Longest a single node may take.
+    pub node_timeout: Duration,
+    /// Longest the whole round may take before falling back.
+    pub deadline: Duration,
+    /// Backup nodes that may replace failed ones in one round.
+    pub max_replacements: usize,
+    pub offline_after_ms: i64,
+}
+
+/// How a battle was decided.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Quorum {
+        result: BattleResult,
+    },
+    Fallback {
+        result: BattleResult,
+        engine: String,
+        reason: String,
+    },
+    /// Not even the local engines could produce a result (e.g. an unplayable snapshot).
+    Error(String),
+}
+
+impl Verdict {
+    pub fn winner(&self) -> Option<&str> {
+        match self {
+            Verdict::Quorum { result } | Verdict::Fallback { result, .. } => {
+                Some(result.winner.as_str())
+            }
+            Verdict::Error(_) => None,
+        }
+    }
+}
+
+type VoteFuture = BoxFuture<'static, Vote>;
+
+/// Calls still running when the verdict was reached; their votes are recorded afterwards.
+pub struct Pending(FuturesUnordered<VoteFuture>);
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Waits for every outstanding call (each is bounded by its own timeout).
+    pub async fn finish(self) -> Vec<Vote> {
+        self.0.collect().await
+    }
+}
+
+pub struct Decision {
+    pub verdict: Verdict,
+    pub votes: Vec<Vote>,
+    pub pending: Pending,
+}
+
+pub struct Consensus {
+    pub registry: Arc<NodeRegistry>,
+    pub client: reqwest::Client,
+    pub clock: SharedClock,
+    pub settings: ConsensusSettings,
+    /// Local engines tried in order when no quorum forms (Gemini when configured, then Sim).
+    pub fallbacks: Vec<Arc<dyn BattleEngine>>,
+}
+
+impl Consensus {
+    fn assign(&self, n: usize, tried: &[String], operators: &[String]) -> Vec<Assignment> {
+        self.registry.assign(
+            n,
+            tried,
+            operators,
+            self.clock.now_ms(),
+            self.settings.offline_after_ms,
+        )
+    }
+
+    fn launch(
+        &self,
+        ctx: &Arc<CallContext>,
+        assignments: Vec<Assignment>,
+        role: VoteRole,
+        deadline: Instant,
+        tried: &mut Vec<String>,
+        operators: &mut Vec<String>,
+        calls: &mut FuturesUnordered<VoteFuture>,
+    ) -> usize {
+        let count = assignments.len();
+        let timeout = self
+            .settings
+            .node_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+        for a in assignments {
+            tried.push(a.node.id.clone());
+            if let Some(op) = &a.node.operator {
+                operators.push(op.clone());
+            }
+            calls.push(Box::pin(call_node(Arc::clone(ctx), a, role, timeout)));
+        }
+        count
+    }
+
+    /// Runs the round for one battle.
+    #[tracing::instrument(skip_all, fields(battle.id = %request.battle_id))]
+    pub async fn decide(&self, request: &BattleRequest, fighters: &[Fighter]) -> Decision {
+        let k = self.settings.k;
+        let deadline = Instant::now() + self.settings.deadline;
+        let ctx = Arc::new(CallContext {
+            client: self.client.clone(),
+            body: serde_json::to_vec(request).unwrap_or_default(),
+            fighters: Arc::new(fighters.to_vec()),
+        });
+        let mut tried = Vec::new();
+        let mut operators = Vec::new();
+        let mut calls = FuturesUnordered::new();
+        let first = self.assign(k, &tried, &operators);
+        tracing::debug!(
+            selected = ?first.iter().map(|a| a.node.id.as_str()).collect::<Vec<_>>(),
+            "nodes selected"
+        );
+        self.launch(
+            &ctx,
+            first,
+            VoteRole::Selected,
+            deadline,
+            &mut tried,
+            &mut operators,
+            &mut calls,
+        );
+        let mut replacements_left = self.settings.max_replacements;
+        let mut votes: Vec<Vote> = Vec::new();
+        let mut reason = "no node answered before the deadline".to_string();
+        loop {
+            if calls.is_empty() {
+                reason = if votes.is_empty() {
+                    "no online node with free capacity".into()
+                } else {
+                    "not enough valid votes agreed".into()
+                };
+                break;
+            }
+            let Ok(Some(vote)) = tokio::time::timeout_at(deadline, calls.next()).await else {
+                break;
+            };
+            let failed = !vote.valid;
+            votes.push(vote);
+            let winners = || votes.iter().filter_map(Vote::valid_winner);
+            if let Some(winner) = tally::verdict(k, winners()) {
+                let result = votes
+                    .iter()
+                    .find(|v| v.valid_winner() == Some(winner))
+                    .and_then(|v| v.result.clone());
+                if let Some(result) = result {
+                    return Decision {
+                        verdict: Verdict::Quorum { result },
+                        votes,
+                        pending: Pending(calls),
+                    };
+                }
+            }
+            if failed && replacements_left > 0 && Instant::now() < deadline {
+                let backup = self.assign(1, &tried, &operators);
+                replacements_left -= self.launch(
+                    &ctx,
+                    backup,
+                    VoteRole::Replacement,
+                    deadline,
+                    &mut tried,
+                    &mut operators,
+                    &mut calls,
+                );
+            }
+            if !tally::still_reachable(k, winners(), calls.len() + replacements_left) {
+                reason = "the valid votes cannot reach a majority".into();
+                break;
+            }
+        }
+        Decision {
+            verdict: self.fall_back(request, fighters, reason).await,
+            votes,
+            pending: Pending(calls),
+        }
+    }
+
+    async fn fall_back(
+        &self,
+        request: &BattleRequest,
+        fighters: &[Fighter],
+        reason: String,
+    ) -> Verdict {
+        let mut request = request.clone();
+        request.fighters = Some(fighters.to_vec());
+        let mut last_error = String::from("no fallback engine configured");
+        for engine in &self.fallbacks {
+            match engine.generate(&request).await {
+                Ok(result) => match hero_engine::validate(fighters, &result) {
+                    Ok(()) => {
+                        return Verdict::Fallback {
+                            result,
+                            engine: engine.kind().to_string(),
+                            reason,
+                        };
+                    }
+                    Err(e) => {
+                        last_error = format!("{} fallback result invalid: {e}", engine.kind())
+                    }
+                },
+                Err(e) => last_error = format!("{} fallback failed: {e}", engine.kind()),
+            }
+            tracing::warn!(battle.id = %request.battle_id, error = %last_error, "fallback engine failed");
+        }
+        Verdict::Error(last_error)
+    }
+}

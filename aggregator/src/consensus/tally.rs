@@ -1,0 +1,95 @@
+//! The tally: pure rules that turn votes into a verdict.
+//!
+//! A winner needs a strict majority of the k nodes selected — not of whoever answered — so
+//! with k >= 3 no single vote ever decides a battle.
+
+use std::collections::BTreeMap;
+
+/// Votes a winner needs: more than half of k.
+pub fn quorum(k: usize) -> usize {
+    k / 2 + 1
+}
+
+/// Counts valid votes per winner (deterministic order).
+pub fn count<'a>(valid_winners: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
+    let mut counts = BTreeMap::new();
+    for w in valid_winners {
+        *counts.entry(w).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The winner with a strict majority of `k`, if any.
+pub fn verdict<'a>(k: usize, valid_winners: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let need = quorum(k);
+    count(valid_winners)
+        .into_iter()
+        .find(|&(_, n)| n >= need)
+        .map(|(w, _)| w)
+}
+
+/// Whether some winner can still reach a quorum if `outstanding` more valid votes arrive.
+pub fn still_reachable<'a>(
+    k: usize,
+    valid_winners: impl IntoIterator<Item = &'a str>,
+    outstanding: usize,
+) -> bool {
+    let best = count(valid_winners).into_values().max().unwrap_or(0);
+    best + outstanding >= quorum(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn majority_of_k_not_of_answers() {
+        // Only one of three answered: it is all the answers, but not a majority of k.
+        assert_eq!(verdict(3, ["a"]), None);
+        assert_eq!(verdict(3, ["a", "a"]), Some("a"));
+        assert_eq!(verdict(3, ["a", "b"]), None);
+        assert_eq!(verdict(5, ["a", "a", "b", "b"]), None);
+        assert_eq!(verdict(5, ["a", "a", "b", "a"]), Some("a"));
+        assert_eq!(verdict(1, ["a"]), Some("a"));
+    }
+
+    #[test]
+    fn reachability() {
+        assert!(still_reachable(3, ["a"], 1));
+        assert!(!still_reachable(3, ["a"], 0));
+        assert!(!still_reachable(3, ["a", "b"], 0));
+        assert!(!still_reachable(3, [], 1));
+    }
+
+    proptest! {
+        #[test]
+        fn no_single_vote_decides_when_k_at_least_3(k in 3usize..15, w in "[ab]") {
+            prop_assert_eq!(verdict(k, [w.as_str()]), None);
+        }
+
+        #[test]
+        fn a_verdict_has_a_strict_majority_and_is_unique(
+            k in 1usize..12,
+            votes in prop::collection::vec(prop::bool::ANY, 0..12),
+        ) {
+            let votes: Vec<&str> = votes.iter().take(k).map(|&b| if b { "a" } else { "b" }).collect();
+            let a = votes.iter().filter(|&&v| v == "a").count();
+            let b = votes.len() - a;
+            match verdict(k, votes.iter().copied()) {
+                Some("a") => prop_assert!(2 * a > k),
+                Some("b") => prop_assert!(2 * b > k),
+                Some(other) => prop_assert!(false, "unexpected {}", other),
+                None => prop_assert!(2 * a <= k && 2 * b <= k),
+            }
+        }
+
+        #[test]
+        fn order_does_not_matter(mut votes in prop::collection::vec("[abc]", 0..9), k in 1usize..9) {
+            let before = verdict(k, votes.iter().map(String::as_str)).map(str::to_owned);
+            votes.reverse();
+            let after = verdict(k, votes.iter().map(String::as_str)).map(str::to_owned);
+            prop_assert_eq!(before, after);
+        }
+    }
+}

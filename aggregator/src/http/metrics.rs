@@ -1,0 +1,87 @@
+//! Prometheus metrics: the recorder, the names we export, and the per-route HTTP middleware.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUESTS: &str = "hero_http_requests_total";
+pub const HTTP_DURATION: &str = "hero_http_request_duration_seconds";
+pub const BATTLES_SETTLED: &str = "hero_battles_settled_total";
+pub const VOTES: &str = "hero_votes_total";
+pub const NODE_REQUESTS: &str = "hero_node_requests_total";
+pub const NODE_REQUEST_DURATION: &str = "hero_node_request_duration_seconds";
+pub const SETTLE_DURATION: &str = "hero_battle_settle_duration_seconds";
+pub const NODES_ONLINE: &str = "hero_nodes_online";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once and describes every metric.
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    30.0,
+                ])
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another library in the process (an embedded node) may have installed one first.
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::debug!("a metrics recorder was already installed");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests by method, matched route and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        "HTTP request duration by method and matched route"
+    );
+    describe_counter!(
+        BATTLES_SETTLED,
+        "Battles settled, by outcome: quorum, fallback, error"
+    );
+    describe_counter!(VOTES, "Node votes recorded, by validity: valid, invalid");
+    describe_counter!(
+        NODE_REQUESTS,
+        "Calls to nodes by result: ok, invalid, http_error, timeout, unreachable, malformed"
+    );
+    describe_histogram!(NODE_REQUEST_DURATION, "Duration of calls to nodes");
+    describe_histogram!(
+        SETTLE_DURATION,
+        "From claiming a battle to writing its verdict"
+    );
+    describe_gauge!(NODES_ONLINE, "Nodes whose last heartbeat is recent");
+}
+
+/// Counts and times every request by its matched route (never the raw path).
+pub async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

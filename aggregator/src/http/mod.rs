@@ -1,0 +1,10 @@
+//! HTTP plumbing shared by every domain: the error type, the JSON extractor, bearer tokens,
+//! metrics middleware.
+
+pub mod bearer;
+pub mod error;
+pub mod json;
+pub mod metrics;
+
+pub use error::ApiError;
+pub use json::ApiJson;

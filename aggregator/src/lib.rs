@@ -1,0 +1,18 @@
+//! hero-aggregator: registers AI nodes, settles battles by strict-majority vote over them,
+//! keeps battles as durable work, and serves the HTTP API.
+
+pub mod app;
+pub mod battles;
+pub mod cli;
+pub mod clock;
+pub mod consensus;
+pub mod db;
+pub mod http;
+mod local;
+pub mod nodes;
+mod ops;
+pub mod router;
+pub mod state;
+pub mod telemetry;
+
+pub use app::Application;

@@ -1,0 +1,55 @@
+//! `--local-nodes N`: Sim nodes started in this process that register over real HTTP, so
+//! one command runs a whole network.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hero_node::NodeConfig;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Starts `count` nodes on free loopback ports, registered with the aggregator at `aggregator`.
+pub async fn start_nodes(
+    count: usize,
+    aggregator: SocketAddr,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<TaskTracker> {
+    let tracker = TaskTracker::new();
+    for i in 1..=count {
+        let config = NodeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            name: Some(format!("local-node-{i}")),
+            operator: Some(format!("local-operator-{i}")),
+            aggregator_url: Some(format!("http://{aggregator}")),
+            ..NodeConfig::default()
+        };
+        let app = hero_node::Application::build(config, Arc::new(hero_engine::Sim)).await?;
+        let token = shutdown.clone();
+        tracker.spawn(async move {
+            if let Err(e) = app.run_until_stopped(token).await {
+                tracing::error!(error = format!("{e:#}"), "local node failed");
+            }
+        });
+    }
+    Ok(tracker)
+}
+
+/// Tells a new user how to try the network.
+pub fn print_walkthrough(addr: SocketAddr, admin_token: &str) {
+    println!(
+        r#"
+Local network: aggregator on http://{addr} with in-process Sim nodes (they register over HTTP).
+Admin token for this run: {admin_token}
+
+Create a battle:
+  curl -s -X POST http://{addr}/api/v1/admin/battles \
+    -H 'Authorization: Bearer {admin_token}' -H 'Content-Type: application/json' \
+    -d '{{"fighters":[{{"id":"c1","name":"Aria","strength":60,"agility":40,"luck":30,"rarity":3,"skill_description":"Storm blade"}},{{"id":"c2","name":"Borin","strength":45,"agility":55,"luck":35,"rarity":2,"skill_description":"Shield bash"}}]}}'
+Then read it (status, winner, settled_by, log, every vote):
+  curl -s http://{addr}/api/v1/battles/<battle_id>
+Nodes and health:
+  curl -s http://{addr}/api/nodes
+  curl -s http://{addr}/api/health
+"#
+    );
+}

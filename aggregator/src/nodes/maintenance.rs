@@ -1,0 +1,96 @@
+//! Background upkeep of the registry: batched flushes of heartbeats and counters to the
+//! database, and syncing nodes other replicas registered.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::NodeRegistry;
+use super::store::{self, NodeFlush};
+use crate::clock::SharedClock;
+use crate::db::Db;
+
+/// Writes every dirty node in one transaction; returns how many were written.
+pub async fn flush_once(
+    db: &Db,
+    registry: &NodeRegistry,
+    clock: &SharedClock,
+) -> anyhow::Result<usize> {
+    let dirty: Vec<_> = registry
+        .all()
+        .into_iter()
+        .filter(|n| n.dirty.swap(false, Ordering::AcqRel))
+        .collect();
+    let rows: Vec<NodeFlush> = dirty
+        .iter()
+        .map(|n| NodeFlush {
+            id: n.id.clone(),
+            last_heartbeat_ms: n.last_heartbeat_ms.load(Ordering::Relaxed),
+            counters: n.snapshot_counters(),
+        })
+        .collect();
+    if let Err(e) = store::flush(db, &rows, clock.now_ms()).await {
+        // Try again next time.
+        for n in &dirty {
+            n.dirty.store(true, Ordering::Release);
+        }
+        return Err(e.into());
+    }
+    Ok(rows.len())
+}
+
+/// Loads nodes the registry does not know yet, and newer heartbeats written by other replicas.
+pub async fn sync_once(db: &Db, registry: &NodeRegistry) -> anyhow::Result<usize> {
+    let mut added = 0;
+    for row in store::load_all(db).await? {
+        match registry.get(&row.id) {
+            Some(known) if known.token_hash == row.token_hash => {
+                let hb = row.last_heartbeat_ms.load(Ordering::Relaxed);
+                known.last_heartbeat_ms.fetch_max(hb, Ordering::Relaxed);
+                if row.left.load(Ordering::Relaxed) {
+                    known.left.store(true, Ordering::Relaxed);
+                }
+            }
+            _ => {
+                registry.upsert(row);
+                added += 1;
+            }
+        }
+    }
+    Ok(added)
+}
+
+/// Runs flush and sync on their intervals until shutdown, then flushes one last time.
+pub async fn run(
+    db: Db,
+    registry: Arc<NodeRegistry>,
+    clock: SharedClock,
+    flush_every: std::time::Duration,
+    sync_every: std::time::Duration,
+    offline_after_ms: i64,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut flush_tick = tokio::time::interval(flush_every);
+    let mut sync_tick = tokio::time::interval(sync_every);
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = flush_tick.tick() => {
+                if let Err(e) = flush_once(&db, &registry, &clock).await {
+                    tracing::warn!(error = format!("{e:#}"), "node flush failed; will retry");
+                }
+                let online = registry.online_count(clock.now_ms(), offline_after_ms);
+                metrics::gauge!(crate::http::metrics::NODES_ONLINE).set(online as f64);
+            }
+            _ = sync_tick.tick() => {
+                if let Err(e) = sync_once(&db, &registry).await {
+                    tracing::warn!(error = format!("{e:#}"), "node sync failed; will retry");
+                }
+            }
+        }
+    }
+    if let Err(e) = flush_once(&db, &registry, &clock).await {
+        tracing::warn!(error = format!("{e:#}"), "final node flush failed");
+    }
+}

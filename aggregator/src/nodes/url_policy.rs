@@ -1,0 +1,178 @@
+//! Which node URLs the aggregator will call: http/https only, never link-local or cloud
+//! metadata addresses, loopback and private ranges only when the operator allows them.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use url::{Host, Url};
+
+/// Hostnames of cloud metadata services, refused whatever they resolve to.
+const METADATA_HOSTS: &[&str] = &["metadata.google.internal", "metadata", "instance-data"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AddressClass {
+    Public,
+    /// Loopback, RFC 1918, CGNAT, IPv6 unique-local: fine for a LAN or local run.
+    Private,
+    /// Link-local, metadata, unspecified, multicast, broadcast, documentation.
+    Forbidden,
+}
+
+fn classify_v4(ip: Ipv4Addr) -> AddressClass {
+    let o = ip.octets();
+    if ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || ip == Ipv4Addr::new(100, 100, 100, 200)
+        || o[0] == 0
+    {
+        AddressClass::Forbidden
+    } else if ip.is_loopback() || ip.is_private() || (o[0] == 100 && (o[1] & 0xC0) == 64) {
+        AddressClass::Private
+    } else {
+        AddressClass::Public
+    }
+}
+
+fn classify(ip: IpAddr) -> AddressClass {
+    match ip {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return classify_v4(v4);
+            }
+            let seg = v6.segments();
+            if v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xffc0) == 0xfe80
+                || v6 == Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x254)
+            {
+                AddressClass::Forbidden
+            } else if v6.is_loopback() || (seg[0] & 0xfe00) == 0xfc00 {
+                AddressClass::Private
+            } else {
+                AddressClass::Public
+            }
+        }
+    }
+}
+
+/// Checks a node URL; on success returns it normalised (no trailing slash).
+pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<String, String> {
+    if raw.len() > 255 {
+        return Err("node url is longer than 255 characters".into());
+    }
+    let url = Url::parse(raw).map_err(|e| format!("node url is not a valid URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("node url must use http or https".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("node url must not carry credentials".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("node url must not have a query or fragment".into());
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addresses: Vec<IpAddr> = match url.host() {
+        None => return Err("node url has no host".into()),
+        Some(Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
+        Some(Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
+        Some(Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if METADATA_HOSTS.contains(&name.as_str()) {
+                return Err("node url points at a cloud metadata service".into());
+            }
+            let lookup = tokio::time::timeout(
+                Duration::from_secs(3),
+                tokio::net::lookup_host((name.as_str(), port)),
+            )
+            .await
+            .map_err(|_| format!("resolving {name} timed out"))?
+            .map_err(|e| format!("cannot resolve {name}: {e}"))?;
+            let addrs: Vec<IpAddr> = lookup.map(|a| a.ip()).collect();
+            if addrs.is_empty() {
+                return Err(format!("{name} resolves to no address"));
+            }
+            addrs
+        }
+    };
+    for ip in addresses {
+        match classify(ip) {
+            AddressClass::Forbidden => {
+                return Err(format!(
+                    "node url resolves to {ip}, a link-local, metadata or reserved address"
+                ));
+            }
+            AddressClass::Private if !allow_private => {
+                return Err(format!(
+                    "node url resolves to {ip}, a loopback or private address \
+                     (start the aggregator with --allow-private-node-urls to accept it)"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn public_http_urls_pass() {
+        assert_eq!(
+            check_node_url("http://8.8.8.8:8001/", false).await.unwrap(),
+            "http://8.8.8.8:8001"
+        );
+        assert!(
+            check_node_url("https://[2001:4860::1]", false)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn metadata_and_link_local_are_always_refused() {
+        for url in [
+            "http://169.254.169.254/latest",
+            "http://[fe80::1]:80",
+            "http://[::ffff:169.254.169.254]",
+            "http://metadata.google.internal",
+            "http://0.0.0.0:80",
+            "http://100.100.100.200",
+            "http://[fd00:ec2::254]",
+        ] {
+            assert!(check_node_url(url, true).await.is_err(), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn private_needs_the_flag() {
+        for url in [
+            "http://127.0.0.1:8001",
+            "http://10.1.2.3",
+            "http://192.168.1.5",
+            "http://[::1]:80",
+            "http://localhost:8001",
+        ] {
+            assert!(check_node_url(url, false).await.is_err(), "{url}");
+            assert!(check_node_url(url, true).await.is_ok(), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn other_schemes_and_shapes_are_refused() {
+        for url in [
+            "ftp://8.8.8.8",
+            "file:///etc/passwd",
+            "http://user:pw@8.8.8.8",
+            "not a url",
+            "http://8.8.8.8/?x=1",
+        ] {
+            assert!(check_node_url(url, true).await.is_err(), "{url}");
+        }
+    }
+}

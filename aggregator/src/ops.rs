@@ -1,0 +1,75 @@
+//! Operations endpoints: `/api/health` and `/metrics`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/metrics", get(metrics_text))
+}
+
+#[derive(Serialize)]
+struct NodePool {
+    registered: usize,
+    online: usize,
+    quorum_size: usize,
+    /// Whether enough nodes are online for a battle to settle by quorum.
+    quorum_possible: bool,
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    database: &'static str,
+    database_error: Option<String>,
+    nodes: NodePool,
+    version: &'static str,
+}
+
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let db = state.db.ping().await;
+    let online = state
+        .registry
+        .online_count(state.clock.now_ms(), state.settings.offline_after_ms());
+    let k = state.settings.quorum_size;
+    let healthy = db.is_ok();
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Health {
+            status: if !healthy {
+                "down"
+            } else if online >= k / 2 + 1 {
+                "ok"
+            } else {
+                "degraded"
+            },
+            database: if healthy { "ok" } else { "error" },
+            database_error: db.err().map(|e| {
+                tracing::warn!(error = %e, "health check: database unreachable");
+                "database unreachable".to_string()
+            }),
+            nodes: NodePool {
+                registered: state.registry.len(),
+                online,
+                quorum_size: k,
+                quorum_possible: online >= k / 2 + 1,
+            },
+            version: env!("CARGO_PKG_VERSION"),
+        }),
+    )
+}
+
+async fn metrics_text(State(state): State<AppState>) -> String {
+    state.metrics.render()
+}

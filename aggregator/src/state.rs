@@ -1,0 +1,22 @@
+//! `AppState`: the cheap handles every route and background task shares.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+
+use crate::cli::ServeArgs;
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::nodes::NodeRegistry;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub registry: Arc<NodeRegistry>,
+    pub clock: SharedClock,
+    pub settings: Arc<ServeArgs>,
+    /// Wakes the battle worker when a battle is created.
+    pub battle_wake: Arc<Notify>,
+    pub metrics: PrometheusHandle,
+}

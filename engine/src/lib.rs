@@ -1,0 +1,35 @@
+//! Battle generation behind one trait: the deterministic [`Sim`] engine (the embedded
+//! default), LLM engines, and [`validate`], which the aggregator runs on every vote.
+
+mod error;
+mod gemini;
+mod llm;
+mod openai;
+mod prompt;
+mod sim;
+mod validate;
+
+pub use error::EngineError;
+pub use gemini::{GeminiEngine, GeminiSettings};
+pub use llm::{EngineSettings, Summoner, build_engine, build_summoner};
+pub use openai::{OpenAiEngine, OpenAiSettings};
+pub use prompt::{
+    CharacterText, Prompt, battle_prompt, starting_hp, summon_from_templates, summon_prompt,
+};
+pub use sim::Sim;
+pub use validate::{ValidationError, validate, MAX_DESCRIPTION_CHARS, MAX_TEXT_CHARS};
+
+use async_trait::async_trait;
+use hero_protocol::{BattleRequest, BattleResult};
+
+/// Something that turns a battle request into a battle result.
+#[async_trait]
+pub trait BattleEngine: Send + Sync {
+    /// Engine kind as reported in `/health`: `sim`, `gemini`, `openai`.
+    fn kind(&self) -> &'static str;
+    /// Model name, for LLM engines.
+    fn model(&self) -> Option<&str> {
+        None
+    }
+    async fn generate(&self, request: &BattleRequest) -> Result<BattleResult, EngineError>;
+}

@@ -1,0 +1,230 @@
+//! [`Application`]: a bound node, ready to serve until its shutdown token is cancelled.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use hero_engine::BattleEngine;
+use hero_protocol::NodeRegistration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{self, ApiKey};
+use crate::capacity::Capacity;
+use crate::config::NodeConfig;
+use crate::lifecycle::Lifecycle;
+use crate::server::{self, AppState};
+use crate::stats::Stats;
+use crate::telemetry;
+
+/// How often histogram buckets are folded in between scrapes.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// A node whose listener is bound; [`Application::run_until_stopped`] serves it.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    public_url: String,
+    name: String,
+    api_key: String,
+    engine_kind: &'static str,
+    drain_timeout: Duration,
+    router: Router,
+    lifecycle: Option<Lifecycle>,
+}
+
+impl Application {
+    /// Binds the listener and prepares the routes; nothing is served or registered yet.
+    pub async fn build(config: NodeConfig, engine: Arc<dyn BattleEngine>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let local_addr = listener
+            .local_addr()
+            .context("listener has no local address")?;
+        let public_url_given = config.public_url.is_some();
+        let public_url = match config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{local_addr}"),
+        };
+        reqwest::Url::parse(&public_url)
+            .with_context(|| format!("invalid public URL {public_url:?}"))?;
+        let name = config
+            .name
+            .unwrap_or_else(|| format!("hero-node-{}", auth::random_chars(6).to_lowercase()));
+        let api_key = config
+            .api_key
+            .filter(|k| !k.trim().is_empty())
+            .unwrap_or_else(ApiKey::generate);
+        let capacity = Capacity::new(config.max_concurrent_requests.max(1));
+
+        let lifecycle = match config.aggregator_url {
+            Some(aggregator) => {
+                let aggregator = aggregator.trim_end_matches('/').to_string();
+                reqwest::Url::parse(&aggregator)
+                    .with_context(|| format!("invalid aggregator URL {aggregator:?}"))?;
+                if local_addr.ip().is_unspecified() && !public_url_given {
+                    tracing::warn!(%public_url, "listening on all interfaces without --public-url; the aggregator may not reach this node");
+                }
+                Some(Lifecycle {
+                    client: http_client()?,
+                    aggregator,
+                    registration: NodeRegistration {
+                        name: name.clone(),
+                        url: public_url.clone(),
+                        api_key: Some(api_key.clone()),
+                        weight: config.weight,
+                        max_concurrent_requests: capacity.max(),
+                        operator: config.operator,
+                        backend: Some(engine.kind().to_string()),
+                        version: Some(env!("CARGO_PKG_VERSION").to_string()),
+                    },
+                    enrollment_token: config.enrollment_token,
+                    capacity: capacity.clone(),
+                })
+            }
+            None => None,
+        };
+
+        let state = AppState {
+            name: Arc::from(name.as_str()),
+            api_key: ApiKey::new(&api_key),
+            capacity,
+            stats: Arc::new(Stats::new()),
+            prometheus: telemetry::prometheus(),
+            engine: Arc::clone(&engine),
+        };
+        Ok(Self {
+            listener,
+            local_addr,
+            public_url,
+            name,
+            api_key,
+            engine_kind: engine.kind(),
+            drain_timeout: Duration::from_secs(config.drain_timeout_secs),
+            router: server::router(state),
+            lifecycle,
+        })
+    }
+
+    /// The address the listener is bound to (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The URL announced to the aggregator.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bearer key callers must present (generated when none was configured). A secret:
+    /// never log it.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// The one line the binary prints on stdout once listening.
+    pub fn ready_line(&self) -> String {
+        format!(
+            "hero-node ready: name={} listening=http://{} engine={}",
+            self.name, self.local_addr, self.engine_kind
+        )
+    }
+
+    /// Serves (and keeps the aggregator informed) until `shutdown` is cancelled, then stops
+    /// accepting, lets in-flight battles finish (bounded by the drain timeout), leaves the
+    /// aggregator's registry, and returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let tracker = TaskTracker::new();
+        let prometheus = telemetry::prometheus();
+        let upkeep_stop = shutdown.clone();
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval(METRICS_UPKEEP);
+            while upkeep_stop.run_until_cancelled(tick.tick()).await.is_some() {
+                prometheus.run_upkeep();
+            }
+        });
+        let lifecycle = self.lifecycle.map(Arc::new);
+        let membership = lifecycle.as_ref().map(|lifecycle| {
+            let lifecycle = Arc::clone(lifecycle);
+            let stop = shutdown.clone();
+            tracker.spawn(async move { lifecycle.run(stop).await })
+        });
+        tracker.close();
+
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let mut server = tokio::spawn(serve.into_future());
+        let served = tokio::select! {
+            served = &mut server => {
+                shutdown.cancel();
+                served
+            }
+            () = shutdown.cancelled() => {
+                tracing::info!(drain_timeout_secs = self.drain_timeout.as_secs(), "shutting down: draining in-flight battles");
+                match tokio::time::timeout(self.drain_timeout, &mut server).await {
+                    Ok(served) => served,
+                    Err(_) => {
+                        tracing::warn!("drain timeout reached; leaving with battles still in flight");
+                        server.abort();
+                        Ok(Ok(()))
+                    }
+                }
+            }
+        };
+
+        if let (Some(lifecycle), Some(membership)) = (lifecycle, membership) {
+            if let Ok(Some(session)) = membership.await {
+                lifecycle.deregister(&session).await;
+            }
+        }
+        tracker.wait().await;
+        served
+            .context("server task failed")?
+            .context("server failed")?;
+        tracing::info!(name = %self.name, "node stopped");
+        Ok(())
+    }
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("hero-node/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The aggregator spawns embedded nodes, so the future must be `Send`.
+    #[test]
+    fn running_a_node_is_a_send_future() {
+        fn assert_send<T: Send>(_: &T) {}
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let config = NodeConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                ..NodeConfig::default()
+            };
+            let app = Application::build(config, Arc::new(hero_engine::Sim))
+                .await
+                .unwrap();
+            assert_send(&app.run_until_stopped(CancellationToken::new()));
+        });
+    }
+}

@@ -1,0 +1,66 @@
+//! `hero-node` binary: parse the CLI, set up logs, pick the engine, run until a signal.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use hero_engine::BattleEngine;
+use hero_node::{Application, Cli, EngineKind};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    hero_node::telemetry::init_tracing(cli.log_format);
+    tracing::info!(config = ?cli.node, engine = ?cli.engine, "starting hero-node");
+
+    let engine = engine_for(&cli)?;
+    let app = Application::build(cli.node, engine).await?;
+
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", app.ready_line()).context("cannot write the ready line")?;
+    stdout.flush().context("cannot flush stdout")?;
+    drop(stdout);
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    app.run_until_stopped(shutdown).await
+}
+
+/// The one place an engine kind becomes an engine.
+fn engine_for(cli: &Cli) -> anyhow::Result<Arc<dyn BattleEngine>> {
+    match cli.engine {
+        EngineKind::Sim => Ok(Arc::new(hero_engine::Sim)),
+    }
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,136 @@
+//! The node's HTTP routes: `/health`, `/generate_battle`, `/stats`, `/metrics`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hero_engine::BattleEngine;
+use hero_protocol::{BattleRequest, BattleResult, ErrorBody, NodeHealth, NodeStats};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::{ApiKey, Authorized};
+use crate::capacity::Capacity;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, MAX_BODY_BYTES};
+use crate::stats::{Outcome, Stats};
+use crate::telemetry;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub name: Arc<str>,
+    pub engine: Arc<dyn BattleEngine>,
+    pub api_key: ApiKey,
+    pub capacity: Capacity,
+    pub stats: Arc<Stats>,
+    pub prometheus: PrometheusHandle,
+}
+
+impl FromRef<AppState> for ApiKey {
+    fn from_ref(state: &AppState) -> Self {
+        state.api_key.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/generate_battle", post(generate_battle))
+        .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Json<NodeHealth> {
+    Json(NodeHealth {
+        status: "ok".to_string(),
+        name: state.name.to_string(),
+        current_requests: state.capacity.in_flight(),
+        max_concurrent_requests: state.capacity.max(),
+        backend: state.engine.kind().to_string(),
+        model: state.engine.model().map(str::to_string),
+        version: Some(env!("CARGO_PKG_VERSION").to_string()),
+    })
+}
+
+#[tracing::instrument(skip_all)]
+async fn generate_battle(
+    State(state): State<AppState>,
+    _auth: Authorized,
+    body: Result<JsonBody<BattleRequest>, ApiError>,
+) -> Result<Json<BattleResult>, ApiError> {
+    let JsonBody(request) = body.inspect_err(|_| state.count(Outcome::ClientError, None))?;
+    let Some(_slot) = state.capacity.try_acquire() else {
+        state.count(Outcome::Capacity, None);
+        return Err(ApiError::AtCapacity);
+    };
+    let started = Instant::now();
+    let outcome = state.engine.generate(&request).await;
+    let elapsed = started.elapsed();
+    telemetry::battle_timed(elapsed);
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    match outcome {
+        Ok(result) => {
+            state.count(Outcome::Ok, Some(elapsed));
+            tracing::debug!(battle.id = %request.battle_id, duration_ms, "battle generated");
+            Ok(Json(result))
+        }
+        Err(error) => {
+            let outcome = if error.is_client_error() {
+                Outcome::ClientError
+            } else {
+                Outcome::EngineError
+            };
+            state.count(outcome, Some(elapsed));
+            tracing::warn!(battle.id = %request.battle_id, duration_ms, %error, "battle failed");
+            Err(ApiError::Engine(error))
+        }
+    }
+}
+
+async fn stats(State(state): State<AppState>) -> Json<NodeStats> {
+    let s = state.stats.snapshot();
+    Json(NodeStats {
+        name: state.name.to_string(),
+        backend: state.engine.kind().to_string(),
+        model: state.engine.model().map(str::to_string),
+        requests: s.requests,
+        successes: s.successes,
+        failures: s.failures,
+        rejected_at_capacity: s.rejected_at_capacity,
+        average_latency_ms: s.average_latency_ms,
+        current_requests: state.capacity.in_flight(),
+        max_concurrent_requests: state.capacity.max(),
+        uptime_secs: s.uptime_secs,
+    })
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.prometheus.render(),
+    )
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(ErrorBody::new("not_found", "no such route")),
+    )
+}
+
+impl AppState {
+    fn count(&self, outcome: Outcome, elapsed: Option<std::time::Duration>) {
+        self.stats.record(outcome, elapsed);
+        telemetry::battle_counted(outcome.label());
+    }
+}

@@ -1,0 +1,83 @@
+//! Logs (tracing) and Prometheus metrics: the recorder is installed once per process.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+pub const BATTLES_TOTAL: &str = "hero_node_battles_total";
+pub const BATTLE_DURATION: &str = "hero_node_battle_duration_seconds";
+pub const IN_FLIGHT: &str = "hero_node_in_flight";
+
+const DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Sets up tracing for the binary: `RUST_LOG` or `info`, text or JSON, on stderr (stdout
+/// carries only the ready line).
+pub fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// The process-wide Prometheus handle, installing the recorder on first use.
+///
+/// If another recorder is already installed (an embedding process with its own), node metrics
+/// go to that one and this handle renders an empty page.
+pub fn prometheus() -> PrometheusHandle {
+    PROMETHEUS
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(BATTLE_DURATION.into()), DURATION_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let handle = match builder.install_recorder() {
+                Ok(handle) => handle,
+                Err(error) => {
+                    tracing::warn!(%error, "a metrics recorder is already installed; node metrics go there");
+                    PrometheusBuilder::new().build_recorder().handle()
+                }
+            };
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        BATTLES_TOTAL,
+        "POST /generate_battle requests by result: ok, client_error, engine_error, capacity, unauthorized"
+    );
+    metrics::describe_histogram!(
+        BATTLE_DURATION,
+        metrics::Unit::Seconds,
+        "Time the engine took to generate a battle"
+    );
+    metrics::describe_gauge!(IN_FLIGHT, "Battles being generated right now");
+}
+
+/// Counts one `POST /generate_battle` answer.
+pub fn battle_counted(result: &'static str) {
+    metrics::counter!(BATTLES_TOTAL, "result" => result).increment(1);
+}
+
+/// Records how long the engine took.
+pub fn battle_timed(elapsed: Duration) {
+    metrics::histogram!(BATTLE_DURATION).record(elapsed.as_secs_f64());
+}
+
+/// Moves the in-flight gauge by `delta`.
+pub fn in_flight_changed(delta: f64) {
+    metrics::gauge!(IN_FLIGHT).increment(delta);
+}

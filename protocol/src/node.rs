@@ -1,0 +1,180 @@
+//! Node life cycle: registration, heartbeats, health and statistics.
+
+use serde::{Deserialize, Serialize};
+
+fn default_weight() -> u32 {
+    1
+}
+
+fn default_max_concurrent() -> u32 {
+    5
+}
+
+/// `POST /api/nodes/register` body. The first five fields are the seed's; the rest are
+/// optional extensions.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRegistration {
+    pub name: String,
+    /// Base URL where the aggregator reaches the node (`http://host:port`).
+    pub url: String,
+    /// Bearer key the aggregator must send to the node.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent_requests: u32,
+    /// Who runs the node; at most one node per operator serves a battle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// Engine behind the node (`sim`, `gemini`, `openai`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl std::fmt::Debug for NodeRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeRegistration")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("weight", &self.weight)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("operator", &self.operator)
+            .field("backend", &self.backend)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+/// Answer to a registration: the node's id, the token it heartbeats with, and how often.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationReply {
+    pub node_id: String,
+    pub node_token: String,
+    pub heartbeat_interval_secs: u64,
+}
+
+impl std::fmt::Debug for RegistrationReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationReply")
+            .field("node_id", &self.node_id)
+            .field("node_token", &"<redacted>")
+            .field("heartbeat_interval_secs", &self.heartbeat_interval_secs)
+            .finish()
+    }
+}
+
+/// `POST /api/nodes/heartbeat` body, sent with `Authorization: Bearer <node_token>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub node_id: String,
+    #[serde(default)]
+    pub current_requests: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatReply {
+    pub status: String,
+    pub heartbeat_interval_secs: u64,
+}
+
+/// A node's `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeHealth {
+    pub status: String,
+    pub name: String,
+    pub current_requests: u32,
+    pub max_concurrent_requests: u32,
+    /// Engine kind: `sim`, `gemini`, `openai`.
+    pub backend: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// A node's `GET /stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStats {
+    pub name: String,
+    pub backend: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub requests: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// Requests refused with 503 because the node was at capacity.
+    pub rejected_at_capacity: u64,
+    pub average_latency_ms: f64,
+    pub current_requests: u32,
+    pub max_concurrent_requests: u32,
+    pub uptime_secs: u64,
+}
+
+/// One entry of the aggregator's public `GET /api/nodes`: never a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    /// `online` or `offline`, from the age of the last heartbeat.
+    pub status: String,
+    pub operator: Option<String>,
+    pub backend: Option<String>,
+    pub weight: u32,
+    pub reputation: f64,
+    pub max_concurrent_requests: u32,
+    pub current_requests: u32,
+    pub total_requests: u64,
+    pub successful_requests: u64,
+    pub avg_response_time_ms: f64,
+    /// Share of this node's valid votes that agreed with the verdict.
+    pub agreement_rate: f64,
+    pub last_heartbeat_ms: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_registration_decodes_with_defaults() {
+        let r: NodeRegistration =
+            serde_json::from_str(r#"{"name":"n1","url":"http://10.0.0.5:8001","extra":true}"#)
+                .unwrap();
+        assert_eq!(r.weight, 1);
+        assert_eq!(r.max_concurrent_requests, 5);
+        assert_eq!(r.api_key, None);
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let r = NodeRegistration {
+            name: "n".into(),
+            url: "http://x".into(),
+            api_key: Some("sekrit".into()),
+            weight: 1,
+            max_concurrent_requests: 5,
+            operator: None,
+            backend: None,
+            version: None,
+        };
+        assert!(!format!("{r:?}").contains("sekrit"));
+        let reply = RegistrationReply {
+            node_id: "id".into(),
+            node_token: "tok-sekrit".into(),
+            heartbeat_interval_secs: 10,
+        };
+        assert!(!format!("{reply:?}").contains("tok-sekrit"));
+    }
+
+    #[test]
+    fn heartbeat_matches_seed_shape() {
+        let hb: Heartbeat =
+            serde_json::from_str(r#"{"node_id":"abc","current_requests":2}"#).unwrap();
+        assert_eq!(hb.current_requests, 2);
+    }
+}
