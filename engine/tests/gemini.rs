@@ -12,7 +12,7 @@ use support::{FakeServer, Reply, battle_request, card, valid_battle};
 
 async fn engine_for(replies: Vec<Reply>) -> (FakeServer, GeminiEngine) {
     let server = FakeServer::start(replies).await;
-    let engine = GeminiEngine::new(gemini::settings(&server)).unwrap();
+    let engine = GeminiEngine::new(gemini::settings(&server)).expect("engine builds");
     (server, engine)
 }
 
@@ -33,24 +33,49 @@ async fn a_valid_battle_is_returned_and_the_request_is_well_formed() {
     let config = &call.body["generationConfig"];
     assert_eq!(config["responseMimeType"], "application/json");
     assert_eq!(config["seed"], 7);
-    assert_eq!(config["temperature"].as_f64().map(|t| (t * 10.0).round()), Some(2.0));
+    assert_eq!(
+        config["temperature"].as_f64().map(|t| (t * 10.0).round()),
+        Some(2.0)
+    );
     assert_eq!(config["responseSchema"]["type"], "OBJECT");
-    assert_eq!(config["responseSchema"]["properties"]["winner"]["enum"], json!(["c1", "c2"]));
+    assert_eq!(
+        config["responseSchema"]["properties"]["winner"]["enum"],
+        json!(["c1", "c2"])
+    );
     assert_eq!(call.body["contents"][0]["role"], "user");
-    let user = call.body["contents"][0]["parts"][0]["text"].as_str().unwrap();
-    for needle in ["id: \"c1\"", "name: \"Aria\"", "id: \"c2\"", "name: \"Borin\"", "Stone Skin"] {
+    let user = call.body["contents"][0]["parts"][0]["text"]
+        .as_str()
+        .unwrap();
+    for needle in [
+        "id: \"c1\"",
+        "name: \"Aria\"",
+        "id: \"c2\"",
+        "name: \"Borin\"",
+        "Stone Skin",
+    ] {
         assert!(user.contains(needle), "prompt lacks {needle}: {user}");
     }
-    let system = call.body["systemInstruction"]["parts"][0]["text"].as_str().unwrap();
+    let system = call.body["systemInstruction"]["parts"][0]["text"]
+        .as_str()
+        .unwrap();
     assert!(system.contains("Output contract"));
-    assert_eq!((engine.kind(), engine.model()), ("gemini", Some("gemini-2.0-flash")));
+    assert_eq!(
+        (engine.kind(), engine.model()),
+        ("gemini", Some("gemini-2.0-flash"))
+    );
 }
 
 #[tokio::test]
 async fn fenced_json_is_unwrapped() {
-    let fenced = format!("Here is the battle:\n```json\n{:#}\n```\n", valid_battle("c1"));
+    let fenced = format!(
+        "Here is the battle:\n```json\n{:#}\n```\n",
+        valid_battle("c1")
+    );
     let (_server, engine) = engine_for(vec![gemini::text(&fenced)]).await;
-    assert_eq!(engine.generate(&battle_request()).await.unwrap().winner, "c1");
+    assert_eq!(
+        engine.generate(&battle_request()).await.unwrap().winner,
+        "c1"
+    );
 }
 
 #[tokio::test]
@@ -65,82 +90,150 @@ async fn text_that_is_not_json_is_invalid_output_and_not_retried() {
 async fn a_third_fighter_as_winner_is_rejected() {
     let (_server, engine) = engine_for(vec![gemini::json_text(&valid_battle("c3"))]).await;
     let err = engine.generate(&battle_request()).await.unwrap_err();
-    assert!(matches!(err, EngineError::InvalidOutput(ref m) if m.contains("not one of the fighters")), "{err}");
+    assert!(
+        matches!(err, EngineError::InvalidOutput(ref m) if m.contains("not one of the fighters")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn a_blocked_prompt_is_a_clear_error() {
     let (_server, engine) = engine_for(vec![gemini::blocked("PROHIBITED_CONTENT")]).await;
     let err = engine.generate(&battle_request()).await.unwrap_err();
-    assert!(matches!(err, EngineError::Blocked(ref m) if m.contains("PROHIBITED_CONTENT")), "{err}");
+    assert!(
+        matches!(err, EngineError::Blocked(ref m) if m.contains("PROHIBITED_CONTENT")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn unfinished_answers_never_become_a_winner() {
     let answer = valid_battle("c1").to_string();
-    for (reason, blocked) in [("SAFETY", true), ("RECITATION", true), ("MAX_TOKENS", false), ("OTHER", false)] {
+    for (reason, blocked) in [
+        ("SAFETY", true),
+        ("RECITATION", true),
+        ("MAX_TOKENS", false),
+        ("OTHER", false),
+    ] {
         let (_server, engine) = engine_for(vec![gemini::finished(&answer, reason)]).await;
         let err = engine.generate(&battle_request()).await.unwrap_err();
-        assert_eq!(matches!(err, EngineError::Blocked(_)), blocked, "{reason}: {err}");
-        assert!(matches!(err, EngineError::Blocked(_) | EngineError::InvalidOutput(_)));
+        assert_eq!(
+            matches!(err, EngineError::Blocked(_)),
+            blocked,
+            "{reason}: {err}"
+        );
+        assert!(matches!(
+            err,
+            EngineError::Blocked(_) | EngineError::InvalidOutput(_)
+        ));
         assert!(err.to_string().contains(reason), "{err}");
     }
 }
 
 #[tokio::test]
 async fn rate_limit_is_retried_after_the_servers_retry_delay() {
-    let quota = gemini::error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", Some("0.150s"));
+    let quota = gemini::error(
+        429,
+        "RESOURCE_EXHAUSTED",
+        "Resource has been exhausted (e.g. check quota).",
+        Some("0.150s"),
+    );
     let (server, engine) = engine_for(vec![quota, gemini::json_text(&valid_battle("c1"))]).await;
     let started = Instant::now();
     let result = engine.generate(&battle_request()).await.unwrap();
     assert_eq!(result.winner, "c1");
     assert_eq!(server.call_count(), 2, "the second attempt must happen");
-    assert!(started.elapsed() >= Duration::from_millis(150), "retryDelay was not honoured");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "retryDelay was not honoured"
+    );
 }
 
 #[tokio::test]
 async fn a_long_retry_delay_is_capped() {
     let quota = gemini::error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", Some("3600s"));
     let (server, engine) = engine_for(vec![quota, gemini::json_text(&valid_battle("c1"))]).await;
-    assert_eq!(engine.generate(&battle_request()).await.unwrap().winner, "c1");
+    assert_eq!(
+        engine.generate(&battle_request()).await.unwrap().winner,
+        "c1"
+    );
     assert_eq!(server.call_count(), 2);
 }
 
 #[tokio::test]
 async fn server_errors_are_retried() {
-    let unavailable = gemini::error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.", None)
-        .with_header("retry-after", "0");
+    let unavailable = gemini::error(
+        503,
+        "UNAVAILABLE",
+        "The model is overloaded. Please try again later.",
+        None,
+    )
+    .with_header("retry-after", "0");
     let internal = gemini::error(500, "INTERNAL", "An internal error has occurred.", None);
-    let (server, engine) =
-        engine_for(vec![internal, unavailable, gemini::json_text(&valid_battle("c1"))]).await;
-    assert_eq!(engine.generate(&battle_request()).await.unwrap().winner, "c1");
+    let (server, engine) = engine_for(vec![
+        internal,
+        unavailable,
+        gemini::json_text(&valid_battle("c1")),
+    ])
+    .await;
+    assert_eq!(
+        engine.generate(&battle_request()).await.unwrap().winner,
+        "c1"
+    );
     assert_eq!(server.call_count(), 3);
 }
 
 #[tokio::test]
 async fn persistent_rate_limits_give_up_with_the_servers_message() {
-    let quota = gemini::error(429, "RESOURCE_EXHAUSTED", "Quota exceeded for metric.", Some("0.001s"));
+    let quota = gemini::error(
+        429,
+        "RESOURCE_EXHAUSTED",
+        "Quota exceeded for metric.",
+        Some("0.001s"),
+    );
     let (server, engine) = engine_for(vec![quota]).await;
     let err = engine.generate(&battle_request()).await.unwrap_err();
-    assert_eq!(server.call_count(), 3, "one attempt and max_retries = 2 retries");
+    assert_eq!(
+        server.call_count(),
+        3,
+        "one attempt and max_retries = 2 retries"
+    );
     let message = err.to_string();
-    assert!(message.contains("RESOURCE_EXHAUSTED: Quota exceeded for metric."), "{message}");
+    assert!(
+        message.contains("RESOURCE_EXHAUSTED: Quota exceeded for metric."),
+        "{message}"
+    );
     assert!(message.contains("gave up after 3 attempts"), "{message}");
 }
 
 #[tokio::test]
 async fn client_errors_are_not_retried() {
     for (code, status, message) in [
-        (400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."),
-        (403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers."),
-        (404, "NOT_FOUND", "models/gemini-9 is not found for API version v1beta."),
+        (
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+        ),
+        (
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers.",
+        ),
+        (
+            404,
+            "NOT_FOUND",
+            "models/gemini-9 is not found for API version v1beta.",
+        ),
     ] {
         let (server, engine) = engine_for(vec![gemini::error(code, status, message, None)]).await;
         let err = engine.generate(&battle_request()).await.unwrap_err();
         assert_eq!(server.call_count(), 1, "{code} must not be retried");
         let shown = err.to_string();
         assert!(matches!(err, EngineError::Upstream(_)), "{shown}");
-        assert!(shown.contains(message) && shown.contains(&code.to_string()), "{shown}");
+        assert!(
+            shown.contains(message) && shown.contains(&code.to_string()),
+            "{shown}"
+        );
         assert!(!shown.contains(KEY), "the key leaked: {shown}");
     }
 }
@@ -148,7 +241,10 @@ async fn client_errors_are_not_retried() {
 #[tokio::test]
 async fn a_hanging_server_times_out() {
     let server = FakeServer::start(vec![Reply::Hang]).await;
-    let settings = GeminiSettings { timeout: Duration::from_millis(300), ..gemini::settings(&server) };
+    let settings = GeminiSettings {
+        timeout: Duration::from_millis(300),
+        ..gemini::settings(&server)
+    };
     let engine = GeminiEngine::new(settings).unwrap();
     let err = engine.generate(&battle_request()).await.unwrap_err();
     assert!(matches!(err, EngineError::Timeout(300)), "{err}");
@@ -166,27 +262,47 @@ async fn a_seed_style_request_uses_its_prompt() {
     assert_eq!(engine.generate(&request).await.unwrap().winner, "c1");
     let body = &server.calls()[0].body;
     let user = body["contents"][0]["parts"][0]["text"].as_str().unwrap();
-    assert!(user.contains("battle_text: \"Aria the lancer against Borin the stone wall\""), "{user}");
-    assert!(body["generationConfig"]["seed"].is_u64(), "a seed is derived from the battle id");
-    assert!(body["generationConfig"]["responseSchema"]["properties"]["winner"].get("enum").is_none());
+    assert!(
+        user.contains("battle_text: \"Aria the lancer against Borin the stone wall\""),
+        "{user}"
+    );
+    assert!(
+        body["generationConfig"]["seed"].is_u64(),
+        "a seed is derived from the battle id"
+    );
+    assert!(
+        body["generationConfig"]["responseSchema"]["properties"]["winner"]
+            .get("enum")
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn summon_returns_a_checked_card() {
     let (server, engine) = engine_for(vec![gemini::json_text(&card("Kitsune 狐"))]).await;
-    let card = engine.summon("a fox spirit of the bamboo forest", 4).await.unwrap();
+    let card = engine
+        .summon("a fox spirit of the bamboo forest", 4)
+        .await
+        .unwrap();
     assert_eq!(card.name, "Kitsune 狐");
     assert!(card.skill_description.starts_with("Foxfire"));
     let body = &server.calls()[0].body;
     let user = body["contents"][0]["parts"][0]["text"].as_str().unwrap();
-    assert!(user.contains("\"a fox spirit of the bamboo forest\"") && user.contains("rarity 4"), "{user}");
+    assert!(
+        user.contains("\"a fox spirit of the bamboo forest\"") && user.contains("rarity 4"),
+        "{user}"
+    );
     let schema = &body["generationConfig"]["responseSchema"];
     assert_eq!(schema["properties"]["skill_description"]["type"], "STRING");
 }
 
 #[tokio::test]
 async fn summon_refuses_an_invalid_name() {
-    let (_server, engine) = engine_for(vec![gemini::json_text(&card("<script>alert(1)</script>"))]).await;
+    let (_server, engine) =
+        engine_for(vec![gemini::json_text(&card("<script>alert(1)</script>"))]).await;
     let err = engine.summon("anything", 1).await.unwrap_err();
-    assert!(matches!(err, EngineError::InvalidOutput(ref m) if m.contains("name")), "{err}");
+    assert!(
+        matches!(err, EngineError::InvalidOutput(ref m) if m.contains("name")),
+        "{err}"
+    );
 }

@@ -12,7 +12,7 @@ use support::{FakeServer, Reply, battle_request, card, valid_battle};
 
 async fn engine_for(replies: Vec<Reply>) -> (FakeServer, OpenAiEngine) {
     let server = FakeServer::start(replies).await;
-    let engine = OpenAiEngine::new(openai::settings(&server)).unwrap();
+    let engine = OpenAiEngine::new(openai::settings(&server)).expect("engine builds");
     (server, engine)
 }
 
@@ -35,12 +35,26 @@ async fn a_valid_battle_is_returned_and_the_request_is_well_formed() {
     assert_eq!(format["type"], "json_schema");
     assert_eq!(format["json_schema"]["name"], "battle_result");
     assert_eq!(format["json_schema"]["strict"], true);
-    assert_eq!(format["json_schema"]["schema"]["properties"]["winner"]["enum"], json!(["c1", "c2"]));
+    assert_eq!(
+        format["json_schema"]["schema"]["properties"]["winner"]["enum"],
+        json!(["c1", "c2"])
+    );
     assert_eq!(body["messages"][0]["role"], "system");
-    assert!(body["messages"][0]["content"].as_str().unwrap().contains("Output contract"));
+    assert!(
+        body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Output contract")
+    );
     assert_eq!(body["messages"][1]["role"], "user");
     let user = body["messages"][1]["content"].as_str().unwrap();
-    for needle in ["id: \"c1\"", "name: \"Aria\"", "id: \"c2\"", "name: \"Borin\"", "Flame Lance"] {
+    for needle in [
+        "id: \"c1\"",
+        "name: \"Aria\"",
+        "id: \"c2\"",
+        "name: \"Borin\"",
+        "Flame Lance",
+    ] {
         assert!(user.contains(needle), "prompt lacks {needle}: {user}");
     }
     assert_eq!((engine.kind(), engine.model()), ("openai", Some(MODEL)));
@@ -54,7 +68,10 @@ async fn a_v1_base_url_plain_json_mode_and_no_key() {
         ..OpenAiSettings::new(format!("{}/v1/", server.base_url), MODEL)
     };
     let engine = OpenAiEngine::new(settings).unwrap();
-    assert_eq!(engine.generate(&battle_request()).await.unwrap().winner, "c1");
+    assert_eq!(
+        engine.generate(&battle_request()).await.unwrap().winner,
+        "c1"
+    );
     let call = &server.calls()[0];
     assert_eq!(call.path, "/v1/chat/completions");
     assert!(call.headers.get("authorization").is_none());
@@ -65,12 +82,16 @@ async fn a_v1_base_url_plain_json_mode_and_no_key() {
 async fn fenced_json_is_unwrapped() {
     let fenced = format!("```json\n{:#}\n```", valid_battle("c1"));
     let (_server, engine) = engine_for(vec![openai::text(&fenced)]).await;
-    assert_eq!(engine.generate(&battle_request()).await.unwrap().winner, "c1");
+    assert_eq!(
+        engine.generate(&battle_request()).await.unwrap().winner,
+        "c1"
+    );
 }
 
 #[tokio::test]
 async fn text_that_is_not_json_is_invalid_output_and_not_retried() {
-    let (server, engine) = engine_for(vec![openai::text("{\"winner\": \"c1\", \"battle_log\": [")]).await;
+    let (server, engine) =
+        engine_for(vec![openai::text("{\"winner\": \"c1\", \"battle_log\": [")]).await;
     let err = engine.generate(&battle_request()).await.unwrap_err();
     assert!(matches!(err, EngineError::InvalidOutput(_)), "{err}");
     assert_eq!(server.call_count(), 1);
@@ -80,14 +101,20 @@ async fn text_that_is_not_json_is_invalid_output_and_not_retried() {
 async fn a_third_fighter_as_winner_is_rejected() {
     let (_server, engine) = engine_for(vec![openai::json_text(&valid_battle("c3"))]).await;
     let err = engine.generate(&battle_request()).await.unwrap_err();
-    assert!(matches!(err, EngineError::InvalidOutput(ref m) if m.contains("not one of the fighters")), "{err}");
+    assert!(
+        matches!(err, EngineError::InvalidOutput(ref m) if m.contains("not one of the fighters")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn a_content_filter_is_a_clear_error() {
     let (_server, engine) = engine_for(vec![openai::finished("", "content_filter")]).await;
     let err = engine.generate(&battle_request()).await.unwrap_err();
-    assert!(matches!(err, EngineError::Blocked(ref m) if m.contains("content_filter")), "{err}");
+    assert!(
+        matches!(err, EngineError::Blocked(ref m) if m.contains("content_filter")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -95,25 +122,47 @@ async fn a_length_cut_answer_is_an_error() {
     let half = &valid_battle("c1").to_string()[..80];
     let (_server, engine) = engine_for(vec![openai::finished(half, "length")]).await;
     let err = engine.generate(&battle_request()).await.unwrap_err();
-    assert!(matches!(err, EngineError::InvalidOutput(ref m) if m.contains("length")), "{err}");
+    assert!(
+        matches!(err, EngineError::InvalidOutput(ref m) if m.contains("length")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn rate_limit_is_retried_after_retry_after() {
-    let limited = openai::error(429, "Rate limit reached for requests", "requests", Some("rate_limit_exceeded"))
-        .with_header("retry-after-ms", "150");
+    let limited = openai::error(
+        429,
+        "Rate limit reached for requests",
+        "requests",
+        Some("rate_limit_exceeded"),
+    )
+    .with_header("retry-after-ms", "150");
     let (server, engine) = engine_for(vec![limited, openai::json_text(&valid_battle("c1"))]).await;
     let started = Instant::now();
-    assert_eq!(engine.generate(&battle_request()).await.unwrap().winner, "c1");
+    assert_eq!(
+        engine.generate(&battle_request()).await.unwrap().winner,
+        "c1"
+    );
     assert_eq!(server.call_count(), 2, "the second attempt must happen");
-    assert!(started.elapsed() >= Duration::from_millis(150), "Retry-After was not honoured");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "Retry-After was not honoured"
+    );
 }
 
 #[tokio::test]
 async fn server_errors_are_retried() {
-    let internal = openai::error(500, "model runner has unexpectedly stopped", "api_error", None);
+    let internal = openai::error(
+        500,
+        "model runner has unexpectedly stopped",
+        "api_error",
+        None,
+    );
     let (server, engine) = engine_for(vec![internal, openai::json_text(&valid_battle("c1"))]).await;
-    assert_eq!(engine.generate(&battle_request()).await.unwrap().winner, "c1");
+    assert_eq!(
+        engine.generate(&battle_request()).await.unwrap().winner,
+        "c1"
+    );
     assert_eq!(server.call_count(), 2);
 }
 
@@ -128,9 +177,15 @@ async fn client_errors_are_not_retried() {
     assert_eq!(server.call_count(), 1);
     let shown = err.to_string();
     assert!(matches!(err, EngineError::Upstream(_)), "{shown}");
-    assert!(shown.contains("400") && shown.contains("is not supported"), "{shown}");
+    assert!(
+        shown.contains("400") && shown.contains("is not supported"),
+        "{shown}"
+    );
 
-    let missing = Reply::json(404, json!({"error": "model \"llama9\" not found, try pulling it first"}));
+    let missing = Reply::json(
+        404,
+        json!({"error": "model \"llama9\" not found, try pulling it first"}),
+    );
     let (server, engine) = engine_for(vec![missing]).await;
     let err = engine.generate(&battle_request()).await.unwrap_err();
     assert_eq!(server.call_count(), 1);
@@ -141,7 +196,10 @@ async fn client_errors_are_not_retried() {
 #[tokio::test]
 async fn a_hanging_server_times_out() {
     let server = FakeServer::start(vec![Reply::Hang]).await;
-    let settings = OpenAiSettings { timeout: Duration::from_millis(300), ..openai::settings(&server) };
+    let settings = OpenAiSettings {
+        timeout: Duration::from_millis(300),
+        ..openai::settings(&server)
+    };
     let engine = OpenAiEngine::new(settings).unwrap();
     let err = engine.generate(&battle_request()).await.unwrap_err();
     assert!(matches!(err, EngineError::Timeout(300)), "{err}");
@@ -153,14 +211,25 @@ async fn summon_returns_a_checked_card() {
     let card = engine.summon("a fox spirit", 2).await.unwrap();
     assert_eq!(card.name, "Kitsune");
     let body = &server.calls()[0].body;
-    assert_eq!(body["response_format"]["json_schema"]["name"], "character_card");
+    assert_eq!(
+        body["response_format"]["json_schema"]["name"],
+        "character_card"
+    );
     assert!(body.get("seed").is_none());
-    assert!(body["messages"][1]["content"].as_str().unwrap().contains("\"a fox spirit\""));
+    assert!(
+        body["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("\"a fox spirit\"")
+    );
 }
 
 #[tokio::test]
 async fn summon_refuses_an_invalid_name() {
     let (_server, engine) = engine_for(vec![openai::json_text(&card("X"))]).await;
     let err = engine.summon("anything", 1).await.unwrap_err();
-    assert!(matches!(err, EngineError::InvalidOutput(ref m) if m.contains("name")), "{err}");
+    assert!(
+        matches!(err, EngineError::InvalidOutput(ref m) if m.contains("name")),
+        "{err}"
+    );
 }

@@ -2,8 +2,8 @@
 
 use hero_protocol::{BattleResult, Fighter};
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{QueryBuilder, Row};
 
 use crate::consensus::{Verdict, Vote};
 use crate::db::{Db, Dialect, Tx};
@@ -123,29 +123,34 @@ async fn insert_votes(
     if votes.is_empty() {
         return Ok(());
     }
-    let mut qb: QueryBuilder<'_, sqlx::Any> = QueryBuilder::new(
+    // `QueryBuilder` on `Any` writes `?` placeholders, which PostgreSQL refuses: number them.
+    const COLUMNS: usize = 11;
+    let mut sql = String::from(
         "INSERT INTO battle_votes (id, battle_id, node_id, role, voted_winner_id, result_json, \
-             response_time_ms, is_valid, agrees, error, created_at_ms) ",
+             response_time_ms, is_valid, agrees, error, created_at_ms) VALUES ",
     );
-    qb.push_values(votes, |mut b, v| {
-        b.push_bind(uuid::Uuid::new_v4().to_string())
-            .push_bind(battle_id.to_owned())
-            .push_bind(v.node_id.clone())
-            .push_bind(v.role.as_str())
-            .push_bind(v.winner.clone())
-            .push_bind(
+    sql.push_str(&crate::db::values_placeholders(votes.len(), COLUMNS));
+    sql.push_str(" ON CONFLICT (battle_id, node_id) DO NOTHING");
+    let mut query = sqlx::query(&sql);
+    for v in votes {
+        query = query
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(battle_id.to_owned())
+            .bind(v.node_id.clone())
+            .bind(v.role.as_str())
+            .bind(v.winner.clone())
+            .bind(
                 v.result
                     .as_ref()
                     .and_then(|r| serde_json::to_string(r).ok()),
             )
-            .push_bind(i64::try_from(v.latency_ms).unwrap_or(i64::MAX))
-            .push_bind(i64::from(v.valid))
-            .push_bind(vote_agrees(v, winner))
-            .push_bind(v.error.clone())
-            .push_bind(now_ms);
-    });
-    qb.push(" ON CONFLICT (battle_id, node_id) DO NOTHING");
-    qb.build().execute(&mut **tx).await?;
+            .bind(i64::try_from(v.latency_ms).unwrap_or(i64::MAX))
+            .bind(i64::from(v.valid))
+            .bind(vote_agrees(v, winner))
+            .bind(v.error.clone())
+            .bind(now_ms);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 

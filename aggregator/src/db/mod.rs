@@ -126,6 +126,26 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// `($1, $2, ...), ($n+1, ...)` for a multi-row `VALUES` of `rows` rows of `columns` columns.
+pub fn values_placeholders(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * columns + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// Whether an error is a unique-constraint violation (answered with 409, not 500).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {
@@ -149,6 +169,12 @@ mod tests {
         let prepared = prepare_sqlite_url(&url).unwrap();
         assert!(prepared.ends_with("?mode=rwc"));
         assert!(dir.exists());
+    }
+
+    #[test]
+    fn placeholders_are_numbered_across_rows() {
+        assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_placeholders(0, 3), "");
     }
 
     #[test]

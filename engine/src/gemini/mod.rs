@@ -42,10 +42,14 @@ impl GeminiEngine {
     pub fn new(settings: GeminiSettings) -> Result<Self, EngineError> {
         let key = settings.api_key.trim();
         if key.is_empty() {
-            return Err(EngineError::Config("the Gemini API key is empty".to_owned()));
+            return Err(EngineError::Config(
+                "the Gemini API key is empty".to_owned(),
+            ));
         }
         let mut key = HeaderValue::from_str(key).map_err(|_| {
-            EngineError::Config("the Gemini API key has characters a header cannot carry".to_owned())
+            EngineError::Config(
+                "the Gemini API key has characters a header cannot carry".to_owned(),
+            )
         })?;
         key.set_sensitive(true);
         let model = settings.model.trim();
@@ -78,10 +82,16 @@ impl GeminiEngine {
 
     /// Writes a character card from a player's wish. The card is checked against the name,
     /// description and skill rules; a card that breaks them is `InvalidOutput`.
-    pub async fn summon(&self, player_text: &str, rarity: u32) -> Result<CharacterText, EngineError> {
+    pub async fn summon(
+        &self,
+        player_text: &str,
+        rarity: u32,
+    ) -> Result<CharacterText, EngineError> {
         let prompt = prompt::summon_prompt(player_text, rarity);
         let schema = schema::to_gemini(&prompt::schema::character());
-        let text = self.complete(&prompt, &schema, SUMMON_TEMPERATURE, None).await?;
+        let text = self
+            .complete(&prompt, &schema, SUMMON_TEMPERATURE, None)
+            .await?;
         extract::character(&text)
     }
 
@@ -130,8 +140,8 @@ impl GeminiEngine {
         let header_hint = upstream::retry_after(response.headers());
         let bytes = upstream::read_body(PROVIDER, response).await?;
         if !status.is_success() {
-            let (message, delay) = wire::parse_error(&bytes)
-                .unwrap_or_else(|| (upstream::body_excerpt(&bytes), None));
+            let (message, delay) =
+                wire::parse_error(&bytes).unwrap_or_else(|| (upstream::body_excerpt(&bytes), None));
             return Err(upstream::status_failure(
                 PROVIDER,
                 status,

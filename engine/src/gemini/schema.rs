@@ -15,7 +15,10 @@ pub(crate) fn to_gemini(schema: &Value) -> Value {
             "additionalProperties" => {}
             "type" => {
                 let upper = value.as_str().map(str::to_ascii_uppercase);
-                out.insert(key.clone(), upper.map_or_else(|| value.clone(), Value::String));
+                out.insert(
+                    key.clone(),
+                    upper.map_or_else(|| value.clone(), Value::String),
+                );
             }
             "properties" => {
                 let converted = value

@@ -203,18 +203,31 @@ mod tests {
 
     #[test]
     fn parts_are_concatenated_and_thoughts_skipped() {
-        let r = response(json!({"candidates": [{"content": {"role": "model", "parts": [
+        let r = response(
+            json!({"candidates": [{"content": {"role": "model", "parts": [
             {"text": "thinking...", "thought": true}, {"text": "{\"a\":"}, {"text": "1}"}
-        ]}, "finishReason": "STOP"}]}));
+        ]}, "finishReason": "STOP"}]}),
+        );
         assert_eq!(r.into_text().unwrap(), "{\"a\":1}");
     }
 
     #[test]
     fn finish_reasons_become_clear_errors() {
-        for (reason, blocked) in [("SAFETY", true), ("RECITATION", true), ("MAX_TOKENS", false), ("OTHER", false)] {
-            let r = response(json!({"candidates": [{"content": {"parts": [{"text": "{}"}]}, "finishReason": reason}]}));
+        for (reason, blocked) in [
+            ("SAFETY", true),
+            ("RECITATION", true),
+            ("MAX_TOKENS", false),
+            ("OTHER", false),
+        ] {
+            let r = response(
+                json!({"candidates": [{"content": {"parts": [{"text": "{}"}]}, "finishReason": reason}]}),
+            );
             let err = r.into_text().unwrap_err();
-            assert_eq!(matches!(err, EngineError::Blocked(_)), blocked, "{reason}: {err}");
+            assert_eq!(
+                matches!(err, EngineError::Blocked(_)),
+                blocked,
+                "{reason}: {err}"
+            );
             assert!(err.to_string().contains(reason), "{err}");
         }
     }

@@ -34,7 +34,9 @@ pub(crate) fn json_text(text: &str) -> &str {
 pub(crate) fn decode<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, EngineError> {
     serde_json::from_str(json_text(text)).map_err(|e| {
         let quoted: String = text.trim().chars().take(QUOTE_CHARS).collect();
-        EngineError::InvalidOutput(format!("{what} is not valid JSON of the expected shape ({e}): {quoted:?}"))
+        EngineError::InvalidOutput(format!(
+            "{what} is not valid JSON of the expected shape ({e}): {quoted:?}"
+        ))
     })
 }
 
@@ -62,8 +64,9 @@ pub(crate) fn fighter_ids(request: &BattleRequest) -> Option<[&str; 2]> {
 pub(crate) fn character(text: &str) -> Result<CharacterText, EngineError> {
     let card: CharacterText = decode(text, "the character card")?;
     let card = card.trimmed();
-    card.check()
-        .map_err(|why| EngineError::InvalidOutput(format!("the character card is refused: {why}")))?;
+    card.check().map_err(|why| {
+        EngineError::InvalidOutput(format!("the character card is refused: {why}"))
+    })?;
     Ok(card)
 }
 
@@ -95,7 +98,10 @@ mod tests {
     fn fenced_json_is_unwrapped() {
         assert_eq!(json_text("```json\n{\"a\":1}\n```"), "{\"a\":1}");
         assert_eq!(json_text("```\n{\"a\":1}\n```\n"), "{\"a\":1}");
-        assert_eq!(json_text("Here you go:\n```JSON\n{\"a\":{\"b\":2}}\n```\nEnjoy!"), "{\"a\":{\"b\":2}}");
+        assert_eq!(
+            json_text("Here you go:\n```JSON\n{\"a\":{\"b\":2}}\n```\nEnjoy!"),
+            "{\"a\":{\"b\":2}}"
+        );
     }
 
     #[test]
@@ -120,6 +126,9 @@ mod tests {
         let ok = r#"{"winner":"c1","battle_log":[{"round":1}],"battle_description":"c1 wins"}"#;
         assert_eq!(battle(ok, &request).unwrap().winner, "c1");
         let empty = r#"{"winner":"c1","battle_log":[],"battle_description":"c1 wins"}"#;
-        assert!(matches!(battle(empty, &request), Err(EngineError::InvalidOutput(_))));
+        assert!(matches!(
+            battle(empty, &request),
+            Err(EngineError::InvalidOutput(_))
+        ));
     }
 }

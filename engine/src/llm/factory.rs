@@ -65,10 +65,16 @@ mod tests {
     fn builds_each_kind() {
         assert_eq!(build_engine(EngineSettings::Sim).unwrap().kind(), "sim");
         let gemini = build_engine(EngineSettings::Gemini(GeminiSettings::new("k"))).unwrap();
-        assert_eq!((gemini.kind(), gemini.model()), ("gemini", Some("gemini-2.0-flash")));
+        assert_eq!(
+            (gemini.kind(), gemini.model()),
+            ("gemini", Some("gemini-2.0-flash"))
+        );
         let openai = OpenAiSettings::new("http://localhost:11434", "llama3.1");
         let openai = build_engine(EngineSettings::OpenAi(openai)).unwrap();
-        assert_eq!((openai.kind(), openai.model()), ("openai", Some("llama3.1")));
+        assert_eq!(
+            (openai.kind(), openai.model()),
+            ("openai", Some("llama3.1"))
+        );
         assert!(build_summoner(EngineSettings::Sim).unwrap().is_none());
     }
 
@@ -80,10 +86,19 @@ mod tests {
             model: "../admin".into(),
             ..GeminiSettings::new("k")
         };
-        assert!(matches!(GeminiEngine::new(bad_model), Err(EngineError::Config(_))));
+        assert!(matches!(
+            GeminiEngine::new(bad_model),
+            Err(EngineError::Config(_))
+        ));
         let no_model = OpenAiSettings::new("http://localhost:8000", "");
-        assert!(matches!(OpenAiEngine::new(no_model), Err(EngineError::Config(_))));
+        assert!(matches!(
+            OpenAiEngine::new(no_model),
+            Err(EngineError::Config(_))
+        ));
         let bad_url = OpenAiSettings::new("localhost:8000", "m");
-        assert!(matches!(OpenAiEngine::new(bad_url), Err(EngineError::Config(_))));
+        assert!(matches!(
+            OpenAiEngine::new(bad_url),
+            Err(EngineError::Config(_))
+        ));
     }
 }

@@ -49,7 +49,7 @@ pub(crate) fn parse_proto_duration(text: &str) -> Option<Duration> {
 }
 
 fn finite_secs(secs: f64) -> Option<Duration> {
-    (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && (0.0..1e9).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }
 
 /// Classifies a transport error: connection trouble is transient, the rest is not.
@@ -127,7 +127,10 @@ mod tests {
     #[test]
     fn proto_durations_parse() {
         assert_eq!(parse_proto_duration("2s"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_proto_duration("0.250s"), Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_proto_duration("0.250s"),
+            Some(Duration::from_millis(250))
+        );
         assert_eq!(parse_proto_duration("soon"), None);
         assert_eq!(parse_proto_duration("-1s"), None);
     }

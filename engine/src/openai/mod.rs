@@ -39,11 +39,15 @@ impl OpenAiEngine {
     /// Checks the settings and builds the engine's HTTP client.
     pub fn new(settings: OpenAiSettings) -> Result<Self, EngineError> {
         if settings.model.trim().is_empty() {
-            return Err(EngineError::Config("no model name for the OpenAI-compatible server".to_owned()));
+            return Err(EngineError::Config(
+                "no model name for the OpenAI-compatible server".to_owned(),
+            ));
         }
         let base = settings.base_url.trim().trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(EngineError::Config(format!("the base url {base:?} is not http(s)")));
+            return Err(EngineError::Config(format!(
+                "the base url {base:?} is not http(s)"
+            )));
         }
         let url = if base.ends_with("/v1") {
             format!("{base}/chat/completions")
@@ -54,7 +58,9 @@ impl OpenAiEngine {
             None | Some("") => None,
             Some(key) => {
                 let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                    EngineError::Config("the API key has characters a header cannot carry".to_owned())
+                    EngineError::Config(
+                        "the API key has characters a header cannot carry".to_owned(),
+                    )
                 })?;
                 value.set_sensitive(true);
                 Some(value)
@@ -70,10 +76,16 @@ impl OpenAiEngine {
 
     /// Writes a character card from a player's wish. The card is checked against the name,
     /// description and skill rules; a card that breaks them is `InvalidOutput`.
-    pub async fn summon(&self, player_text: &str, rarity: u32) -> Result<CharacterText, EngineError> {
+    pub async fn summon(
+        &self,
+        player_text: &str,
+        rarity: u32,
+    ) -> Result<CharacterText, EngineError> {
         let prompt = prompt::summon_prompt(player_text, rarity);
         let format = self.response_format("character_card", prompt::schema::character());
-        let text = self.complete(&prompt, format, SUMMON_TEMPERATURE, None).await?;
+        let text = self
+            .complete(&prompt, format, SUMMON_TEMPERATURE, None)
+            .await?;
         extract::character(&text)
     }
 
@@ -92,8 +104,14 @@ impl OpenAiEngine {
         let body = wire::ChatRequest {
             model: self.settings.model.trim(),
             messages: [
-                wire::Message { role: "system", content: &prompt.system },
-                wire::Message { role: "user", content: &prompt.user },
+                wire::Message {
+                    role: "system",
+                    content: &prompt.system,
+                },
+                wire::Message {
+                    role: "user",
+                    content: &prompt.user,
+                },
             ],
             response_format,
             temperature,
@@ -123,7 +141,8 @@ impl OpenAiEngine {
         let hint = upstream::retry_after(response.headers());
         let bytes = upstream::read_body(PROVIDER, response).await?;
         if !status.is_success() {
-            let message = wire::parse_error(&bytes).unwrap_or_else(|| upstream::body_excerpt(&bytes));
+            let message =
+                wire::parse_error(&bytes).unwrap_or_else(|| upstream::body_excerpt(&bytes));
             return Err(upstream::status_failure(PROVIDER, status, &message, hint));
         }
         serde_json::from_slice(&bytes).map_err(|e| {

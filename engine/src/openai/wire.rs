@@ -58,12 +58,16 @@ impl ChatResponse {
     /// an error, never a guess.
     pub(crate) fn into_text(self) -> Result<String, EngineError> {
         let Some(choice) = self.choices.into_iter().next() else {
-            return Err(EngineError::InvalidOutput("the server returned no choices".to_owned()));
+            return Err(EngineError::InvalidOutput(
+                "the server returned no choices".to_owned(),
+            ));
         };
         let message = choice.message;
         if let Some(refusal) = message.as_ref().and_then(|m| m.refusal.as_deref()) {
             let refusal: String = refusal.chars().take(200).collect();
-            return Err(EngineError::Blocked(format!("the model refused: {refusal}")));
+            return Err(EngineError::Blocked(format!(
+                "the model refused: {refusal}"
+            )));
         }
         match choice.finish_reason.as_deref() {
             None | Some("stop") => {}
@@ -87,7 +91,9 @@ impl ChatResponse {
         }
         let text = message.and_then(|m| m.content).unwrap_or_default();
         if text.trim().is_empty() {
-            return Err(EngineError::InvalidOutput("the model answered with no text".to_owned()));
+            return Err(EngineError::InvalidOutput(
+                "the model answered with no text".to_owned(),
+            ));
         }
         Ok(text)
     }
@@ -124,11 +130,16 @@ mod tests {
     fn error_bodies_of_every_server_shape() {
         let openai = br#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
         assert_eq!(parse_error(openai).unwrap(), "requests: Rate limit reached");
-        let llama = br#"{"error":{"code":400,"message":"bad schema","type":"invalid_request_error"}}"#;
-        assert_eq!(parse_error(llama).unwrap(), "invalid_request_error: bad schema");
+        let llama =
+            br#"{"error":{"code":400,"message":"bad schema","type":"invalid_request_error"}}"#;
+        assert_eq!(
+            parse_error(llama).unwrap(),
+            "invalid_request_error: bad schema"
+        );
         let ollama = br#"{"error":"model 'x' not found"}"#;
         assert_eq!(parse_error(ollama).unwrap(), "model 'x' not found");
-        let vllm = br#"{"object":"error","message":"too long","type":"BadRequestError","code":400}"#;
+        let vllm =
+            br#"{"object":"error","message":"too long","type":"BadRequestError","code":400}"#;
         assert_eq!(parse_error(vllm).unwrap(), "too long");
         assert!(parse_error(b"Bad Gateway").is_none());
     }

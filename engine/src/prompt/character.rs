@@ -77,11 +77,27 @@ mod tests {
 
     #[test]
     fn names_follow_the_alphabet_and_length_rules() {
-        for good in ["Li", "Aria the Bold", "火焰龍", "Kai-9_x", "영웅 하나", "ドラゴン"] {
+        for good in [
+            "Li",
+            "Aria the Bold",
+            "火焰龍",
+            "Kai-9_x",
+            "영웅 하나",
+            "ドラゴン",
+        ] {
             assert!(CharacterText::is_valid_name(good), "{good}");
         }
         let long = "a".repeat(51);
-        for bad in ["A", "", " Aria", "Aria!", "<script>", "--", "a\nb", long.as_str()] {
+        for bad in [
+            "A",
+            "",
+            " Aria",
+            "Aria!",
+            "<script>",
+            "--",
+            "a\nb",
+            long.as_str(),
+        ] {
             assert!(!CharacterText::is_valid_name(bad), "{bad:?}");
         }
     }

@@ -72,7 +72,10 @@ pub fn battle_prompt(request: &BattleRequest) -> Result<Prompt, EngineError> {
             BATTLE_TEXT_USER,
             &[
                 ("BATTLE_ID", &battle_id),
-                ("BATTLE_TEXT", &quote(&request.prompt, MAX_BATTLE_TEXT_CHARS)),
+                (
+                    "BATTLE_TEXT",
+                    &quote(&request.prompt, MAX_BATTLE_TEXT_CHARS),
+                ),
             ],
         ),
     };

@@ -9,8 +9,8 @@ const EPITHETS: [&str; 16] = [
     "Thunder", "Moon", "Sun", "Stone", "Wind", "Crimson",
 ];
 const CALLINGS: [&str; 12] = [
-    "Warden", "Blade", "Seer", "Ranger", "Monk", "Knight", "Archer", "Sage", "Duelist",
-    "Guardian", "Hunter", "Wanderer",
+    "Warden", "Blade", "Seer", "Ranger", "Monk", "Knight", "Archer", "Sage", "Duelist", "Guardian",
+    "Hunter", "Wanderer",
 ];
 const ORIGINS: [&str; 8] = [
     "from the mountain monasteries",
@@ -91,7 +91,8 @@ mod tests {
         let a = summon_from_templates("a fire mage", 3, 42);
         assert_eq!(a, summon_from_templates("a fire mage", 3, 42));
         for seed in 0..500 {
-            let card = summon_from_templates("忍者 who ignores all rules <>", seed as u32 % 7, seed);
+            let card =
+                summon_from_templates("忍者 who ignores all rules <>", seed as u32 % 7, seed);
             assert_eq!(card.check(), Ok(()), "{card:?}");
         }
     }
@@ -106,7 +107,15 @@ mod tests {
 
     #[test]
     fn rarity_shows_in_the_description() {
-        assert!(summon_from_templates("x", 5, 1).description.starts_with("A mythic"));
-        assert!(summon_from_templates("x", 1, 1).description.starts_with("A promising"));
+        assert!(
+            summon_from_templates("x", 5, 1)
+                .description
+                .starts_with("A mythic")
+        );
+        assert!(
+            summon_from_templates("x", 1, 1)
+                .description
+                .starts_with("A promising")
+        );
     }
 }

@@ -68,7 +68,9 @@ pub fn error(code: u16, status: &str, message: &str, retry_delay: Option<&str>) 
         "domain": "googleapis.com"
     })];
     if let Some(delay) = retry_delay {
-        details.push(json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}));
+        details.push(
+            json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}),
+        );
     }
     Reply::json(
         code,

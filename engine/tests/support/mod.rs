@@ -1,6 +1,9 @@
 //! Local stand-ins for the LLM providers: an axum server on 127.0.0.1:0 that answers from a
 //! script (the last reply repeats) and records every request it receives.
-#![allow(dead_code, reason = "each test binary uses its own part of the support code")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of the support code"
+)]
 
 pub mod gemini;
 pub mod openai;
@@ -31,14 +34,26 @@ pub enum Reply {
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Self {
-        Reply::Json { status, headers: Vec::new(), body }
+        Reply::Json {
+            status,
+            headers: Vec::new(),
+            body,
+        }
     }
 
     pub fn with_header(self, name: &'static str, value: &str) -> Self {
         match self {
-            Reply::Json { status, mut headers, body } => {
+            Reply::Json {
+                status,
+                mut headers,
+                body,
+            } => {
                 headers.push((name, value.to_owned()));
-                Reply::Json { status, headers, body }
+                Reply::Json {
+                    status,
+                    headers,
+                    body,
+                }
             }
             Reply::Hang => Reply::Hang,
         }
@@ -68,28 +83,44 @@ pub struct FakeServer {
 
 impl FakeServer {
     pub async fn start(replies: Vec<Reply>) -> Self {
-        assert!(!replies.is_empty(), "a fake server needs at least one reply");
+        assert!(
+            !replies.is_empty(),
+            "a fake server needs at least one reply"
+        );
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let script = Script { replies: Arc::new(replies), calls: calls.clone() };
+        let script = Script {
+            replies: Arc::new(replies),
+            calls: calls.clone(),
+        };
         let app = Router::new().fallback(answer).with_state(script);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { base_url: format!("http://{addr}"), calls }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("fake server runs") });
+        Self {
+            base_url: format!("http://{addr}"),
+            calls,
+        }
     }
 
     pub fn calls(&self) -> Vec<Recorded> {
-        self.calls.lock().unwrap().clone()
+        self.calls.lock().expect("calls lock").clone()
     }
 
     pub fn call_count(&self) -> usize {
-        self.calls.lock().unwrap().len()
+        self.calls.lock().expect("calls lock").len()
     }
 }
 
-async fn answer(State(script): State<Script>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn answer(
+    State(script): State<Script>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let index = {
-        let mut calls = script.calls.lock().unwrap();
+        let mut calls = script.calls.lock().expect("calls lock");
         calls.push(Recorded {
             path: uri.path().to_owned(),
             query: uri.query().map(str::to_owned),
@@ -104,10 +135,20 @@ async fn answer(State(script): State<Script>, uri: Uri, headers: HeaderMap, body
             tokio::time::sleep(Duration::from_secs(30)).await;
             StatusCode::GATEWAY_TIMEOUT.into_response()
         }
-        Reply::Json { status, headers, body } => {
-            let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+        Reply::Json {
+            status,
+            headers,
+            body,
+        } => {
+            let mut response = (
+                StatusCode::from_u16(status).expect("a valid status"),
+                axum::Json(body),
+            )
+                .into_response();
             for (name, value) in headers {
-                response.headers_mut().insert(name, value.parse().unwrap());
+                response
+                    .headers_mut()
+                    .insert(name, value.parse().expect("a valid header value"));
             }
             response
         }

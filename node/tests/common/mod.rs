@@ -1,6 +1,7 @@
 //! Shared test harness: start a node on port 0, engines that wait for a gate, a stand-in
 //! aggregator.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![expect(clippy::unwrap_used, reason = "a test harness fails loudly")]
 
 pub mod aggregator;
 

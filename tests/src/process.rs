@@ -1,0 +1,302 @@
+//! Real binaries as child processes: started, waited on until their ready line, killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::TestDb;
+
+/// Where cargo put the workspace binaries (`target/<profile>/`).
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (scripts/test does: cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+fn log_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("e2e-logs");
+    std::fs::create_dir_all(&dir).expect("log dir");
+    dir
+}
+
+/// A free TCP port on loopback (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running child process; killed (SIGKILL) on drop.
+pub struct Running {
+    child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Running {
+    fn start(program: &str, args: &[String], ready_prefix: &'static str, label: &str) -> Running {
+        let log = log_dir().join(format!("{label}-{}.log", uuid::Uuid::new_v4().simple()));
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(bin(program))
+            .args(args)
+            .env("RUST_LOG", "info,hero_aggregator=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if !sent && line.starts_with(ready_prefix) {
+                    let addr = line
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix("listening=http://"))
+                        .and_then(|a| a.parse::<SocketAddr>().ok());
+                    let _ = tx.send(addr);
+                    sent = true;
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(addr)) => addr,
+            _ => {
+                let _ = child.kill();
+                let logs = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!(
+                    "{program} did not print its ready line; log {}:\n{logs}",
+                    log.display()
+                );
+            }
+        };
+        Running { child, addr, log }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a graceful exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..300 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("process did not exit within 30 s of SIGTERM");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// Settings the tests vary; the rest are fixed for fast, deterministic runs.
+#[derive(Debug, Clone)]
+pub struct AggregatorOptions {
+    pub port: u16,
+    pub node_timeout_ms: u64,
+    pub deadline_ms: u64,
+    pub lease_ms: u64,
+    pub max_replacements: usize,
+    pub quorum_size: usize,
+    pub extra: Vec<String>,
+}
+
+impl Default for AggregatorOptions {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            node_timeout_ms: 3_000,
+            deadline_ms: 5_000,
+            lease_ms: 8_000,
+            max_replacements: 3,
+            quorum_size: 3,
+            extra: Vec::new(),
+        }
+    }
+}
+
+pub struct Aggregator {
+    pub process: Running,
+    client: reqwest::Client,
+}
+
+impl Aggregator {
+    pub fn start(db: &TestDb, options: &AggregatorOptions) -> Aggregator {
+        let mut args: Vec<String> = [
+            "--listen",
+            &format!("127.0.0.1:{}", options.port),
+            "--database-url",
+            &db.url,
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--allow-private-node-urls",
+            "--heartbeat-interval-secs",
+            "1",
+            "--flush-interval-ms",
+            "200",
+            "--sync-interval-ms",
+            "500",
+            "--poll-interval-ms",
+            "100",
+            "--node-timeout-ms",
+            &options.node_timeout_ms.to_string(),
+            "--consensus-deadline-ms",
+            &options.deadline_ms.to_string(),
+            "--battle-lease-ms",
+            &options.lease_ms.to_string(),
+            "--max-replacements",
+            &options.max_replacements.to_string(),
+            "--quorum-size",
+            &options.quorum_size.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(options.extra.iter().cloned());
+        Aggregator {
+            process: Running::start(
+                "hero-aggregator",
+                &args,
+                "hero-aggregator ready:",
+                "aggregator",
+            ),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.process.url()
+    }
+
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.url()))
+            .send()
+            .await
+            .expect("GET");
+        resp.json().await.expect("json body")
+    }
+
+    /// Nodes the aggregator reports online.
+    pub async fn online_nodes(&self) -> usize {
+        let nodes = self.get("/api/nodes").await;
+        nodes
+            .as_array()
+            .map(|a| a.iter().filter(|n| n["status"] == "online").count())
+            .unwrap_or(0)
+    }
+
+    pub async fn wait_online(&self, n: usize) {
+        crate::eventually(30, &format!("{n} nodes online"), || async {
+            (self.online_nodes().await >= n).then_some(())
+        })
+        .await;
+    }
+
+    /// Creates a battle through the admin endpoint; returns its id.
+    pub async fn create_battle(&self, fighters: &[hero_protocol::Fighter], seed: u64) -> String {
+        let resp = self
+            .client
+            .post(format!("{}/api/v1/admin/battles", self.url()))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({ "fighters": fighters, "seed": seed }))
+            .send()
+            .await
+            .expect("create battle");
+        assert_eq!(
+            resp.status(),
+            202,
+            "create battle: {}",
+            resp.text().await.unwrap_or_default()
+        );
+        let body: serde_json::Value = resp.json().await.expect("json");
+        body["battle_id"].as_str().expect("battle_id").to_string()
+    }
+
+    /// Waits until the battle is COMPLETED or ERROR and returns it.
+    pub async fn settled(&self, id: &str, secs: u64) -> serde_json::Value {
+        crate::eventually(secs, "battle to settle", || async {
+            let b = self.get(&format!("/api/v1/battles/{id}")).await;
+            matches!(b["status"].as_str(), Some("COMPLETED" | "ERROR")).then_some(b)
+        })
+        .await
+    }
+
+    /// Waits until the battle shows `n` votes and returns it.
+    pub async fn with_votes(&self, id: &str, n: usize, secs: u64) -> serde_json::Value {
+        crate::eventually(secs, &format!("{n} votes recorded"), || async {
+            let b = self.get(&format!("/api/v1/battles/{id}")).await;
+            (b["votes"].as_array().map_or(0, Vec::len) >= n).then_some(b)
+        })
+        .await
+    }
+}
+
+pub struct NodeProcess {
+    pub process: Running,
+}
+
+impl NodeProcess {
+    pub fn start(aggregator_url: &str, name: &str, extra: &[&str]) -> NodeProcess {
+        let mut args: Vec<String> = [
+            "--listen",
+            "127.0.0.1:0",
+            "--aggregator-url",
+            aggregator_url,
+            "--name",
+            name,
+            "--operator",
+            name,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        NodeProcess {
+            process: Running::start("hero-node", &args, "hero-node ready:", name),
+        }
+    }
+}
