@@ -5,24 +5,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{API_KEY, battle_body, config, fighter, spawn_node};
-use hero_protocol::{BattleResult, ErrorBody, NodeStats};
+use common::{API_KEY, battle_body, config, error_of, fighter, spawn_node};
+use hero_protocol::{BattleResult, NodeStats};
 use serde_json::json;
-
-async fn error_of(response: reqwest::Response) -> (u16, String, String) {
-    let status = response.status().as_u16();
-    let body: serde_json::Value = response.json().await.unwrap();
-    let parsed: ErrorBody = serde_json::from_value(body.clone()).unwrap();
-    let code = body["error"]["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert_eq!(
-        body["detail"], body["error"]["message"],
-        "FastAPI's detail mirrors our message"
-    );
-    (status, code, parsed.message())
-}
 
 #[tokio::test]
 async fn generate_battle_requires_the_api_key() {

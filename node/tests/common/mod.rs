@@ -1,6 +1,9 @@
 //! Shared test harness: start a node on port 0, engines that wait for a gate, a stand-in
 //! aggregator.
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
 #![expect(clippy::unwrap_used, reason = "a test harness fails loudly")]
 
 pub mod aggregator;
@@ -12,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hero_engine::{BattleEngine, EngineError};
 use hero_node::{Application, NodeConfig};
-use hero_protocol::{BattleLogEntry, BattleRequest, BattleResult, Fighter, NodeHealth};
+use hero_protocol::{BattleLogEntry, BattleRequest, BattleResult, ErrorBody, Fighter, NodeHealth};
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -167,6 +170,22 @@ pub fn battle_body(battle_id: &str) -> serde_json::Value {
         "seed": 42,
         "fighters": [fighter("hero-a"), fighter("hero-b")],
     })
+}
+
+/// Status, error code and reason of an error answer, checking FastAPI's `detail` too.
+pub async fn error_of(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap();
+    let parsed: ErrorBody = serde_json::from_value(body.clone()).unwrap();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        body["detail"], body["error"]["message"],
+        "FastAPI's detail mirrors our message"
+    );
+    (status, code, parsed.message())
 }
 
 /// Polls `check` until it holds, for up to `secs` seconds.
