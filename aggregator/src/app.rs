@@ -127,7 +127,9 @@ impl Application {
             shutdown.clone(),
         ));
         let router = crate::router::build(state.clone());
-        let server_shutdown = shutdown.clone();
+        // The server outlives `shutdown`: local nodes deregister and battles drain through it.
+        let server_stop = CancellationToken::new();
+        let server_shutdown = server_stop.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
@@ -150,6 +152,9 @@ impl Application {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         shutdown.cancelled().await;
+        nodes_shutdown.cancel();
+        local_nodes.close();
+        local_nodes.wait().await;
         tracing::info!("shutting down: draining battles");
         battles.close();
         if tokio::time::timeout(
@@ -163,9 +168,7 @@ impl Application {
                 "battles still running at shutdown; their leases will expire and they will be retried"
             );
         }
-        nodes_shutdown.cancel();
-        local_nodes.close();
-        local_nodes.wait().await;
+        server_stop.cancel();
         background.close();
         background.wait().await;
         server

@@ -1,0 +1,75 @@
+//! Summaries of timing samples, and the in-memory selection benchmark.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32};
+use std::time::{Duration, Instant};
+
+use hero_aggregator::nodes::reputation::NodeCounters;
+use hero_aggregator::nodes::{NodeEntry, NodeRegistry};
+
+pub struct Summary {
+    sorted: Vec<Duration>,
+}
+
+impl Summary {
+    pub fn of(mut samples: Vec<Duration>) -> Summary {
+        samples.sort();
+        Summary { sorted: samples }
+    }
+
+    fn pct(&self, p: f64) -> Duration {
+        if self.sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.sorted.len() as f64 - 1.0) * p).round() as usize;
+        self.sorted[i.min(self.sorted.len() - 1)]
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(self.pct(0.5)),
+            ms(self.pct(0.9)),
+            ms(self.pct(0.99)),
+            ms(self.pct(1.0))
+        )
+    }
+}
+
+/// Times `NodeRegistry::assign(3, ...)` over `size` online nodes.
+pub fn selection(size: usize) -> String {
+    let registry = NodeRegistry::new();
+    let now = 1_000_000;
+    for i in 0..size {
+        registry.upsert(NodeEntry {
+            id: format!("node-{i}"),
+            name: format!("node-{i}"),
+            url: format!("http://10.0.{}.{}:8001", i / 250, i % 250),
+            api_key: None,
+            token_hash: String::new(),
+            operator: Some(format!("op-{}", i % 1000)),
+            backend: None,
+            weight: 1 + (i % 5) as u32,
+            max_concurrent: 5,
+            last_heartbeat_ms: AtomicI64::new(now),
+            reported_requests: AtomicU32::new(0),
+            in_flight: AtomicU32::new(0),
+            left: AtomicBool::new(false),
+            counters: Mutex::new(NodeCounters::default()),
+            dirty: AtomicBool::new(false),
+        });
+    }
+    let rounds = 200;
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let chosen = registry.assign(3, &[], &[], now, 30_000);
+        samples.push(started.elapsed());
+        assert_eq!(chosen.len(), 3);
+    }
+    Summary::of(samples).to_string()
+}
