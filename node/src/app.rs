@@ -32,6 +32,7 @@ pub struct Application {
     name: String,
     api_key: String,
     engine_kind: &'static str,
+    engine_model: Option<String>,
     drain_timeout: Duration,
     router: Router,
     lifecycle: Option<Lifecycle>,
@@ -105,6 +106,7 @@ impl Application {
             name,
             api_key,
             engine_kind: engine.kind(),
+            engine_model: engine.model().map(str::to_owned),
             drain_timeout: Duration::from_secs(config.drain_timeout_secs),
             router: server::router(state),
             lifecycle,
@@ -133,10 +135,15 @@ impl Application {
 
     /// The one line the binary prints on stdout once listening.
     pub fn ready_line(&self) -> String {
-        format!(
+        let mut line = format!(
             "hero-node ready: name={} listening=http://{} engine={}",
             self.name, self.local_addr, self.engine_kind
-        )
+        );
+        if let Some(model) = &self.engine_model {
+            line.push_str(" model=");
+            line.push_str(model);
+        }
+        line
     }
 
     /// Serves (and keeps the aggregator informed) until `shutdown` is cancelled, then stops

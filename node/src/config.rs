@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, ValueEnum};
 
+use crate::llm_config::LlmArgs;
+
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8001";
 /// Default scheduling weight announced at registration.
@@ -105,6 +107,12 @@ impl fmt::Debug for NodeConfig {
 pub enum EngineKind {
     /// Deterministic, seeded simulation; needs no network or key.
     Sim,
+    /// Google Gemini (`generateContent`); needs --gemini-api-key.
+    Gemini,
+    /// An OpenAI-compatible chat server (Ollama, vLLM, llama.cpp server, OpenAI); needs
+    /// --openai-base-url and --openai-model.
+    #[value(name = "openai")]
+    OpenAi,
 }
 
 /// How logs are written (to stderr).
@@ -124,6 +132,9 @@ pub struct Cli {
     /// Battle engine behind /generate_battle.
     #[arg(long, env = "HERO_NODE_ENGINE", value_enum, default_value_t = EngineKind::Sim)]
     pub engine: EngineKind,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
 
     /// Log format.
     #[arg(long, env = "HERO_NODE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

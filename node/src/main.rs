@@ -4,7 +4,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use hero_engine::BattleEngine;
 use hero_node::{Application, Cli, EngineKind};
 use tokio_util::sync::CancellationToken;
@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     hero_node::telemetry::init_tracing(cli.log_format);
-    tracing::info!(config = ?cli.node, engine = ?cli.engine, "starting hero-node");
+    tracing::info!(config = ?cli.node, engine = ?cli.engine, llm = ?cli.llm, "starting hero-node");
 
     let engine = engine_for(&cli)?;
     let app = Application::build(cli.node, engine).await?;
@@ -28,11 +28,21 @@ async fn main() -> anyhow::Result<()> {
     app.run_until_stopped(shutdown).await
 }
 
-/// The one place an engine kind becomes an engine.
+/// The one place an engine kind becomes an engine. Missing or unusable settings stop the
+/// node before it listens, with the flag to fix in the message.
 fn engine_for(cli: &Cli) -> anyhow::Result<Arc<dyn BattleEngine>> {
-    match cli.engine {
-        EngineKind::Sim => Ok(Arc::new(hero_engine::Sim)),
+    let settings = cli.llm.engine_settings(cli.engine)?;
+    let kind = cli.engine.to_possible_value().map(|v| v.get_name().to_owned());
+    let engine = hero_engine::build_engine(settings).with_context(|| {
+        format!(
+            "cannot set up --engine {}",
+            kind.as_deref().unwrap_or("?")
+        )
+    })?;
+    if cli.engine != EngineKind::Sim {
+        tracing::info!(engine = engine.kind(), model = engine.model(), "LLM engine ready");
     }
+    Ok(engine)
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

@@ -4,6 +4,7 @@ pub mod maintenance;
 pub mod registry;
 pub mod reputation;
 mod routes;
+pub mod sampler;
 pub mod selection;
 pub mod store;
 pub mod url_policy;

@@ -4,13 +4,14 @@
 //! periodically (so several aggregator replicas see each other's nodes), and its dirty
 //! counters and heartbeat times are flushed back in batches.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 use hero_protocol::NodeInfo;
 
 use super::reputation::{NodeCounters, VoteOutcome};
+use super::sampler::{Sampler, WeightIndex};
 use super::selection::{Candidate, pick_from_order, weighted_order};
 
 /// One registered node.
@@ -116,9 +117,15 @@ impl Drop for Assignment {
     }
 }
 
+/// Pools up to this size are sampled exactly (an O(n) pass is cheaper than an index).
+const EXACT_SELECTION_MAX: usize = 64;
+
 #[derive(Default)]
 pub struct NodeRegistry {
     nodes: DashMap<String, Arc<NodeEntry>>,
+    /// Bumped when membership changes, so the sampling index is rebuilt.
+    version: AtomicU64,
+    sampler: Sampler,
 }
 
 impl NodeRegistry {
@@ -134,6 +141,7 @@ impl NodeRegistry {
     pub fn upsert(&self, entry: NodeEntry) -> Arc<NodeEntry> {
         let entry = Arc::new(entry);
         self.nodes.insert(entry.id.clone(), Arc::clone(&entry));
+        self.version.fetch_add(1, Ordering::AcqRel);
         entry
     }
 
@@ -158,7 +166,89 @@ impl NodeRegistry {
 
     /// Chooses up to `k` online, healthy nodes with free capacity, weighted, at most one per
     /// operator, none of `exclude` nor of `exclude_operators`, and reserves a slot on each.
+    ///
+    /// Large pools are sampled from a prefix-sum index in O(k log n); small pools, and draws
+    /// that keep hitting unavailable nodes, use the exact O(n) method.
     pub fn assign(
+        &self,
+        k: usize,
+        exclude: &[String],
+        exclude_operators: &[String],
+        now_ms: i64,
+        offline_after_ms: i64,
+    ) -> Vec<Assignment> {
+        if self.nodes.len() <= EXACT_SELECTION_MAX || k == 0 {
+            return self.assign_exact(k, exclude, exclude_operators, now_ms, offline_after_ms);
+        }
+        let index = self.index(now_ms, offline_after_ms);
+        let mut rng = rand::rng();
+        let mut chosen: Vec<Assignment> = Vec::with_capacity(k);
+        let mut operators: Vec<String> = exclude_operators.to_vec();
+        let mut skip: Vec<String> = exclude.to_vec();
+        let mut draws = 0;
+        while chosen.len() < k && draws < 16 * k + 32 {
+            draws += 1;
+            let Some(node) = index.draw(&mut rng) else {
+                break;
+            };
+            if skip.contains(&node.id)
+                || node
+                    .operator
+                    .as_ref()
+                    .is_some_and(|op| operators.contains(op))
+                || !node.is_online(now_ms, offline_after_ms)
+                || node
+                    .snapshot_counters()
+                    .selection_weight(node.weight, now_ms)
+                    <= 0.0
+                || !node.try_reserve()
+            {
+                continue;
+            }
+            skip.push(node.id.clone());
+            if let Some(op) = &node.operator {
+                operators.push(op.clone());
+            }
+            chosen.push(Assignment {
+                node: Arc::clone(node),
+            });
+        }
+        if chosen.len() < k {
+            let rest = self.assign_exact(
+                k - chosen.len(),
+                &skip,
+                &operators,
+                now_ms,
+                offline_after_ms,
+            );
+            chosen.extend(rest);
+        }
+        chosen
+    }
+
+    /// The sampling index, rebuilt when stale or when membership changed.
+    fn index(&self, now_ms: i64, offline_after_ms: i64) -> Arc<WeightIndex> {
+        let version = self.version.load(Ordering::Acquire);
+        if let Some(index) = self.sampler.fresh(version, now_ms) {
+            return index;
+        }
+        let nodes: Vec<Arc<NodeEntry>> = self
+            .nodes
+            .iter()
+            .filter(|e| e.is_online(now_ms, offline_after_ms))
+            .map(|e| Arc::clone(e.value()))
+            .collect();
+        let weights: Vec<f64> = nodes
+            .iter()
+            .map(|n| n.counters().selection_weight(n.weight, now_ms))
+            .collect();
+        let index = Arc::new(WeightIndex::build(nodes, &weights, now_ms, version));
+        self.sampler.store(Arc::clone(&index));
+        index
+    }
+
+    /// The exact method: an O(n) weighted order over every eligible node.
+    fn assign_exact(
         &self,
         k: usize,
         exclude: &[String],
@@ -200,5 +290,101 @@ impl NodeRegistry {
                 node: Arc::clone(&eligible[i]),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(i: usize, weight: u32, operator: Option<String>) -> NodeEntry {
+        NodeEntry {
+            id: format!("n{i}"),
+            name: format!("n{i}"),
+            url: format!("http://10.0.0.{i}"),
+            api_key: None,
+            token_hash: String::new(),
+            operator,
+            backend: None,
+            weight,
+            max_concurrent: 1_000_000,
+            last_heartbeat_ms: AtomicI64::new(1_000),
+            reported_requests: AtomicU32::new(0),
+            in_flight: AtomicU32::new(0),
+            left: AtomicBool::new(false),
+            counters: Mutex::new(NodeCounters::default()),
+            dirty: AtomicBool::new(false),
+        }
+    }
+
+    #[test]
+    fn large_pools_respect_weights_and_rules() {
+        let registry = NodeRegistry::new();
+        // 200 nodes; n0 is 10x heavier than each of the others.
+        for i in 0..200 {
+            registry.upsert(node(
+                i,
+                if i == 0 { 10 } else { 1 },
+                Some(format!("op{}", i % 100)),
+            ));
+        }
+        let trials = 4_000;
+        let mut heavy_first = 0;
+        for _ in 0..trials {
+            let chosen = registry.assign(3, &[], &[], 1_000, 10_000);
+            assert_eq!(chosen.len(), 3);
+            let ops: std::collections::HashSet<_> =
+                chosen.iter().map(|a| a.node.operator.clone()).collect();
+            assert_eq!(ops.len(), 3, "one node per operator");
+            if chosen[0].node.id == "n0" {
+                heavy_first += 1;
+            }
+        }
+        // P(first = n0) = 10 / (10 + 199) ≈ 0.048.
+        let share = f64::from(heavy_first) / f64::from(trials);
+        assert!(
+            (share - 10.0 / 209.0).abs() < 0.015,
+            "heavy node first {share}"
+        );
+    }
+
+    #[test]
+    fn capacity_is_reserved_and_released() {
+        let registry = NodeRegistry::new();
+        let mut n = node(1, 1, None);
+        n.max_concurrent = 1;
+        registry.upsert(n);
+        let first = registry.assign(1, &[], &[], 1_000, 10_000);
+        assert_eq!(first.len(), 1);
+        assert!(
+            registry.assign(1, &[], &[], 1_000, 10_000).is_empty(),
+            "full node skipped"
+        );
+        drop(first);
+        assert_eq!(registry.assign(1, &[], &[], 1_000, 10_000).len(), 1);
+    }
+
+    #[test]
+    fn offline_left_and_excluded_nodes_are_never_chosen() {
+        let registry = NodeRegistry::new();
+        for i in 0..100 {
+            registry.upsert(node(i, 1, None));
+        }
+        registry
+            .get("n1")
+            .unwrap()
+            .left
+            .store(true, Ordering::Relaxed);
+        registry
+            .get("n2")
+            .unwrap()
+            .last_heartbeat_ms
+            .store(1, Ordering::Relaxed);
+        let exclude = vec!["n3".to_string()];
+        for _ in 0..500 {
+            for a in registry.assign(5, &exclude, &[], 100_000, 99_500) {
+                assert!(!["n1", "n2", "n3"].contains(&a.node.id.as_str()));
+            }
+        }
     }
 }
