@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hero_engine::{BattleEngine, Sim};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -14,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::battles::BattleWorker;
 use crate::cli::ServeArgs;
 use crate::clock::{SharedClock, SystemClock};
-use crate::consensus::{Consensus, ConsensusSettings};
+use crate::consensus::{Consensus, ConsensusSettings, LocalEngines};
 use crate::db::Db;
 use crate::nodes::{NodeRegistry, maintenance, store};
 use crate::state::AppState;
@@ -53,7 +52,7 @@ impl Application {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;
-        let fallbacks: Vec<Arc<dyn BattleEngine>> = vec![Arc::new(Sim)];
+        let engines = LocalEngines::from_settings(&settings)?;
         let consensus = Arc::new(Consensus {
             registry: Arc::clone(&registry),
             client,
@@ -65,7 +64,7 @@ impl Application {
                 max_replacements: settings.max_replacements,
                 offline_after_ms: settings.offline_after_ms(),
             },
-            fallbacks,
+            fallbacks: engines.fallbacks,
         });
         let battle_wake = Arc::new(Notify::new());
         let worker = BattleWorker {
@@ -86,6 +85,7 @@ impl Application {
             settings: Arc::new(settings),
             battle_wake,
             metrics: crate::http::metrics::handle(),
+            summoner: engines.summoner,
         };
         Ok(Application {
             listener,

@@ -19,4 +19,8 @@ pub struct AppState {
     /// Wakes the battle worker when a battle is created.
     pub battle_wake: Arc<Notify>,
     pub metrics: PrometheusHandle,
+    /// Writes character text with the configured LLM (Gemini with `--gemini-api-key`);
+    /// `None` without one. Use `hero_engine::summon_from_templates` then, and also when the
+    /// summoner fails (record that the templates were used).
+    pub summoner: Option<Arc<dyn hero_engine::Summoner>>,
 }

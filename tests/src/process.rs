@@ -140,6 +140,8 @@ pub struct AggregatorOptions {
     pub lease_ms: u64,
     pub max_replacements: usize,
     pub quorum_size: usize,
+    /// Pass `--allow-private-node-urls` (loopback nodes need it).
+    pub allow_private: bool,
     pub extra: Vec<String>,
 }
 
@@ -152,6 +154,7 @@ impl Default for AggregatorOptions {
             lease_ms: 8_000,
             max_replacements: 3,
             quorum_size: 3,
+            allow_private: true,
             extra: Vec::new(),
         }
     }
@@ -171,7 +174,6 @@ impl Aggregator {
             &db.url,
             "--admin-token",
             ADMIN_TOKEN,
-            "--allow-private-node-urls",
             "--heartbeat-interval-secs",
             "1",
             "--flush-interval-ms",
@@ -194,6 +196,9 @@ impl Aggregator {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if options.allow_private {
+            args.push("--allow-private-node-urls".into());
+        }
         args.extend(options.extra.iter().cloned());
         Aggregator {
             process: Running::start(

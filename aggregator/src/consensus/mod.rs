@@ -2,9 +2,11 @@
 //! majority of the k, fall back to local generation when no quorum forms.
 
 mod call;
+mod local_engines;
 mod round;
 pub mod tally;
 mod vote;
 
+pub use local_engines::LocalEngines;
 pub use round::{Consensus, ConsensusSettings, Decision, Pending, Verdict};
 pub use vote::{Vote, VoteRole};
