@@ -3,11 +3,13 @@
 
 pub mod database;
 pub mod fighters;
+pub mod llm;
 pub mod process;
 pub mod rogue;
 
 pub use database::{Backend, TestDb};
-pub use process::{Aggregator, AggregatorOptions, NodeProcess, free_port};
+pub use llm::{FakeLlm, LlmBehavior};
+pub use process::{Aggregator, AggregatorOptions, NodeProcess, free_port, run_to_exit};
 pub use rogue::{Behavior, TestNode};
 
 /// Runs an async end-to-end test once on SQLite and once on PostgreSQL.

@@ -129,6 +129,27 @@ impl Drop for Running {
     }
 }
 
+/// Runs a workspace binary to completion (for start-up failures and `--help`) with `envs`
+/// set and `env_removed` unset, and returns its exit status and output.
+pub fn run_to_exit(
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    env_removed: &[&str],
+) -> std::process::Output {
+    let mut command = Command::new(bin(program));
+    command.args(args).stdin(Stdio::null());
+    for name in env_removed {
+        command.env_remove(name);
+    }
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
+
 pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
 
 /// Settings the tests vary; the rest are fixed for fast, deterministic runs.

@@ -1,0 +1,61 @@
+//! `CurrentPlayer`: the player behind a request's access token, with the session still open
+//! and the player's default rate limit counted.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::Bucket;
+use crate::http::ApiError;
+use crate::http::bearer::bearer;
+use crate::state::AppState;
+
+/// The authenticated player of a request.
+#[derive(Debug, Clone)]
+pub struct CurrentPlayer {
+    pub id: String,
+    pub session_id: String,
+}
+
+impl CurrentPlayer {
+    /// Counts one more request of this player in `bucket`; 429 with `Retry-After` when over.
+    pub fn limit(&self, state: &AppState, bucket: Bucket) -> Result<(), ApiError> {
+        state
+            .auth
+            .limiter
+            .check(&self.id, bucket, state.clock.now_ms())
+            .map_err(|e| ApiError::TooManyRequests {
+                message: format!(
+                    "rate limit exceeded: at most {} {} per hour",
+                    e.limit,
+                    bucket.as_str()
+                ),
+                retry_after_secs: e.retry_after_secs,
+            })
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentPlayer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::Unauthorized("needs an access token (Authorization: Bearer ...)".into())
+        })?;
+        let claims = state
+            .auth
+            .tokens
+            .verify(token, state.clock.now_ms().div_euclid(1000))
+            .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        if !super::sessions::is_open(&state.db, &claims.sub, &claims.sid).await? {
+            return Err(ApiError::Unauthorized(
+                "this session has ended; log in again".into(),
+            ));
+        }
+        let player = CurrentPlayer {
+            id: claims.sub,
+            session_id: claims.sid,
+        };
+        player.limit(state, Bucket::Requests)?;
+        Ok(player)
+    }
+}
