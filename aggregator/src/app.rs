@@ -67,6 +67,8 @@ impl Application {
             fallbacks: engines.fallbacks,
         });
         let battle_wake = Arc::new(Notify::new());
+        let game = Arc::new(crate::game::Game::new(&settings.game, db.dialect));
+        let auth = Arc::new(crate::auth::Auth::build(&settings.auth, &db, clock.now_ms()).await?);
         let worker = BattleWorker {
             db: db.clone(),
             consensus,
@@ -77,6 +79,7 @@ impl Application {
             slots: Arc::new(Semaphore::new(settings.battle_concurrency)),
             wake: Arc::clone(&battle_wake),
             tracker: TaskTracker::new(),
+            ledger: game.ledger,
         };
         let state = AppState {
             db,
@@ -86,6 +89,8 @@ impl Application {
             battle_wake,
             metrics: crate::http::metrics::handle(),
             summoner: engines.summoner,
+            auth,
+            game,
         };
         Ok(Application {
             listener,

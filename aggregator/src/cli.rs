@@ -123,6 +123,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HERO_LLM_TIMEOUT_SECS", default_value_t = 20,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub llm_timeout_secs: u64,
+    /// Player logins: JWT key, token lifetimes, per-player rate limits.
+    #[command(flatten)]
+    pub auth: crate::auth::AuthArgs,
+    /// The game's economy: battle cost, energy regeneration.
+    #[command(flatten)]
+    pub game: crate::game::GameArgs,
     /// Log format.
     #[arg(long, env = "HERO_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -151,6 +157,8 @@ impl std::fmt::Debug for ServeArgs {
                 &self.gemini_api_key.as_ref().map(|_| "<redacted>"),
             )
             .field("gemini_model", &self.gemini_model)
+            .field("auth", &self.auth)
+            .field("game", &self.game)
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +196,7 @@ impl ServeArgs {
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             anyhow::bail!("--admin-token must be at least 16 characters");
         }
+        self.auth.check()?;
         Ok(())
     }
 }

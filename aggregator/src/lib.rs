@@ -2,12 +2,15 @@
 //! keeps battles as durable work, and serves the HTTP API.
 
 pub mod app;
+pub mod auth;
 pub mod battles;
 pub mod cli;
 pub mod clock;
 pub mod consensus;
 pub mod db;
+pub mod game;
 pub mod http;
+pub mod ledger;
 mod local;
 pub mod nodes;
 mod ops;

@@ -23,4 +23,8 @@ pub struct AppState {
     /// `None` without one. Use `hero_engine::summon_from_templates` then, and also when the
     /// summoner fails (record that the templates were used).
     pub summoner: Option<Arc<dyn hero_engine::Summoner>>,
+    /// Player logins: token keys and per-player rate limits.
+    pub auth: Arc<crate::auth::Auth>,
+    /// The game's rules: the ledger, battle cost, energy regeneration.
+    pub game: Arc<crate::game::Game>,
 }

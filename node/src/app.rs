@@ -188,10 +188,16 @@ impl Application {
             }
         };
 
-        if let (Some(lifecycle), Some(membership)) = (lifecycle, membership) {
-            if let Ok(Some(session)) = membership.await {
-                lifecycle.deregister(&session).await;
-            }
+        let session = match (lifecycle, membership) {
+            (Some(lifecycle), Some(membership)) => membership
+                .await
+                .ok()
+                .flatten()
+                .map(|session| (lifecycle, session)),
+            _ => None,
+        };
+        if let Some((lifecycle, session)) = session {
+            lifecycle.deregister(&session).await;
         }
         tracker.wait().await;
         served

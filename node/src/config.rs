@@ -133,12 +133,13 @@ pub struct Cli {
     #[arg(long, env = "HERO_NODE_ENGINE", value_enum, default_value_t = EngineKind::Sim)]
     pub engine: EngineKind,
 
-    #[command(flatten)]
-    pub llm: LlmArgs,
-
     /// Log format.
     #[arg(long, env = "HERO_NODE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    // Last: its help heading would apply to the flags after it.
+    #[command(flatten)]
+    pub llm: LlmArgs,
 }
 
 #[cfg(test)]

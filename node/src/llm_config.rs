@@ -205,7 +205,10 @@ mod tests {
     fn gemini_needs_a_key_and_falls_back_to_the_google_variable() {
         let cli = parse(&["--engine", "gemini"]);
         let missing = cli.llm.settings_with(cli.engine, None).unwrap_err();
-        assert!(missing.to_string().contains("--gemini-api-key"), "{missing}");
+        assert!(
+            missing.to_string().contains("--gemini-api-key"),
+            "{missing}"
+        );
         let blank = cli.llm.settings_with(cli.engine, Some("  ".into()));
         assert!(blank.is_err());
 

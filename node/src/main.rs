@@ -32,15 +32,18 @@ async fn main() -> anyhow::Result<()> {
 /// node before it listens, with the flag to fix in the message.
 fn engine_for(cli: &Cli) -> anyhow::Result<Arc<dyn BattleEngine>> {
     let settings = cli.llm.engine_settings(cli.engine)?;
-    let kind = cli.engine.to_possible_value().map(|v| v.get_name().to_owned());
-    let engine = hero_engine::build_engine(settings).with_context(|| {
-        format!(
-            "cannot set up --engine {}",
-            kind.as_deref().unwrap_or("?")
-        )
-    })?;
+    let kind = cli
+        .engine
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned());
+    let engine = hero_engine::build_engine(settings)
+        .with_context(|| format!("cannot set up --engine {}", kind.as_deref().unwrap_or("?")))?;
     if cli.engine != EngineKind::Sim {
-        tracing::info!(engine = engine.kind(), model = engine.model(), "LLM engine ready");
+        tracing::info!(
+            engine = engine.kind(),
+            model = engine.model(),
+            "LLM engine ready"
+        );
     }
     Ok(engine)
 }

@@ -3,11 +3,13 @@
 
 pub mod database;
 pub mod fighters;
+pub mod game;
 pub mod llm;
 pub mod process;
 pub mod rogue;
 
 pub use database::{Backend, TestDb};
+pub use game::Player;
 pub use llm::{FakeLlm, LlmBehavior};
 pub use process::{Aggregator, AggregatorOptions, NodeProcess, free_port, run_to_exit};
 pub use rogue::{Behavior, TestNode};

@@ -177,10 +177,15 @@ mod gemini {
                 404,
                 "NOT_FOUND",
                 None,
-                &format!("models/{model} is not found for API version v1beta, or is not supported for generateContent."),
+                &format!(
+                    "models/{model} is not found for API version v1beta, or is not supported for generateContent."
+                ),
             );
         }
-        match headers.get("x-goog-api-key").map(|v| v.to_str().unwrap_or("")) {
+        match headers
+            .get("x-goog-api-key")
+            .map(|v| v.to_str().unwrap_or(""))
+        {
             None => {
                 return error(
                     403,

@@ -1,6 +1,11 @@
 //! Nodes that lie — a flipped winner, garbage JSON, a hang, a winner that is not a fighter —
 //! never decide a battle; their votes are stored as invalid or outvoted.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test bodies, run through on_both_databases!, which clippy does not see as tests"
+)]
+
 use hero_tests::fighters::{pair, sim_winner};
 use hero_tests::{
     Aggregator, AggregatorOptions, Backend, Behavior, NodeProcess, TestDb, TestNode,

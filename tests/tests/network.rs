@@ -1,6 +1,11 @@
 //! The node network end to end: real `hero-aggregator` and `hero-node` processes register,
 //! heartbeat, settle battles by quorum, and fall back when the quorum is lost.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test bodies, run through on_both_databases!, which clippy does not see as tests"
+)]
+
 use hero_tests::fighters::{pair, sim_winner};
 use hero_tests::{
     Aggregator, AggregatorOptions, Backend, NodeProcess, TestDb, free_port, on_both_databases,

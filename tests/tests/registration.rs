@@ -1,6 +1,11 @@
 //! Node registration rules over real HTTP: enrollment tokens, the node URL policy, node
 //! tokens on heartbeats and leaves, re-registration of the same URL.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test bodies, run through on_both_databases!, which clippy does not see as tests"
+)]
+
 use hero_tests::{Aggregator, AggregatorOptions, Backend, TestDb, on_both_databases};
 use serde_json::{Value, json};
 

@@ -1,5 +1,10 @@
 //! Durable battles: an aggregator killed mid-battle settles the battle once after restart.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test bodies, run through on_both_databases!, which clippy does not see as tests"
+)]
+
 use hero_tests::fighters::{pair, sim_winner};
 use hero_tests::{
     Aggregator, AggregatorOptions, Backend, Behavior, TestDb, TestNode, free_port,

@@ -5,7 +5,7 @@
 mod extractor;
 pub mod jwt;
 pub mod rate_limit;
-mod routes;
+pub(crate) mod routes;
 pub mod sessions;
 pub mod settings;
 

@@ -81,10 +81,7 @@ impl RateLimiter {
             self.windows
                 .retain(|_, times| times.back().is_some_and(|&t| t > now_ms - window));
         }
-        let mut times = self
-            .windows
-            .entry((player.to_owned(), bucket))
-            .or_default();
+        let mut times = self.windows.entry((player.to_owned(), bucket)).or_default();
         while times.front().is_some_and(|&t| t <= now_ms - window) {
             times.pop_front();
         }

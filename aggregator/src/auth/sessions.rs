@@ -77,7 +77,12 @@ pub async fn open(
 }
 
 /// Ends a session: its access tokens stop working and its refresh tokens are refused.
-pub async fn revoke(tx: &mut Tx, session: &str, reason: &str, now_ms: i64) -> Result<(), sqlx::Error> {
+pub async fn revoke(
+    tx: &mut Tx,
+    session: &str,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE sessions SET revoked_at_ms = $2, revoke_reason = $3 \
          WHERE id = $1 AND revoked_at_ms IS NULL",
@@ -104,7 +109,12 @@ pub async fn is_open(db: &Db, player: &str, session: &str) -> Result<bool, sqlx:
 }
 
 /// Trades a refresh token for new tokens. A token that was already used revokes its session.
-pub async fn rotate(db: &Db, auth: &Auth, refresh: &str, now_ms: i64) -> Result<(String, Tokens), ApiError> {
+pub async fn rotate(
+    db: &Db,
+    auth: &Auth,
+    refresh: &str,
+    now_ms: i64,
+) -> Result<(String, Tokens), ApiError> {
     let hash = hash_secret(refresh);
     let mut tx = db.begin_write().await?;
     let Some(row) = sqlx::query(

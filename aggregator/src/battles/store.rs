@@ -155,13 +155,15 @@ async fn insert_votes(
 }
 
 /// Writes the votes and the verdict in one transaction, only if `owner` still holds the
-/// battle. Returns false when someone else settled it first.
+/// battle, together with the verdict's game effects (rewards, refunds; none for admin
+/// battles). Returns false when someone else settled it first.
 pub async fn settle(
     db: &Db,
     job: &BattleJob,
     owner: &str,
     verdict: &Verdict,
     votes: &[Vote],
+    ledger: &crate::ledger::Ledger,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin_write().await?;
@@ -210,6 +212,7 @@ pub async fn settle(
         tx.rollback().await?;
         return Ok(false);
     }
+    crate::game::rewards::on_settled(&mut tx, ledger, &job.id, verdict, now_ms).await?;
     tx.commit().await?;
     Ok(true)
 }

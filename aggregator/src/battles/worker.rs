@@ -28,6 +28,8 @@ pub struct BattleWorker {
     pub slots: Arc<Semaphore>,
     pub wake: Arc<Notify>,
     pub tracker: TaskTracker,
+    /// Applies player battles' rewards and refunds when they settle.
+    pub ledger: crate::ledger::Ledger,
 }
 
 impl BattleWorker {
@@ -92,6 +94,7 @@ impl BattleWorker {
             &self.owner,
             &verdict,
             &votes,
+            &self.ledger,
             self.clock.now_ms(),
         )
         .await

@@ -1,0 +1,194 @@
+//! `/api/v1/auth/...`: guest sign-up, device login, refresh-token rotation and logout.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::CurrentPlayer;
+use super::sessions::{self, Tokens};
+use crate::game::players::{self, PlayerView};
+use crate::http::bearer::{hash_secret, new_secret, secrets_match};
+use crate::http::error::ApiResult;
+use crate::http::openapi::ErrorResponse;
+use crate::http::{ApiError, ApiJson};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/guest", post(guest))
+        .route("/api/v1/auth/device", post(device))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/logout", post(logout))
+}
+
+/// A successful login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Login {
+    pub player: PlayerView,
+    #[serde(flatten)]
+    pub tokens: Tokens,
+}
+
+/// A new guest: keep `device_id` and `device_secret` to log in again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GuestLogin {
+    pub device_id: String,
+    /// Shown once; the server keeps only its hash.
+    pub device_secret: String,
+    #[serde(flatten)]
+    pub login: Login,
+}
+
+async fn player_view(
+    state: &AppState,
+    tx: &mut crate::db::Tx,
+    id: &str,
+    now: i64,
+) -> ApiResult<PlayerView> {
+    players::load(&mut **tx, id, state.game.ledger.energy_regen_ms, now)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such player".into()))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/guest", tag = "auth",
+    responses((status = 201, description = "A new guest player with its device credentials and tokens", body = GuestLogin))
+)]
+pub async fn guest(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<GuestLogin>)> {
+    let now = state.clock.now_ms();
+    let mut tx = state.db.begin_write().await?;
+    let player = players::create(&mut tx, &state.game.ledger, "guest", now).await?;
+    let device_id = uuid::Uuid::new_v4().to_string();
+    let device_secret = new_secret();
+    sqlx::query(
+        "INSERT INTO devices (id, player_id, secret_hash, created_at_ms, last_login_at_ms) \
+         VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(&device_id)
+    .bind(&player)
+    .bind(hash_secret(&device_secret))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let tokens = sessions::open(&mut tx, &state.auth, &player, Some(&device_id), now).await?;
+    let view = player_view(&state, &mut tx, &player, now).await?;
+    tx.commit().await?;
+    tracing::info!(player.id = %player, "guest player created");
+    Ok((
+        StatusCode::CREATED,
+        Json(GuestLogin {
+            device_id,
+            device_secret,
+            login: Login {
+                player: view,
+                tokens,
+            },
+        }),
+    ))
+}
+
+/// `POST /api/v1/auth/device` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceLogin {
+    pub device_id: String,
+    pub device_secret: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/device", tag = "auth",
+    request_body = DeviceLogin,
+    responses(
+        (status = 200, description = "Logged in: a new session", body = Login),
+        (status = 401, description = "Unknown device or wrong secret", body = ErrorResponse),
+    )
+)]
+pub async fn device(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<DeviceLogin>,
+) -> ApiResult<Json<Login>> {
+    let refused = || ApiError::Unauthorized("unknown device or wrong device secret".into());
+    if body.device_id.len() > 64 || body.device_secret.len() > 256 {
+        return Err(refused());
+    }
+    let now = state.clock.now_ms();
+    let mut tx = state.db.begin_write().await?;
+    let row = sqlx::query("SELECT player_id, secret_hash FROM devices WHERE id = $1")
+        .bind(&body.device_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(refused)?;
+    let stored: String = row.try_get("secret_hash")?;
+    if !secrets_match(&hash_secret(&body.device_secret), &stored) {
+        return Err(refused());
+    }
+    let player: String = row.try_get("player_id")?;
+    sqlx::query("UPDATE devices SET last_login_at_ms = $2 WHERE id = $1")
+        .bind(&body.device_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE players SET last_login_at_ms = $2 WHERE id = $1")
+        .bind(&player)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let tokens = sessions::open(&mut tx, &state.auth, &player, Some(&body.device_id), now).await?;
+    let view = player_view(&state, &mut tx, &player, now).await?;
+    tx.commit().await?;
+    Ok(Json(Login {
+        player: view,
+        tokens,
+    }))
+}
+
+/// `POST /api/v1/auth/refresh` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens; the old refresh token is spent", body = Tokens),
+        (status = 401, description = "Unknown, expired or reused refresh token (reuse revokes the session)", body = ErrorResponse),
+    )
+)]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<Tokens>> {
+    if body.refresh_token.len() > 256 {
+        return Err(ApiError::Unauthorized("refresh token is not valid".into()));
+    }
+    let (_, tokens) = sessions::rotate(
+        &state.db,
+        &state.auth,
+        &body.refresh_token,
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(tokens))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", tag = "auth",
+    responses(
+        (status = 204, description = "Session revoked: its access and refresh tokens stop working"),
+        (status = 401, description = "No valid access token", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn logout(State(state): State<AppState>, player: CurrentPlayer) -> ApiResult<StatusCode> {
+    let mut tx = state.db.begin_write().await?;
+    sessions::revoke(&mut tx, &player.session_id, "logout", state.clock.now_ms()).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

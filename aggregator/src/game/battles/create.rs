@@ -1,0 +1,193 @@
+//! `POST /api/v1/battles`: a player's character against a chosen or matched opponent.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::matchmaking;
+use crate::auth::{Bucket, CurrentPlayer};
+use crate::battles::store::{self as battle_store, NewBattle};
+use crate::game::characters::store::{self, CharacterView, Lock};
+use crate::http::error::ApiResult;
+use crate::http::openapi::ErrorResponse;
+use crate::http::{ApiError, ApiJson};
+use crate::ledger::idempotency::{self, IdempotencyKey};
+use crate::ledger::{Change, Resource};
+use crate::state::AppState;
+
+/// Largest seed handed out: JSON numbers stay exact in every client.
+const MAX_SEED: u64 = (1 << 53) - 1;
+
+/// `POST /api/v1/battles` body.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartBattle {
+    /// One of the player's characters.
+    pub character_id: String,
+    /// Another player's character; matched by rating when absent.
+    #[serde(default)]
+    pub opponent_id: Option<String>,
+}
+
+/// The opponent as the attacker may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Opponent {
+    pub character_id: String,
+    pub name: String,
+    pub rarity: i64,
+    pub level: i64,
+    pub rating: i64,
+}
+
+/// A battle that was created and waits for the nodes' consensus.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BattleStarted {
+    pub battle_id: String,
+    pub status: &'static str,
+    pub character_id: String,
+    pub opponent: Opponent,
+    pub energy_spent: i64,
+    /// The player's energy after paying for this battle.
+    pub energy_left: i64,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/battles", tag = "battles",
+    request_body = StartBattle,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response instead of charging twice")),
+    responses(
+        (status = 202, description = "Created; spends energy (10 by default); settles through consensus", body = BattleStarted),
+        (status = 404, description = "No such character of this player, or no such opponent", body = ErrorResponse),
+        (status = 409, description = "Not enough energy, or no opponent available", body = ErrorResponse),
+        (status = 422, description = "The opponent is the player's own character", body = ErrorResponse),
+        (status = 429, description = "More than the hourly battle limit", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    player: CurrentPlayer,
+    key: IdempotencyKey,
+    ApiJson(body): ApiJson<StartBattle>,
+) -> ApiResult<Response> {
+    if body.character_id.len() > 64 || body.opponent_id.as_ref().is_some_and(|o| o.len() > 64) {
+        return Err(ApiError::Unprocessable(
+            "ids are at most 64 characters".into(),
+        ));
+    }
+    let request = idempotency::Request::new(&player.id, &key, "POST /api/v1/battles", &body);
+    let mine_missing = || {
+        ApiError::NotFound(format!(
+            "you have no character with id {}",
+            body.character_id
+        ))
+    };
+    let opponent_id = match &body.opponent_id {
+        Some(id) => id.clone(),
+        None => {
+            let mine = store::owned(&state.db.pool, &player.id, &body.character_id)
+                .await?
+                .ok_or_else(mine_missing)?;
+            matchmaking::find_opponent(&state.db, &player.id, mine.rating)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Conflict("no opponent is available yet; try again later".into())
+                })?
+        }
+    };
+    if opponent_id == body.character_id {
+        return Err(ApiError::Unprocessable(
+            "a character cannot fight itself".into(),
+        ));
+    }
+    let now = state.clock.now_ms();
+    let mut tx = state.db.begin_write().await?;
+    if let Some(replay) = request.replay(&mut tx).await? {
+        return Ok(replay);
+    }
+    player.limit(&state, Bucket::Battles)?;
+    // Lock both fighters in id order (shared), so deletes wait and nothing deadlocks.
+    let mut ids = [body.character_id.as_str(), opponent_id.as_str()];
+    ids.sort_unstable();
+    let mut locked: Vec<CharacterView> = Vec::with_capacity(2);
+    for id in ids {
+        if let Some(c) = store::lock(&mut tx, state.db.dialect, id, Lock::Share).await? {
+            locked.push(c);
+        }
+    }
+    let take = |id: &str| locked.iter().find(|c| c.id == id).cloned();
+    let mine = take(&body.character_id)
+        .filter(|c| c.player_id == player.id)
+        .ok_or_else(mine_missing)?;
+    let opponent = take(&opponent_id)
+        .ok_or_else(|| ApiError::NotFound(format!("no character with id {opponent_id}")))?;
+    if opponent.player_id == player.id {
+        return Err(ApiError::Unprocessable(
+            "you cannot fight your own character; pick another player's".into(),
+        ));
+    }
+    let fighters = [mine.fighter(), opponent.fighter()];
+    let prompt = crate::battles::worker::default_prompt(&fighters);
+    let battle_id = battle_store::insert(
+        &mut tx,
+        &NewBattle {
+            fighters: &fighters,
+            seed: rand::random::<u64>() & MAX_SEED,
+            prompt: &prompt,
+            created_by: Some(&player.id),
+        },
+        now,
+    )
+    .await?;
+    let cost = state.game.battle_energy_cost;
+    let change = Change {
+        player: &player.id,
+        resource: Resource::Energy,
+        delta: -cost,
+        reason: "battle",
+        reference: Some(&battle_id),
+    };
+    let energy_left = state.game.ledger.apply(&mut tx, change, now).await?;
+    let sql = format!(
+        "INSERT INTO game_battles (battle_id, player_id, character_id, opponent_character_id, \
+             side, energy_spent, created_at_ms) VALUES {}",
+        crate::db::values_placeholders(2, 7)
+    );
+    let mut insert = sqlx::query(&sql);
+    for (p, c, o, side, spent) in [
+        (&player.id, &mine.id, &opponent.id, "attacker", cost),
+        (&opponent.player_id, &opponent.id, &mine.id, "defender", 0),
+    ] {
+        insert = insert
+            .bind(battle_id.clone())
+            .bind(p.clone())
+            .bind(c.clone())
+            .bind(o.clone())
+            .bind(side)
+            .bind(spent)
+            .bind(now);
+    }
+    insert.execute(&mut *tx).await?;
+    let started = BattleStarted {
+        battle_id: battle_id.clone(),
+        status: "PENDING",
+        character_id: mine.id.clone(),
+        opponent: Opponent {
+            character_id: opponent.id.clone(),
+            name: opponent.name.clone(),
+            rarity: opponent.rarity,
+            level: opponent.level,
+            rating: opponent.rating,
+        },
+        energy_spent: cost,
+        energy_left,
+    };
+    let response = request
+        .commit(&state.db, tx, StatusCode::ACCEPTED, &started, now)
+        .await?;
+    state.battle_wake.notify_one();
+    tracing::debug!(battle.id = %battle_id, player.id = %player.id, "player battle created");
+    Ok(response)
+}

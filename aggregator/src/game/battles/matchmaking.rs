@@ -1,0 +1,88 @@
+//! Matchmaking: an opponent near the character's rating, never one of the player's own.
+//! Two short walks of the rating index (just above, just below), not a scan.
+
+use sqlx::Row;
+
+use crate::db::Db;
+
+/// Candidates fetched on each side of the rating.
+const EACH_SIDE: i64 = 5;
+/// The opponent is drawn among this many closest candidates.
+const CLOSEST: usize = 3;
+
+/// Picks among the `CLOSEST` candidates nearest to `rating`, using `roll` to choose.
+pub fn pick(rating: i64, mut candidates: Vec<(String, i64)>, roll: usize) -> Option<String> {
+    candidates.sort_by(|a, b| {
+        (a.1 - rating)
+            .abs()
+            .cmp(&(b.1 - rating).abs())
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    candidates.dedup_by(|a, b| a.0 == b.0);
+    candidates.truncate(CLOSEST);
+    if candidates.is_empty() {
+        return None;
+    }
+    let i = roll % candidates.len();
+    Some(candidates.swap_remove(i).0)
+}
+
+/// An opponent for a character of `player` rated `rating`, if anyone else has a character.
+pub async fn find_opponent(
+    db: &Db,
+    player: &str,
+    rating: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let mut candidates = Vec::new();
+    for sql in [
+        "SELECT id, rating FROM characters WHERE rating >= $2 AND player_id <> $1 \
+         ORDER BY rating ASC LIMIT $3",
+        "SELECT id, rating FROM characters WHERE rating < $2 AND player_id <> $1 \
+         ORDER BY rating DESC LIMIT $3",
+    ] {
+        for row in sqlx::query(sql)
+            .bind(player)
+            .bind(rating)
+            .bind(EACH_SIDE)
+            .fetch_all(&db.pool)
+            .await?
+        {
+            candidates.push((row.try_get("id")?, row.try_get("rating")?));
+        }
+    }
+    Ok(pick(rating, candidates, rand::random_range(0..CLOSEST)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: &str, r: i64) -> (String, i64) {
+        (id.to_string(), r)
+    }
+
+    #[test]
+    fn picks_among_the_closest_ratings() {
+        let candidates = vec![
+            c("far", 2000),
+            c("a", 1010),
+            c("b", 990),
+            c("c", 1030),
+            c("low", 100),
+        ];
+        let mut seen: Vec<String> = (0..3)
+            .filter_map(|roll| pick(1000, candidates.clone(), roll))
+            .collect();
+        seen.sort();
+        assert_eq!(seen, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn nobody_to_fight_is_none() {
+        assert_eq!(pick(1000, Vec::new(), 0), None);
+        assert_eq!(
+            pick(1000, vec![c("only", 5000)], 2).as_deref(),
+            Some("only")
+        );
+    }
+}

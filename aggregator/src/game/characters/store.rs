@@ -1,0 +1,168 @@
+//! Character rows: how they are read, locked and shown.
+
+use hero_protocol::Fighter;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use utoipa::ToSchema;
+
+use super::odds;
+use crate::db::{Dialect, Tx};
+
+pub const COLUMNS: &str = "id, player_id, name, wish, description, skill_description, text_source, \
+     rarity, level, strength, agility, luck, rating, wins, losses, win_rate_bp, created_at_ms";
+
+/// What an upgrade to the next level costs.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UpgradeCost {
+    pub gold: i64,
+    pub exp_potion: i64,
+}
+
+/// A character as its owner sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CharacterView {
+    pub id: String,
+    pub player_id: String,
+    pub name: String,
+    /// The player's summoning prompt.
+    pub prompt: String,
+    pub description: String,
+    pub skill_description: String,
+    /// `templates` (the offline summoner) or `llm`.
+    pub text_source: String,
+    /// 1 to 5 stars.
+    pub rarity: i64,
+    pub level: i64,
+    pub max_level: i64,
+    pub strength: i64,
+    pub agility: i64,
+    pub luck: i64,
+    /// Matchmaking rating (Elo, starts at 1000).
+    pub rating: i64,
+    pub wins: i64,
+    pub losses: i64,
+    /// Wins / battles in basis points (10000 = every battle won).
+    pub win_rate_bp: i64,
+    /// Cost of the next level; null at the maximum level.
+    pub next_upgrade: Option<UpgradeCost>,
+    pub created_at_ms: i64,
+}
+
+impl CharacterView {
+    pub fn from_row(r: &AnyRow) -> Result<CharacterView, sqlx::Error> {
+        let level: i64 = r.try_get("level")?;
+        Ok(CharacterView {
+            id: r.try_get("id")?,
+            player_id: r.try_get("player_id")?,
+            name: r.try_get("name")?,
+            prompt: r.try_get("wish")?,
+            description: r.try_get("description")?,
+            skill_description: r.try_get("skill_description")?,
+            text_source: r.try_get("text_source")?,
+            rarity: r.try_get("rarity")?,
+            level,
+            max_level: odds::MAX_LEVEL,
+            strength: r.try_get("strength")?,
+            agility: r.try_get("agility")?,
+            luck: r.try_get("luck")?,
+            rating: r.try_get("rating")?,
+            wins: r.try_get("wins")?,
+            losses: r.try_get("losses")?,
+            win_rate_bp: r.try_get("win_rate_bp")?,
+            next_upgrade: (level < odds::MAX_LEVEL).then(|| {
+                let (gold, exp_potion) = odds::upgrade_cost(level);
+                UpgradeCost { gold, exp_potion }
+            }),
+            created_at_ms: r.try_get("created_at_ms")?,
+        })
+    }
+
+    /// The battle snapshot of this character.
+    pub fn fighter(&self) -> Fighter {
+        let stat = |v: i64| u32::try_from(v).unwrap_or(0);
+        Fighter {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            strength: stat(self.strength),
+            agility: stat(self.agility),
+            luck: stat(self.luck),
+            rarity: stat(self.rarity),
+            skill_description: self.skill_description.chars().take(500).collect(),
+        }
+    }
+}
+
+/// How rows are locked on PostgreSQL; nothing on SQLite, where write transactions are
+/// already exclusive.
+#[derive(Debug, Clone, Copy)]
+pub enum Lock {
+    /// `FOR UPDATE`: the row is about to be deleted.
+    Delete,
+    /// `FOR NO KEY UPDATE`: the row is about to change.
+    Update,
+    /// `FOR SHARE`: the row must not change until commit.
+    Share,
+}
+
+fn lock_clause(dialect: Dialect, lock: Lock) -> &'static str {
+    match (dialect, lock) {
+        (Dialect::Sqlite, _) => "",
+        (Dialect::Postgres, Lock::Delete) => " FOR UPDATE",
+        (Dialect::Postgres, Lock::Update) => " FOR NO KEY UPDATE",
+        (Dialect::Postgres, Lock::Share) => " FOR SHARE",
+    }
+}
+
+/// Loads and locks one character inside a write transaction.
+pub async fn lock(
+    tx: &mut Tx,
+    dialect: Dialect,
+    id: &str,
+    lock: Lock,
+) -> Result<Option<CharacterView>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM characters WHERE id = $1{}",
+        lock_clause(dialect, lock)
+    );
+    sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .as_ref()
+        .map(CharacterView::from_row)
+        .transpose()
+}
+
+/// Loads one character of `player` (None when missing or someone else's).
+pub async fn owned<'e, E>(
+    executor: E,
+    player: &str,
+    id: &str,
+) -> Result<Option<CharacterView>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM characters WHERE id = $1 AND player_id = $2"
+    ))
+    .bind(id)
+    .bind(player)
+    .fetch_optional(executor)
+    .await?
+    .as_ref()
+    .map(CharacterView::from_row)
+    .transpose()
+}
+
+/// Whether the character takes part in a battle that has not ended.
+pub async fn in_unfinished_battle(tx: &mut Tx, id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT g.battle_id FROM game_battles g JOIN battles b ON b.id = g.battle_id \
+         WHERE g.character_id = $1 AND b.status IN ('PENDING', 'RUNNING') LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(found.is_some())
+}

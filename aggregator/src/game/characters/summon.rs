@@ -1,0 +1,204 @@
+//! `POST /api/v1/characters`: summon a character from the player's prompt.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use hero_engine::{CharacterText, summon_from_templates};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::odds::{self, MAX_SUMMON_POWER, SUMMON_PROMPT_COST};
+use super::store::{self, CharacterView};
+use crate::auth::{Bucket, CurrentPlayer};
+use crate::game::quests::{self, QuestKind};
+use crate::http::error::ApiResult;
+use crate::http::openapi::ErrorResponse;
+use crate::http::{ApiError, ApiJson};
+use crate::ledger::idempotency::{self, IdempotencyKey};
+use crate::ledger::{Change, Resource};
+use crate::state::AppState;
+
+/// Longest summoning prompt, in characters.
+pub const MAX_PROMPT_CHARS: usize = 500;
+
+/// `POST /api/v1/characters` body.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SummonRequest {
+    /// What the player wishes for, 1–500 characters.
+    pub prompt: String,
+    /// prompt_power to spend on better rarity odds, 0–10 (default 0).
+    #[serde(default)]
+    pub power: u32,
+}
+
+fn check(body: &SummonRequest) -> Result<(), ApiError> {
+    let chars = body.prompt.trim().chars().count();
+    if chars == 0 || chars > MAX_PROMPT_CHARS {
+        return Err(ApiError::Unprocessable(format!(
+            "prompt must be 1-{MAX_PROMPT_CHARS} characters"
+        )));
+    }
+    if body.prompt.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::Unprocessable(
+            "prompt must not contain control characters".into(),
+        ));
+    }
+    if body.power > MAX_SUMMON_POWER {
+        return Err(ApiError::Unprocessable(format!(
+            "power must be between 0 and {MAX_SUMMON_POWER}"
+        )));
+    }
+    Ok(())
+}
+
+/// The character's text: from the configured LLM summoner, or from the templates when there
+/// is none or it fails. Returns the card and its source.
+async fn write_card(state: &AppState, wish: &str, rarity: u32) -> (CharacterText, &'static str) {
+    if let Some(summoner) = &state.summoner {
+        match summoner.summon(wish, rarity).await {
+            Ok(card) => {
+                let card = card.trimmed();
+                match card.check() {
+                    Ok(()) => return (card, "llm"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "summoner wrote an invalid card; using templates")
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "summoner failed; using templates"),
+        }
+    }
+    (
+        summon_from_templates(wish, rarity, rand::random()),
+        "templates",
+    )
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/characters", tag = "characters",
+    request_body = SummonRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response instead of charging twice")),
+    responses(
+        (status = 201, description = "Summoned; costs 1 prompt (+ `power` prompt_power)", body = CharacterView),
+        (status = 409, description = "Not enough prompt or prompt_power", body = ErrorResponse),
+        (status = 422, description = "Bad prompt or power, or the key was used for another request", body = ErrorResponse),
+        (status = 429, description = "More than the hourly summon limit", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn summon(
+    State(state): State<AppState>,
+    player: CurrentPlayer,
+    key: IdempotencyKey,
+    ApiJson(body): ApiJson<SummonRequest>,
+) -> ApiResult<Response> {
+    check(&body)?;
+    let request = idempotency::Request::new(&player.id, &key, "POST /api/v1/characters", &body);
+    {
+        let mut tx = state.db.begin_write().await?;
+        let replay = request.replay(&mut tx).await?;
+        tx.rollback().await?;
+        if let Some(replay) = replay {
+            return Ok(replay);
+        }
+    }
+    player.limit(&state, Bucket::Summons)?;
+    let wish = body.prompt.trim();
+    let rarity = odds::roll_rarity(body.power, rand::random_range(0..100));
+    let stats = odds::base_stats(
+        rarity,
+        std::array::from_fn(|_| rand::random_range(0..=odds::STAT_SPREAD)),
+    );
+    let (card, source) = write_card(&state, wish, rarity).await;
+    let now = state.clock.now_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+    let ledger = state.game.ledger;
+    let mut tx = state.db.begin_write().await?;
+    if let Some(replay) = request.replay(&mut tx).await? {
+        return Ok(replay);
+    }
+    quests::progress(&mut tx, &player.id, QuestKind::Summon, 1, now).await?;
+    let spend = |resource, delta, reason| Change {
+        player: &player.id,
+        resource,
+        delta,
+        reason,
+        reference: Some(&id),
+    };
+    ledger
+        .apply(
+            &mut tx,
+            spend(Resource::Prompt, -SUMMON_PROMPT_COST, "summon"),
+            now,
+        )
+        .await?;
+    if body.power > 0 {
+        let power = spend(
+            Resource::PromptPower,
+            -i64::from(body.power),
+            "summon_power",
+        );
+        ledger.apply(&mut tx, power, now).await?;
+    }
+    sqlx::query(
+        "INSERT INTO characters (id, player_id, name, wish, description, skill_description, \
+             text_source, rarity, level, strength, agility, luck, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12, $12)",
+    )
+    .bind(&id)
+    .bind(&player.id)
+    .bind(&card.name)
+    .bind(wish)
+    .bind(&card.description)
+    .bind(&card.skill_description)
+    .bind(source)
+    .bind(i64::from(rarity))
+    .bind(stats[0])
+    .bind(stats[1])
+    .bind(stats[2])
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let view = store::owned(&mut *tx, &player.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("summoned character vanished")))?;
+    tracing::info!(player.id = %player.id, character.id = %id, rarity, source, "character summoned");
+    request
+        .commit(&state.db, tx, StatusCode::CREATED, &view, now)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_and_power_are_checked() {
+        let ok = SummonRequest {
+            prompt: "a fire mage".into(),
+            power: 3,
+        };
+        assert!(check(&ok).is_ok());
+        for bad in [
+            SummonRequest {
+                prompt: "  ".into(),
+                power: 0,
+            },
+            SummonRequest {
+                prompt: "x".repeat(501),
+                power: 0,
+            },
+            SummonRequest {
+                prompt: "bell\u{7}".into(),
+                power: 0,
+            },
+            SummonRequest {
+                prompt: "ok".into(),
+                power: 11,
+            },
+        ] {
+            assert!(check(&bad).is_err(), "{bad:?}");
+        }
+    }
+}

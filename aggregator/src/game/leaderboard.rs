@@ -1,0 +1,184 @@
+//! `GET /api/v1/leaderboard`: characters by wins then win rate, or players by wins. Public,
+//! paged by keyset over an index in exactly the listed order, so a page is an index walk.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::game::paging::{self, ApiQuery, Page, PageQuery};
+use crate::http::error::ApiResult;
+use crate::http::openapi::ErrorResponse;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/leaderboard", get(leaderboard))
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BoardKind {
+    #[default]
+    Characters,
+    Players,
+}
+
+/// `GET /api/v1/leaderboard` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BoardQuery {
+    /// `characters` (default) or `players`.
+    pub kind: Option<BoardKind>,
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+}
+
+/// One line of the leaderboard; character fields are null on the players board.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Standing {
+    /// 1 for the first line; ties are ordered by id.
+    pub rank: i64,
+    pub player_id: String,
+    pub nickname: String,
+    pub character_id: Option<String>,
+    pub character_name: Option<String>,
+    pub rarity: Option<i64>,
+    pub level: Option<i64>,
+    pub rating: Option<i64>,
+    pub wins: i64,
+    pub losses: i64,
+    /// Wins / battles in basis points.
+    pub win_rate_bp: i64,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/leaderboard", tag = "leaderboard",
+    params(BoardQuery),
+    responses(
+        (status = 200, description = "One page of the board", body = Page<Standing>),
+        (status = 422, description = "Unknown kind, bad cursor or limit", body = ErrorResponse),
+    )
+)]
+pub async fn leaderboard(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<BoardQuery>,
+) -> ApiResult<Json<Page<Standing>>> {
+    let page = PageQuery {
+        cursor: query.cursor,
+        limit: query.limit,
+    };
+    let limit = page.limit()?;
+    match query.kind.unwrap_or_default() {
+        BoardKind::Characters => characters(&state, &page, limit).await,
+        BoardKind::Players => players(&state, &page, limit).await,
+    }
+    .map(Json)
+}
+
+async fn characters(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult<Page<Standing>> {
+    let select = "SELECT c.id, c.name, c.rarity, c.level, c.rating, c.wins, c.losses, \
+             c.win_rate_bp, c.player_id, p.nickname \
+         FROM characters c JOIN players p ON p.id = c.player_id";
+    let order = "ORDER BY c.wins DESC, c.win_rate_bp DESC, c.id ASC";
+    let (rows, rank) = match page.cursor(4)? {
+        None => (
+            sqlx::query(&format!("{select} {order} LIMIT $1"))
+                .bind(limit + 1)
+                .fetch_all(&state.db.pool)
+                .await?,
+            0,
+        ),
+        Some(c) => (
+            sqlx::query(&format!(
+                "{select} WHERE c.wins <= $1 AND (c.wins < $1 OR c.win_rate_bp < $2 \
+                     OR (c.win_rate_bp = $2 AND c.id > $3)) {order} LIMIT $4"
+            ))
+            .bind(paging::int(&c[0])?)
+            .bind(paging::int(&c[1])?)
+            .bind(&c[2])
+            .bind(limit + 1)
+            .fetch_all(&state.db.pool)
+            .await?,
+            paging::int(&c[3])?,
+        ),
+    };
+    let items = rows
+        .iter()
+        .zip(rank + 1..)
+        .map(|(r, rank)| {
+            Ok(Standing {
+                rank,
+                player_id: r.try_get("player_id")?,
+                nickname: r.try_get("nickname")?,
+                character_id: Some(r.try_get("id")?),
+                character_name: Some(r.try_get("name")?),
+                rarity: Some(r.try_get("rarity")?),
+                level: Some(r.try_get("level")?),
+                rating: Some(r.try_get("rating")?),
+                wins: r.try_get("wins")?,
+                losses: r.try_get("losses")?,
+                win_rate_bp: r.try_get("win_rate_bp")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Page::from_rows(items, limit, |s| {
+        paging::cursor(&[
+            &s.wins.to_string(),
+            &s.win_rate_bp.to_string(),
+            s.character_id.as_deref().unwrap_or_default(),
+            &s.rank.to_string(),
+        ])
+    }))
+}
+
+async fn players(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult<Page<Standing>> {
+    let select = "SELECT id, nickname, wins, losses FROM players";
+    let order = "ORDER BY wins DESC, id ASC";
+    let (rows, rank) = match page.cursor(3)? {
+        None => (
+            sqlx::query(&format!("{select} {order} LIMIT $1"))
+                .bind(limit + 1)
+                .fetch_all(&state.db.pool)
+                .await?,
+            0,
+        ),
+        Some(c) => (
+            sqlx::query(&format!(
+                "{select} WHERE wins <= $1 AND (wins < $1 OR id > $2) {order} LIMIT $3"
+            ))
+            .bind(paging::int(&c[0])?)
+            .bind(&c[1])
+            .bind(limit + 1)
+            .fetch_all(&state.db.pool)
+            .await?,
+            paging::int(&c[2])?,
+        ),
+    };
+    let items = rows
+        .iter()
+        .zip(rank + 1..)
+        .map(|(r, rank)| {
+            let (wins, losses): (i64, i64) = (r.try_get("wins")?, r.try_get("losses")?);
+            Ok(Standing {
+                rank,
+                player_id: r.try_get("id")?,
+                nickname: r.try_get("nickname")?,
+                character_id: None,
+                character_name: None,
+                rarity: None,
+                level: None,
+                rating: None,
+                wins,
+                losses,
+                win_rate_bp: super::rewards::win_rate_bp(wins, losses),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Page::from_rows(items, limit, |s| {
+        paging::cursor(&[&s.wins.to_string(), &s.player_id, &s.rank.to_string()])
+    }))
+}

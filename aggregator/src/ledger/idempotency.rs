@@ -1,0 +1,153 @@
+//! `Idempotency-Key` on spending endpoints: the first successful response is stored with a
+//! hash of the request, in the same transaction as the spend. The same key with the same
+//! request replays that response without charging again; with a different request it is 422.
+//! Failed requests change nothing and store nothing, so they may be retried with the same key.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::db::{Db, Tx};
+use crate::http::ApiError;
+use crate::http::bearer::hash_secret;
+
+pub const HEADER: &str = "idempotency-key";
+/// Set on a response that was replayed from an earlier request.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// The request's `Idempotency-Key`, if it sent one (1–255 visible ASCII characters).
+#[derive(Debug, Clone, Default)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(HEADER) else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| {
+                ApiError::Unprocessable(
+                    "Idempotency-Key must be 1-255 visible ASCII characters".into(),
+                )
+            })?;
+        Ok(IdempotencyKey(Some(key.to_owned())))
+    }
+}
+
+/// A spending request as the key remembers it: its route and its body.
+pub struct Request<'a> {
+    pub player: &'a str,
+    pub key: Option<&'a str>,
+    fingerprint: String,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(
+        player: &'a str,
+        key: &'a IdempotencyKey,
+        route: &str,
+        body: &impl Serialize,
+    ) -> Self {
+        let body = serde_json::to_string(body).unwrap_or_default();
+        Request {
+            player,
+            key: key.0.as_deref(),
+            fingerprint: hash_secret(&format!("{route}\n{body}")),
+        }
+    }
+
+    /// The stored response for this key, if any; 422 when the key was used for another request.
+    pub async fn replay(&self, tx: &mut Tx) -> Result<Option<Response>, ApiError> {
+        let Some(key) = self.key else {
+            return Ok(None);
+        };
+        let row = sqlx::query(
+            "SELECT request_hash, status_code, response_body FROM idempotency_keys \
+             WHERE player_id = $1 AND idem_key = $2",
+        )
+        .bind(self.player)
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if row.try_get::<String, _>("request_hash")? != self.fingerprint {
+            return Err(ApiError::Unprocessable(
+                "this Idempotency-Key was already used with a different request".into(),
+            ));
+        }
+        let status = u16::try_from(row.try_get::<i64, _>("status_code")?)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::OK);
+        let mut response = json(status, row.try_get("response_body")?);
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+        Ok(Some(response))
+    }
+
+    /// Stores the response under the key (when there is one) and commits the transaction. When
+    /// a concurrent request with the same key committed first, answers with its response.
+    pub async fn commit(
+        &self,
+        db: &Db,
+        mut tx: Tx,
+        status: StatusCode,
+        body: &impl Serialize,
+        now_ms: i64,
+    ) -> Result<Response, ApiError> {
+        let body = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.into()))?;
+        let Some(key) = self.key else {
+            tx.commit().await?;
+            return Ok(json(status, body));
+        };
+        let stored = sqlx::query(
+            "INSERT INTO idempotency_keys (player_id, idem_key, request_hash, status_code, \
+                 response_body, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.player)
+        .bind(key)
+        .bind(&self.fingerprint)
+        .bind(i64::from(status.as_u16()))
+        .bind(&body)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await;
+        match stored {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(json(status, body))
+            }
+            Err(e) if crate::db::is_unique_violation(&e) => {
+                tx.rollback().await?;
+                let mut tx = db.begin_write().await?;
+                let replayed = self.replay(&mut tx).await?;
+                tx.rollback().await?;
+                replayed.ok_or(ApiError::Database(e))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
