@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the aggregator (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
 }
@@ -172,7 +172,7 @@ impl ServeArgs {
 
     /// Refuses settings that cannot work, with the reason.
     pub fn check(&self) -> anyhow::Result<()> {
-        if self.quorum_size == 0 || self.quorum_size % 2 == 0 {
+        if self.quorum_size == 0 || self.quorum_size.is_multiple_of(2) {
             anyhow::bail!(
                 "--quorum-size must be odd and at least 1 (got {})",
                 self.quorum_size

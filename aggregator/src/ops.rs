@@ -49,7 +49,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         Json(Health {
             status: if !healthy {
                 "down"
-            } else if online >= k / 2 + 1 {
+            } else if online >= crate::consensus::tally::quorum(k) {
                 "ok"
             } else {
                 "degraded"
@@ -63,7 +63,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
                 registered: state.registry.len(),
                 online,
                 quorum_size: k,
-                quorum_possible: online >= k / 2 + 1,
+                quorum_possible: online >= crate::consensus::tally::quorum(k),
             },
             version: env!("CARGO_PKG_VERSION"),
         }),

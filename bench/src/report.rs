@@ -28,19 +28,26 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        // Sub-millisecond figures in microseconds, the rest in milliseconds.
+        let (unit, scale) = if self.pct(0.99) < Duration::from_millis(1) {
+            ("µs", 1e6)
+        } else {
+            ("ms", 1e3)
+        };
+        let v = |p: f64| self.pct(p).as_secs_f64() * scale;
         write!(
             f,
-            "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            ms(self.pct(0.5)),
-            ms(self.pct(0.9)),
-            ms(self.pct(0.99)),
-            ms(self.pct(1.0))
+            "p50 {:.2} {unit}, p90 {:.2} {unit}, p99 {:.2} {unit}, max {:.2} {unit}",
+            v(0.5),
+            v(0.9),
+            v(0.99),
+            v(1.0)
         )
     }
 }
 
-/// Times `NodeRegistry::assign(3, ...)` over `size` online nodes.
+/// Times `NodeRegistry::assign(3, ...)` over `size` online nodes (the max includes the
+/// periodic rebuild of the sampling index).
 pub fn selection(size: usize) -> String {
     let registry = NodeRegistry::new();
     let now = 1_000_000;

@@ -17,7 +17,7 @@ pub use prompt::{
     CharacterText, Prompt, battle_prompt, starting_hp, summon_from_templates, summon_prompt,
 };
 pub use sim::Sim;
-pub use validate::{ValidationError, validate, MAX_DESCRIPTION_CHARS, MAX_TEXT_CHARS};
+pub use validate::{MAX_DESCRIPTION_CHARS, MAX_TEXT_CHARS, ValidationError, validate};
 
 use async_trait::async_trait;
 use hero_protocol::{BattleRequest, BattleResult};

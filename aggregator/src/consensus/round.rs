@@ -15,7 +15,7 @@ use super::call::{CallContext, call_node};
 use super::tally;
 use super::vote::{Vote, VoteRole};
 use crate::clock::SharedClock;
-use crate::nodes::{Assignment, NodeRegistry};
+use crate::nodes::NodeRegistry;
 
 #[derive(Debug, Clone)]
 pub struct ConsensusSettings {
@@ -78,6 +78,15 @@ pub struct Decision {
     pub pending: Pending,
 }
 
+/// The calls of one round and who has been asked so far.
+struct Fanout {
+    ctx: Arc<CallContext>,
+    deadline: Instant,
+    tried: Vec<String>,
+    operators: Vec<String>,
+    calls: FuturesUnordered<VoteFuture>,
+}
+
 pub struct Consensus {
     pub registry: Arc<NodeRegistry>,
     pub client: reqwest::Client,
@@ -88,37 +97,35 @@ pub struct Consensus {
 }
 
 impl Consensus {
-    fn assign(&self, n: usize, tried: &[String], operators: &[String]) -> Vec<Assignment> {
-        self.registry.assign(
+    /// Selects up to `n` more nodes, none already tried and none of an operator already used,
+    /// and starts a call to each; returns how many were started.
+    fn launch(&self, fanout: &mut Fanout, n: usize, role: VoteRole) -> usize {
+        let assignments = self.registry.assign(
             n,
-            tried,
-            operators,
+            &fanout.tried,
+            &fanout.operators,
             self.clock.now_ms(),
             self.settings.offline_after_ms,
-        )
-    }
-
-    fn launch(
-        &self,
-        ctx: &Arc<CallContext>,
-        assignments: Vec<Assignment>,
-        role: VoteRole,
-        deadline: Instant,
-        tried: &mut Vec<String>,
-        operators: &mut Vec<String>,
-        calls: &mut FuturesUnordered<VoteFuture>,
-    ) -> usize {
+        );
+        tracing::debug!(
+            role = role.as_str(),
+            nodes = ?assignments.iter().map(|a| a.node.id.as_str()).collect::<Vec<_>>(),
+            "nodes selected"
+        );
         let count = assignments.len();
         let timeout = self
             .settings
             .node_timeout
-            .min(deadline.saturating_duration_since(Instant::now()));
+            .min(fanout.deadline.saturating_duration_since(Instant::now()));
         for a in assignments {
-            tried.push(a.node.id.clone());
+            fanout.tried.push(a.node.id.clone());
             if let Some(op) = &a.node.operator {
-                operators.push(op.clone());
+                fanout.operators.push(op.clone());
             }
-            calls.push(Box::pin(call_node(Arc::clone(ctx), a, role, timeout)));
+            let ctx = Arc::clone(&fanout.ctx);
+            fanout
+                .calls
+                .push(Box::pin(call_node(ctx, a, role, timeout)));
         }
         count
     }
@@ -133,28 +140,19 @@ impl Consensus {
             body: serde_json::to_vec(request).unwrap_or_default(),
             fighters: Arc::new(fighters.to_vec()),
         });
-        let mut tried = Vec::new();
-        let mut operators = Vec::new();
-        let mut calls = FuturesUnordered::new();
-        let first = self.assign(k, &tried, &operators);
-        tracing::debug!(
-            selected = ?first.iter().map(|a| a.node.id.as_str()).collect::<Vec<_>>(),
-            "nodes selected"
-        );
-        self.launch(
-            &ctx,
-            first,
-            VoteRole::Selected,
+        let mut fanout = Fanout {
+            ctx,
             deadline,
-            &mut tried,
-            &mut operators,
-            &mut calls,
-        );
+            tried: Vec::new(),
+            operators: Vec::new(),
+            calls: FuturesUnordered::new(),
+        };
+        self.launch(&mut fanout, k, VoteRole::Selected);
         let mut replacements_left = self.settings.max_replacements;
         let mut votes: Vec<Vote> = Vec::new();
         let mut reason = "no node answered before the deadline".to_string();
         loop {
-            if calls.is_empty() {
+            if fanout.calls.is_empty() {
                 reason = if votes.is_empty() {
                     "no online node with free capacity".into()
                 } else {
@@ -162,7 +160,8 @@ impl Consensus {
                 };
                 break;
             }
-            let Ok(Some(vote)) = tokio::time::timeout_at(deadline, calls.next()).await else {
+            let Ok(Some(vote)) = tokio::time::timeout_at(deadline, fanout.calls.next()).await
+            else {
                 break;
             };
             let failed = !vote.valid;
@@ -177,23 +176,14 @@ impl Consensus {
                     return Decision {
                         verdict: Verdict::Quorum { result },
                         votes,
-                        pending: Pending(calls),
+                        pending: Pending(fanout.calls),
                     };
                 }
             }
             if failed && replacements_left > 0 && Instant::now() < deadline {
-                let backup = self.assign(1, &tried, &operators);
-                replacements_left -= self.launch(
-                    &ctx,
-                    backup,
-                    VoteRole::Replacement,
-                    deadline,
-                    &mut tried,
-                    &mut operators,
-                    &mut calls,
-                );
+                replacements_left -= self.launch(&mut fanout, 1, VoteRole::Replacement);
             }
-            if !tally::still_reachable(k, winners(), calls.len() + replacements_left) {
+            if !tally::still_reachable(k, winners(), fanout.calls.len() + replacements_left) {
                 reason = "the valid votes cannot reach a majority".into();
                 break;
             }
@@ -201,7 +191,7 @@ impl Consensus {
         Decision {
             verdict: self.fall_back(request, fighters, reason).await,
             votes,
-            pending: Pending(calls),
+            pending: Pending(fanout.calls),
         }
     }
 
