@@ -146,6 +146,19 @@ pub fn values_placeholders(rows: usize, columns: usize) -> String {
     out
 }
 
+/// Whether an error is a transient conflict worth retrying: a PostgreSQL deadlock or
+/// serialization failure, or SQLite still busy after its timeout.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001" | "5" | "517"))
+                || db.message().contains("database is locked")
+        }
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
+    }
+}
+
 /// Whether an error is a unique-constraint violation (answered with 409, not 500).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {
@@ -175,6 +188,12 @@ mod tests {
     fn placeholders_are_numbered_across_rows() {
         assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(values_placeholders(0, 3), "");
+    }
+
+    #[test]
+    fn pool_exhaustion_is_transient_but_missing_rows_are_not() {
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
     }
 
     #[test]

@@ -49,6 +49,9 @@ impl ApiError {
             ApiError::Database(e) if crate::db::is_unique_violation(e) => {
                 (StatusCode::CONFLICT, "conflict")
             }
+            ApiError::Database(e) if crate::db::is_transient(e) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "busy")
+            }
             ApiError::Database(_) | ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -64,6 +67,10 @@ impl IntoResponse for ApiError {
                 tracing::debug!(error = %e, "unique violation");
                 "that resource already exists".to_string()
             }
+            ApiError::Database(e) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(error = %e, "transient database conflict");
+                "the database is busy: retry shortly".to_string()
+            }
             ApiError::Database(e) => {
                 tracing::error!(error = %e, "database error");
                 "internal error".to_string()
@@ -75,13 +82,17 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response = (status, axum::Json(ErrorBody::new(code, message))).into_response();
-        if let ApiError::TooManyRequests {
-            retry_after_secs, ..
-        } = self
-        {
+        let retry_after = match self {
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(retry_after_secs),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
