@@ -21,6 +21,8 @@ pub async fn start_nodes(
             name: Some(format!("local-node-{i}")),
             operator: Some(format!("local-operator-{i}")),
             aggregator_url: Some(format!("http://{aggregator}")),
+            // The Sim engine answers in microseconds: let a local node take many battles at once.
+            max_concurrent_requests: 64,
             ..NodeConfig::default()
         };
         let app = hero_node::Application::build(config, Arc::new(hero_engine::Sim)).await?;

@@ -18,6 +18,7 @@ on_both_databases!(
     two_of_three_killed_falls_back,
     node_started_before_aggregator_joins,
     graceful_node_shutdown_leaves_the_registry,
+    busy_nodes_make_battles_wait_not_fall_back,
 );
 
 fn start_nodes(agg: &Aggregator, n: usize) -> Vec<NodeProcess> {
@@ -204,4 +205,24 @@ async fn graceful_node_shutdown_leaves_the_registry(backend: Backend) {
         )
         .await;
     assert_eq!(left, 1);
+}
+
+async fn busy_nodes_make_battles_wait_not_fall_back(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let agg = Aggregator::start(&db, &AggregatorOptions::default());
+    // Each node takes one battle at a time; twelve battles arrive at once.
+    let _nodes: Vec<_> = (1..=3)
+        .map(|i| NodeProcess::start(&agg.url(), &format!("narrow-{i}"), &["--max-concurrent-requests", "1"]))
+        .collect();
+    agg.wait_online(3).await;
+    let fighters = pair();
+    let mut ids = Vec::new();
+    for seed in 0..12 {
+        ids.push((agg.create_battle(&fighters, seed).await, seed));
+    }
+    for (id, seed) in ids {
+        let battle = agg.settled(&id, 30).await;
+        assert_eq!(battle["settled_by"], "quorum", "{battle}");
+        assert_eq!(battle["winner_id"], sim_winner(&id, &fighters, seed));
+    }
 }

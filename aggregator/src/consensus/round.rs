@@ -58,6 +58,9 @@ impl Verdict {
 
 type VoteFuture = BoxFuture<'static, Vote>;
 
+/// How often a round short of nodes retries busy ones.
+const CAPACITY_RETRY: Duration = Duration::from_millis(5);
+
 /// Calls still running when the verdict was reached; their votes are recorded afterwards.
 pub struct Pending(FuturesUnordered<VoteFuture>);
 
@@ -130,6 +133,15 @@ impl Consensus {
         count
     }
 
+    fn busy_nodes_exist(&self, fanout: &Fanout) -> bool {
+        self.registry.has_busy_candidates(
+            &fanout.tried,
+            &fanout.operators,
+            self.clock.now_ms(),
+            self.settings.offline_after_ms,
+        )
+    }
+
     /// Runs the round for one battle.
     #[tracing::instrument(skip_all, fields(battle.id = %request.battle_id))]
     pub async fn decide(&self, request: &BattleRequest, fighters: &[Fighter]) -> Decision {
@@ -147,12 +159,17 @@ impl Consensus {
             operators: Vec::new(),
             calls: FuturesUnordered::new(),
         };
-        self.launch(&mut fanout, k, VoteRole::Selected);
+        // Slots of the k that no node could take yet because every candidate was busy.
+        let mut unfilled = k - self.launch(&mut fanout, k, VoteRole::Selected);
         let mut replacements_left = self.settings.max_replacements;
         let mut votes: Vec<Vote> = Vec::new();
         let mut reason = "no node answered before the deadline".to_string();
         loop {
-            if fanout.calls.is_empty() {
+            if unfilled > 0 && Instant::now() < deadline {
+                unfilled -= self.launch(&mut fanout, unfilled, VoteRole::Selected);
+            }
+            let waiting_for_capacity = unfilled > 0 && self.busy_nodes_exist(&fanout);
+            if fanout.calls.is_empty() && !waiting_for_capacity {
                 reason = if votes.is_empty() {
                     "no online node with free capacity".into()
                 } else {
@@ -160,9 +177,24 @@ impl Consensus {
                 };
                 break;
             }
-            let Ok(Some(vote)) = tokio::time::timeout_at(deadline, fanout.calls.next()).await
-            else {
-                break;
+            // While slots are unfilled, wake up now and then to retry them.
+            let wake = if waiting_for_capacity {
+                deadline.min(Instant::now() + CAPACITY_RETRY)
+            } else {
+                deadline
+            };
+            let vote = match tokio::time::timeout_at(wake, fanout.calls.next()).await {
+                Ok(Some(vote)) => vote,
+                Ok(None) => {
+                    // No call in flight: wait for capacity until the next retry.
+                    tokio::time::sleep_until(wake).await;
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    continue;
+                }
+                Err(_) if Instant::now() < deadline => continue,
+                Err(_) => break,
             };
             let failed = !vote.valid;
             votes.push(vote);
@@ -183,7 +215,11 @@ impl Consensus {
             if failed && replacements_left > 0 && Instant::now() < deadline {
                 replacements_left -= self.launch(&mut fanout, 1, VoteRole::Replacement);
             }
-            if !tally::still_reachable(k, winners(), fanout.calls.len() + replacements_left) {
+            if !tally::still_reachable(
+                k,
+                winners(),
+                fanout.calls.len() + replacements_left + unfilled,
+            ) {
                 reason = "the valid votes cannot reach a majority".into();
                 break;
             }

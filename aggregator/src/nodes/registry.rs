@@ -164,6 +164,26 @@ impl NodeRegistry {
             .count()
     }
 
+    /// Whether an online, healthy node outside the exclusions exists that is only busy (at
+    /// capacity): then a battle short of nodes should wait for a free slot, not fall back.
+    pub fn has_busy_candidates(
+        &self,
+        exclude: &[String],
+        exclude_operators: &[String],
+        now_ms: i64,
+        offline_after_ms: i64,
+    ) -> bool {
+        self.nodes.iter().any(|e| {
+            let n = e.value();
+            n.is_online(now_ms, offline_after_ms)
+                && !exclude.contains(&n.id)
+                && n.operator
+                    .as_ref()
+                    .is_none_or(|op| !exclude_operators.contains(op))
+                && n.counters().selection_weight(n.weight, now_ms) > 0.0
+        })
+    }
+
     /// Chooses up to `k` online, healthy nodes with free capacity, weighted, at most one per
     /// operator, none of `exclude` nor of `exclude_operators`, and reserves a slot on each.
     ///
