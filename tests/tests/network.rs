@@ -212,7 +212,13 @@ async fn busy_nodes_make_battles_wait_not_fall_back(backend: Backend) {
     let agg = Aggregator::start(&db, &AggregatorOptions::default());
     // Each node takes one battle at a time; twelve battles arrive at once.
     let _nodes: Vec<_> = (1..=3)
-        .map(|i| NodeProcess::start(&agg.url(), &format!("narrow-{i}"), &["--max-concurrent-requests", "1"]))
+        .map(|i| {
+            NodeProcess::start(
+                &agg.url(),
+                &format!("narrow-{i}"),
+                &["--max-concurrent-requests", "1"],
+            )
+        })
         .collect();
     agg.wait_online(3).await;
     let fighters = pair();

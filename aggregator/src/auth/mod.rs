@@ -71,7 +71,7 @@ async fn stored_secret(db: &Db, now_ms: i64) -> Result<String, sqlx::Error> {
     )
     .bind(crate::http::bearer::new_secret())
     .bind(now_ms)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await?;
     sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = 'jwt_hs256'")
         .fetch_one(&db.pool)

@@ -101,7 +101,7 @@ pub async fn claim(
         .bind(now_ms + lease_ms)
         .bind(now_ms)
         .bind(limit)
-        .fetch_all(&db.pool)
+        .fetch_all(&db.writer)
         .await?;
     rows.iter().map(job_from_row).collect()
 }

@@ -13,10 +13,15 @@ pub enum Dialect {
     Postgres,
 }
 
-/// A cheap handle to the pool plus its dialect.
+/// A cheap handle to the pools plus the dialect.
+///
+/// `pool` serves reads. `writer` serves writes: on SQLite it is one connection, so writers
+/// queue fairly in the pool instead of colliding on the file lock and backing off in sleeps
+/// (SQLite has one writer at a time anyway); on PostgreSQL it is the same pool.
 #[derive(Clone)]
 pub struct Db {
     pub pool: AnyPool,
+    pub writer: AnyPool,
     pub dialect: Dialect,
 }
 
@@ -37,25 +42,16 @@ impl Db {
             Dialect::Sqlite => prepare_sqlite_url(url)?,
             Dialect::Postgres => url.to_string(),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await
-            .with_context(|| format!("cannot connect to the database ({})", redact(&url)))?;
-        let db = Db { pool, dialect };
+        let pool = open_pool(&url, dialect, max_connections).await?;
+        let writer = match dialect {
+            Dialect::Sqlite => open_pool(&url, dialect, 1).await?,
+            Dialect::Postgres => pool.clone(),
+        };
+        let db = Db {
+            pool,
+            writer,
+            dialect,
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -67,7 +63,7 @@ impl Db {
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .context("database migration failed")
     }
@@ -75,8 +71,8 @@ impl Db {
     /// Begins a write transaction (IMMEDIATE on SQLite, so read-then-write never deadlocks).
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.pool.begin().await,
+            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.writer.begin().await,
         }
     }
 
@@ -87,6 +83,27 @@ impl Db {
             .await
             .map(|_| ())
     }
+}
+
+async fn open_pool(url: &str, dialect: Dialect, max_connections: u32) -> anyhow::Result<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if dialect == Dialect::Sqlite {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .with_context(|| format!("cannot connect to the database ({})", redact(url)))
 }
 
 /// Makes sure the folder of a SQLite file exists and the file is created on first use.

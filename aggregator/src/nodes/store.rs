@@ -88,7 +88,7 @@ pub async fn upsert(
         .bind(i64::from(reg.weight))
         .bind(i64::from(reg.max_concurrent_requests))
         .bind(now_ms)
-        .fetch_one(&db.pool)
+        .fetch_one(&db.writer)
         .await?;
     entry_from_row(&row)
 }
@@ -112,7 +112,7 @@ pub async fn mark_left(db: &Db, id: &str, now_ms: i64) -> Result<(), sqlx::Error
     sqlx::query("UPDATE nodes SET left_at_ms = $1, updated_at_ms = $1 WHERE id = $2")
         .bind(now_ms)
         .bind(id)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await?;
     Ok(())
 }
