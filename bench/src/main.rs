@@ -150,7 +150,7 @@ async fn throughput(
     db_url: &str,
     n: usize,
     concurrency: usize,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<(f64, f64, i64)> {
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(2)
@@ -171,9 +171,15 @@ async fn throughput(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let settled_in = started.elapsed();
+    let fallbacks: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM battles WHERE status = 'COMPLETED' AND settled_by = 'fallback'",
+    )
+    .fetch_one(&pool)
+    .await?;
     Ok((
         n as f64 / created_in.as_secs_f64(),
         n as f64 / settled_in.as_secs_f64(),
+        fallbacks,
     ))
 }
 
@@ -240,10 +246,10 @@ async fn main() -> anyhow::Result<()> {
         "latency: create → settled with {} local nodes, {} battles ({} by quorum): {}",
         args.nodes, args.latency_battles, quorum, lat
     );
-    let (created, settled) =
+    let (created, settled, fallbacks) =
         throughput(addr, &db_url, args.throughput_battles, args.concurrency).await?;
     println!(
-        "throughput: {} battles, {} concurrent clients: created {created:.0}/s, settled {settled:.0}/s",
+        "throughput: {} battles, {} concurrent clients: created {created:.0}/s, settled {settled:.0}/s ({fallbacks} by fallback in the whole run)",
         args.throughput_battles, args.concurrency
     );
     stop.cancel();
