@@ -22,6 +22,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     worker: BattleWorker,
+    /// Tasks that write what the worker hands them (late votes); they end after it does.
+    recorders: TaskTracker,
 }
 
 impl Application {
@@ -69,6 +71,9 @@ impl Application {
         let battle_wake = Arc::new(Notify::new());
         let game = Arc::new(crate::game::Game::new(&settings.game, db.dialect));
         let auth = Arc::new(crate::auth::Auth::build(&settings.auth, &db, clock.now_ms()).await?);
+        let recorders = TaskTracker::new();
+        let late_votes =
+            crate::battles::LateVoteRecorder::spawn(db.clone(), Arc::clone(&clock), &recorders);
         let worker = BattleWorker {
             db: db.clone(),
             consensus,
@@ -80,6 +85,7 @@ impl Application {
             wake: Arc::clone(&battle_wake),
             tracker: TaskTracker::new(),
             ledger: game.ledger,
+            late_votes,
         };
         let state = AppState {
             db,
@@ -96,6 +102,7 @@ impl Application {
             listener,
             state,
             worker,
+            recorders,
         })
     }
 
@@ -113,6 +120,7 @@ impl Application {
             listener,
             state,
             worker,
+            recorders,
         } = self;
         let addr = listener.local_addr()?;
         let settings = Arc::clone(&state.settings);
@@ -176,6 +184,14 @@ impl Application {
         server_stop.cancel();
         background.close();
         background.wait().await;
+        recorders.close();
+        // Battles still running past the drain keep a handle; do not wait on them forever.
+        if tokio::time::timeout(Duration::from_secs(5), recorders.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("late votes of still-running battles were not recorded");
+        }
         server
             .await
             .context("server task panicked")?

@@ -113,6 +113,55 @@ fn vote_agrees(vote: &Vote, winner: Option<&str>) -> Option<i64> {
     }
 }
 
+/// One vote row: the battle, the vote, and the final winner it is compared with.
+struct VoteRow<'a> {
+    battle_id: &'a str,
+    vote: &'a Vote,
+    winner: Option<&'a str>,
+}
+
+/// Rows per `INSERT`: well under SQLite's and PostgreSQL's bound-parameter limits.
+const VOTE_ROWS_PER_STATEMENT: usize = 500;
+
+async fn insert_vote_rows(
+    tx: &mut Tx,
+    rows: &[VoteRow<'_>],
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    // `QueryBuilder` on `Any` writes `?` placeholders, which PostgreSQL refuses: number them.
+    const COLUMNS: usize = 11;
+    for chunk in rows.chunks(VOTE_ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO battle_votes (id, battle_id, node_id, role, voted_winner_id, result_json, \
+                 response_time_ms, is_valid, agrees, error, created_at_ms) VALUES ",
+        );
+        sql.push_str(&crate::db::values_placeholders(chunk.len(), COLUMNS));
+        sql.push_str(" ON CONFLICT (battle_id, node_id) DO NOTHING");
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            let v = row.vote;
+            query = query
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(row.battle_id.to_owned())
+                .bind(v.node_id.clone())
+                .bind(v.role.as_str())
+                .bind(v.winner.clone())
+                .bind(
+                    v.result
+                        .as_ref()
+                        .and_then(|r| serde_json::to_string(r).ok()),
+                )
+                .bind(i64::try_from(v.latency_ms).unwrap_or(i64::MAX))
+                .bind(i64::from(v.valid))
+                .bind(vote_agrees(v, row.winner))
+                .bind(v.error.clone())
+                .bind(now_ms);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 async fn insert_votes(
     tx: &mut Tx,
     battle_id: &str,
@@ -120,38 +169,15 @@ async fn insert_votes(
     winner: Option<&str>,
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    if votes.is_empty() {
-        return Ok(());
-    }
-    // `QueryBuilder` on `Any` writes `?` placeholders, which PostgreSQL refuses: number them.
-    const COLUMNS: usize = 11;
-    let mut sql = String::from(
-        "INSERT INTO battle_votes (id, battle_id, node_id, role, voted_winner_id, result_json, \
-             response_time_ms, is_valid, agrees, error, created_at_ms) VALUES ",
-    );
-    sql.push_str(&crate::db::values_placeholders(votes.len(), COLUMNS));
-    sql.push_str(" ON CONFLICT (battle_id, node_id) DO NOTHING");
-    let mut query = sqlx::query(&sql);
-    for v in votes {
-        query = query
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(battle_id.to_owned())
-            .bind(v.node_id.clone())
-            .bind(v.role.as_str())
-            .bind(v.winner.clone())
-            .bind(
-                v.result
-                    .as_ref()
-                    .and_then(|r| serde_json::to_string(r).ok()),
-            )
-            .bind(i64::try_from(v.latency_ms).unwrap_or(i64::MAX))
-            .bind(i64::from(v.valid))
-            .bind(vote_agrees(v, winner))
-            .bind(v.error.clone())
-            .bind(now_ms);
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
+    let rows: Vec<VoteRow<'_>> = votes
+        .iter()
+        .map(|vote| VoteRow {
+            battle_id,
+            vote,
+            winner,
+        })
+        .collect();
+    insert_vote_rows(tx, &rows, now_ms).await
 }
 
 /// Writes the votes and the verdict in one transaction, only if `owner` still holds the
@@ -217,19 +243,35 @@ pub async fn settle(
     Ok(true)
 }
 
-/// Records votes that arrived after the verdict.
+/// Votes of one battle that arrived after its verdict.
+#[derive(Debug, Clone)]
+pub struct LateVotes {
+    pub battle_id: String,
+    pub winner: Option<String>,
+    pub votes: Vec<Vote>,
+}
+
+/// Records the late votes of many battles in one transaction.
 pub async fn record_late_votes(
     db: &Db,
-    battle_id: &str,
-    votes: &[Vote],
-    winner: Option<&str>,
+    batch: &[LateVotes],
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    if votes.is_empty() {
+    let rows: Vec<VoteRow<'_>> = batch
+        .iter()
+        .flat_map(|late| {
+            late.votes.iter().map(|vote| VoteRow {
+                battle_id: &late.battle_id,
+                vote,
+                winner: late.winner.as_deref(),
+            })
+        })
+        .collect();
+    if rows.is_empty() {
         return Ok(());
     }
     let mut tx = db.begin_write().await?;
-    insert_votes(&mut tx, battle_id, votes, winner, now_ms).await?;
+    insert_vote_rows(&mut tx, &rows, now_ms).await?;
     tx.commit().await
 }
 

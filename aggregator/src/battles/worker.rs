@@ -30,6 +30,8 @@ pub struct BattleWorker {
     pub tracker: TaskTracker,
     /// Applies player battles' rewards and refunds when they settle.
     pub ledger: crate::ledger::Ledger,
+    /// Writes votes that arrive after the verdict, batched across battles.
+    pub late_votes: super::LateVoteRecorder,
 }
 
 impl BattleWorker {
@@ -128,17 +130,11 @@ impl BattleWorker {
         if let Some(pending) = pending.filter(|p| !p.is_empty()) {
             let late = pending.finish().await;
             self.feed_back(&late, winner.as_deref());
-            if let Err(e) = store::record_late_votes(
-                &self.db,
-                &job.id,
-                &late,
-                winner.as_deref(),
-                self.clock.now_ms(),
-            )
-            .await
-            {
-                tracing::warn!(error = %e, "recording late votes failed");
-            }
+            self.late_votes.record(store::LateVotes {
+                battle_id: job.id.clone(),
+                winner,
+                votes: late,
+            });
         }
     }
 

@@ -1,0 +1,51 @@
+//! Votes that arrive after a battle's verdict, written in batches: one transaction for the
+//! late votes of every battle that finished in the last moment, instead of one each.
+
+use tokio::sync::mpsc;
+
+use super::store::{self, LateVotes};
+use crate::clock::SharedClock;
+use crate::db::Db;
+
+/// Most battles whose late votes share one transaction.
+const MAX_BATCH: usize = 256;
+
+/// Hands late votes to the recorder task.
+#[derive(Clone)]
+pub struct LateVoteRecorder {
+    sender: mpsc::UnboundedSender<LateVotes>,
+}
+
+impl LateVoteRecorder {
+    /// Starts the recorder; it ends once every `LateVoteRecorder` clone is dropped and what
+    /// they sent is written.
+    pub fn spawn(db: Db, clock: SharedClock, tracker: &tokio_util::task::TaskTracker) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tracker.spawn(run(db, clock, receiver));
+        Self { sender }
+    }
+
+    pub fn record(&self, late: LateVotes) {
+        if late.votes.is_empty() {
+            return;
+        }
+        if self.sender.send(late).is_err() {
+            tracing::warn!("late-vote recorder stopped; late votes not recorded");
+        }
+    }
+}
+
+async fn run(db: Db, clock: SharedClock, mut receiver: mpsc::UnboundedReceiver<LateVotes>) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(late) => batch.push(late),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = store::record_late_votes(&db, &batch, clock.now_ms()).await {
+            tracing::warn!(error = %e, battles = batch.len(), "recording late votes failed");
+        }
+    }
+}
