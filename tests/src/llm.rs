@@ -23,6 +23,9 @@ pub const OPENAI_KEY: &str = "sk-e2e-openai-key";
 /// The model the OpenAI-compatible fake serves.
 pub const OPENAI_MODEL: &str = "llama3.1:8b";
 
+/// The card the fake Gemini writes for any summon.
+pub const SUMMONED_CARD: &str = r#"{"name": "Storm Warden", "description": "A knight who rides the thunder.", "skill_description": "Calls down a bolt that stuns."}"#;
+
 /// How a fake provider answers a well-formed, authorized request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LlmBehavior {
@@ -230,7 +233,12 @@ mod gemini {
                 }),
             ),
             LlmBehavior::AgreeWithSim => {
-                let text = serde_json::to_string(&fake.sim_result(prompt)).expect("result json");
+                let text = if prompt.contains("<<<PLAYER_TEXT") {
+                    // A summon: the character card the forge prompt asks for.
+                    SUMMONED_CARD.to_string()
+                } else {
+                    serde_json::to_string(&fake.sim_result(prompt)).expect("result json")
+                };
                 reply(
                     200,
                     json!({

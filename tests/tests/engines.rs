@@ -16,6 +16,8 @@ on_both_databases!(
     failing_llm_nodes_lose_their_votes_and_the_battle_falls_back,
     aggregator_falls_back_to_gemini_when_a_key_is_configured,
     aggregator_falls_back_to_sim_when_gemini_fails,
+    summoning_writes_character_text_with_gemini,
+    summoning_falls_back_to_templates_when_gemini_fails,
 );
 
 /// A Sim node, a Gemini node and an OpenAI-compatible node, each its own operator.
@@ -335,4 +337,40 @@ fn help_never_shows_keys_from_the_environment() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--gemini-api-key"), "{help}");
     assert!(!help.contains(secret), "{help}");
+}
+
+async fn summoning_writes_character_text_with_gemini(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let gemini = FakeLlm::gemini(LlmBehavior::AgreeWithSim, &pair(), 1).await;
+    let agg = aggregator_with_gemini(&db, &gemini);
+    let player = hero_tests::game::Player::guest(&agg).await;
+    let hero = player.summon("a knight of storms").await;
+    assert_eq!(hero["name"], "Storm Warden", "{hero}");
+    assert_eq!(hero["skill_description"], "Calls down a bolt that stuns.");
+    assert_eq!(hero["text_source"], "llm");
+    let calls = gemini.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let prompt = calls[0].body["contents"][0]["parts"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        prompt.contains("a knight of storms"),
+        "the wish reaches the model as data: {prompt}"
+    );
+}
+
+async fn summoning_falls_back_to_templates_when_gemini_fails(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let gemini = FakeLlm::gemini(LlmBehavior::ServerError, &pair(), 1).await;
+    let agg = aggregator_with_gemini(&db, &gemini);
+    let player = hero_tests::game::Player::guest(&agg).await;
+    let hero = player.summon("a knight of storms").await;
+    assert_eq!(hero["text_source"], "templates", "{hero}");
+    assert_ne!(hero["name"], "Storm Warden");
+    assert!(!gemini.calls().is_empty(), "Gemini was asked first");
+    let log = std::fs::read_to_string(&agg.process.log).unwrap_or_default();
+    assert!(
+        log.contains("summoner failed; using templates"),
+        "the fallback is logged"
+    );
 }
