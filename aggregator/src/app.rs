@@ -51,6 +51,9 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
+            // A node must answer itself: a redirect could point the aggregator at an address
+            // the node URL policy refuses (metadata services, internal hosts).
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;

@@ -1,7 +1,7 @@
 //! Summaries of timing samples, and the in-memory selection benchmark.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hero_aggregator::nodes::reputation::NodeCounters;
@@ -64,7 +64,7 @@ pub fn selection(size: usize) -> String {
             max_concurrent: 5,
             last_heartbeat_ms: AtomicI64::new(now),
             reported_requests: AtomicU32::new(0),
-            in_flight: AtomicU32::new(0),
+            in_flight: Arc::new(AtomicU32::new(0)),
             left: AtomicBool::new(false),
             counters: Mutex::new(NodeCounters::default()),
             dirty: AtomicBool::new(false),

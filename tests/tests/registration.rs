@@ -156,6 +156,18 @@ async fn heartbeats_and_leaves_need_the_node_token(backend: Backend) {
     assert_eq!(post(heartbeat, Some(token), hb).await.0, 404);
     let nodes = agg.get("/api/nodes").await;
     assert_eq!(nodes[0]["status"], "offline");
+    // A node that names no operator is taken to be run by its host's operator.
+    let anonymous = json!({"name": "anon", "url": "http://127.0.0.1:10"});
+    let (status, _) = post(format!("{}/api/nodes/register", agg.url()), None, anonymous).await;
+    assert_eq!(status, 200);
+    let nodes = agg.get("/api/nodes").await;
+    let anon = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "anon")
+        .unwrap();
+    assert_eq!(anon["operator"], "host 127.0.0.1");
 }
 
 async fn reregistering_a_url_updates_the_node_and_rotates_its_token(backend: Backend) {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use hero_protocol::BattleRequest;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -51,8 +52,14 @@ impl BattleWorker {
             };
             let worker = self.clone();
             self.tracker.spawn(async move {
-                worker.process(job).await;
+                let late = worker.process(job).await;
+                // The slot is free once the verdict is written; waking the loop lets it claim
+                // the next battle at once instead of at the next poll.
                 drop(permit);
+                worker.wake.notify_one();
+                if let Some(late) = late {
+                    late.await;
+                }
             });
         }
         Ok(claimed)
@@ -75,7 +82,9 @@ impl BattleWorker {
     }
 
     #[tracing::instrument(skip_all, fields(battle.id = %job.id, attempt = job.attempts))]
-    async fn process(&self, job: BattleJob) {
+    /// Settles one battle; returns the collection of its late votes, which runs after the
+    /// battle's slot is released.
+    async fn process(&self, job: BattleJob) -> Option<BoxFuture<'static, ()>> {
         let started = std::time::Instant::now();
         let (verdict, votes, pending) = if job.attempts > self.max_attempts {
             let reason = format!("gave up after {} attempts", self.max_attempts);
@@ -105,12 +114,12 @@ impl BattleWorker {
             Err(e) => {
                 // The lease expires and another attempt runs.
                 tracing::error!(error = %e, "writing the verdict failed");
-                return;
+                return None;
             }
         };
         if !settled {
             tracing::warn!("battle was settled elsewhere; verdict discarded");
-            return;
+            return None;
         }
         let outcome = match &verdict {
             Verdict::Quorum { .. } => "quorum",
@@ -127,15 +136,17 @@ impl BattleWorker {
         );
         let winner = verdict.winner().map(str::to_owned);
         self.feed_back(&votes, winner.as_deref());
-        if let Some(pending) = pending.filter(|p| !p.is_empty()) {
+        let pending = pending.filter(|p| !p.is_empty())?;
+        let worker = self.clone();
+        Some(Box::pin(async move {
             let late = pending.finish().await;
-            self.feed_back(&late, winner.as_deref());
-            self.late_votes.record(store::LateVotes {
-                battle_id: job.id.clone(),
+            worker.feed_back(&late, winner.as_deref());
+            worker.late_votes.record(store::LateVotes {
+                battle_id: job.id,
                 winner,
                 votes: late,
             });
-        }
+        }))
     }
 
     /// Updates each voter's counters and reputation from how its vote compares to the verdict.

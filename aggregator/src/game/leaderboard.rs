@@ -103,7 +103,7 @@ async fn characters(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult
             .bind(limit + 1)
             .fetch_all(&state.db.pool)
             .await?,
-            paging::int(&c[3])?,
+            paging::rank(&c[3])?,
         ),
     };
     let items = rows
@@ -155,7 +155,7 @@ async fn players(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult<Pa
             .bind(limit + 1)
             .fetch_all(&state.db.pool)
             .await?,
-            paging::int(&c[2])?,
+            paging::rank(&c[2])?,
         ),
     };
     let items = rows

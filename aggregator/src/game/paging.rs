@@ -71,6 +71,14 @@ pub fn int(part: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::Unprocessable("cursor is not valid".into()))
 }
 
+/// A rank carried in a cursor: a count of rows already shown, never negative or absurd.
+pub fn rank(part: &str) -> Result<i64, ApiError> {
+    int(part)
+        .ok()
+        .filter(|r| (0..=1_000_000_000).contains(r))
+        .ok_or_else(|| ApiError::Unprocessable("cursor is not valid".into()))
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Page<T> {

@@ -28,8 +28,9 @@ pub struct NodeEntry {
     pub last_heartbeat_ms: AtomicI64,
     /// What the node itself reported in its last heartbeat.
     pub reported_requests: AtomicU32,
-    /// Battles this aggregator has in flight on the node.
-    pub in_flight: AtomicU32,
+    /// Battles this aggregator has in flight on the node; shared with the entry a
+    /// re-registration replaces, so calls still running release their slot on the new one.
+    pub in_flight: Arc<AtomicU32>,
     pub left: AtomicBool,
     pub counters: Mutex<NodeCounters>,
     /// Heartbeat or counters changed since the last flush.
@@ -137,8 +138,20 @@ impl NodeRegistry {
         self.nodes.get(id).map(|e| Arc::clone(e.value()))
     }
 
-    /// Adds or replaces a node (a re-registration replaces its token and settings).
-    pub fn upsert(&self, entry: NodeEntry) -> Arc<NodeEntry> {
+    /// Adds or replaces a node (a re-registration replaces its token and settings). A
+    /// replaced node keeps its in-flight count and any quarantine: registering again is no way
+    /// out of the circuit breaker.
+    pub fn upsert(&self, mut entry: NodeEntry) -> Arc<NodeEntry> {
+        if let Some(old) = self.get(&entry.id) {
+            entry.in_flight = Arc::clone(&old.in_flight);
+            let before = old.snapshot_counters();
+            let counters = match entry.counters.get_mut() {
+                Ok(c) => c,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            counters.quarantined_until_ms = before.quarantined_until_ms;
+            counters.consecutive_failures = before.consecutive_failures;
+        }
         let entry = Arc::new(entry);
         self.nodes.insert(entry.id.clone(), Arc::clone(&entry));
         self.version.fetch_add(1, Ordering::AcqRel);
@@ -330,7 +343,7 @@ mod tests {
             max_concurrent: 1_000_000,
             last_heartbeat_ms: AtomicI64::new(1_000),
             reported_requests: AtomicU32::new(0),
-            in_flight: AtomicU32::new(0),
+            in_flight: Arc::new(AtomicU32::new(0)),
             left: AtomicBool::new(false),
             counters: Mutex::new(NodeCounters::default()),
             dirty: AtomicBool::new(false),
@@ -365,6 +378,33 @@ mod tests {
         assert!(
             (share - 10.0 / 209.0).abs() < 0.015,
             "heavy node first {share}"
+        );
+    }
+
+    #[test]
+    fn reregistration_keeps_slots_and_quarantine() {
+        let registry = NodeRegistry::new();
+        let mut n = node(1, 1, None);
+        n.max_concurrent = 1;
+        registry.upsert(n);
+        let held = registry.assign(1, &[], &[], 1_000, 10_000);
+        assert_eq!(held.len(), 1);
+        held[0].node.record(VoteOutcome::Failed, 1, 1_000);
+        held[0].node.record(VoteOutcome::Failed, 1, 1_000);
+        held[0].node.record(VoteOutcome::Failed, 1, 1_000);
+        let mut again = node(1, 1, None);
+        again.max_concurrent = 1;
+        registry.upsert(again);
+        assert!(
+            registry.assign(1, &[], &[], 1_000, 10_000).is_empty(),
+            "still quarantined"
+        );
+        drop(held);
+        let fresh = registry.get("n1").unwrap();
+        assert_eq!(
+            fresh.in_flight.load(Ordering::Relaxed),
+            0,
+            "the old call released its slot"
         );
     }
 

@@ -72,9 +72,20 @@ async fn register(
         }
     }
     check_registration(&reg)?;
-    let url = url_policy::check_node_url(&reg.url, state.settings.allow_private_node_urls)
+    let checked = url_policy::check_node_url(&reg.url, state.settings.allow_private_node_urls)
         .await
         .map_err(ApiError::Unprocessable)?;
+    let url = checked.url;
+    let mut reg = reg;
+    // A node that names no operator counts as run by whoever runs its host, so one machine
+    // cannot take several seats of a battle by registering under several names.
+    if reg
+        .operator
+        .as_deref()
+        .is_none_or(|op| op.trim().is_empty())
+    {
+        reg.operator = Some(format!("host {}", checked.address));
+    }
     let token = new_secret();
     let now = state.clock.now_ms();
     let entry = store::upsert(&state.db, &reg, &url, &hash_secret(&token), now).await?;
@@ -111,9 +122,21 @@ async fn heartbeat(
         .await?
         .filter(|n| !n.left.load(Ordering::Relaxed))
         .ok_or_else(|| ApiError::NotFound("unknown node: register again".into()))?;
-    if !secrets_match(&hash_secret(token), &node.token_hash) {
-        return Err(ApiError::Unauthorized("node token is not valid".into()));
-    }
+    let presented = hash_secret(token);
+    let node = if secrets_match(&presented, &node.token_hash) {
+        node
+    } else {
+        // The node may have registered again through another replica: check the stored token.
+        match store::find(&state.db, &hb.node_id).await? {
+            Some(stored)
+                if secrets_match(&presented, &stored.token_hash)
+                    && !stored.left.load(Ordering::Relaxed) =>
+            {
+                state.registry.upsert(stored)
+            }
+            _ => return Err(ApiError::Unauthorized("node token is not valid".into())),
+        }
+    };
     node.last_heartbeat_ms
         .store(state.clock.now_ms(), Ordering::Relaxed);
     node.reported_requests

@@ -1,7 +1,7 @@
 //! Node rows in the database: registration upserts, loading, leaving, batched flushes.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32};
+use std::sync::{Arc, Mutex};
 
 use hero_protocol::NodeRegistration;
 use sqlx::Row;
@@ -40,7 +40,7 @@ fn entry_from_row(row: &AnyRow) -> Result<NodeEntry, sqlx::Error> {
                 .unwrap_or(0),
         ),
         reported_requests: AtomicU32::new(0),
-        in_flight: AtomicU32::new(0),
+        in_flight: Arc::new(AtomicU32::new(0)),
         left: AtomicBool::new(left_at.is_some()),
         counters: Mutex::new(NodeCounters {
             total_requests: to_u64(row.try_get("total_requests")?),

@@ -59,8 +59,17 @@ fn classify(ip: IpAddr) -> AddressClass {
     }
 }
 
-/// Checks a node URL; on success returns it normalised (no trailing slash).
-pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<String, String> {
+/// A node URL that passed the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedUrl {
+    /// Normalised: no trailing slash.
+    pub url: String,
+    /// The first address the host resolved to.
+    pub address: IpAddr,
+}
+
+/// Checks a node URL; on success returns it normalised with the address it resolves to.
+pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<CheckedUrl, String> {
     if raw.len() > 255 {
         return Err("node url is longer than 255 characters".into());
     }
@@ -98,7 +107,7 @@ pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<String, St
             addrs
         }
     };
-    for ip in addresses {
+    for &ip in &addresses {
         match classify(ip) {
             AddressClass::Forbidden => {
                 return Err(format!(
@@ -114,7 +123,10 @@ pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<String, St
             _ => {}
         }
     }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+    Ok(CheckedUrl {
+        url: url.as_str().trim_end_matches('/').to_string(),
+        address: addresses[0],
+    })
 }
 
 #[cfg(test)]
@@ -123,10 +135,9 @@ mod tests {
 
     #[tokio::test]
     async fn public_http_urls_pass() {
-        assert_eq!(
-            check_node_url("http://8.8.8.8:8001/", false).await.unwrap(),
-            "http://8.8.8.8:8001"
-        );
+        let checked = check_node_url("http://8.8.8.8:8001/", false).await.unwrap();
+        assert_eq!(checked.url, "http://8.8.8.8:8001");
+        assert_eq!(checked.address, IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)));
         assert!(
             check_node_url("https://[2001:4860::1]", false)
                 .await
