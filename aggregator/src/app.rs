@@ -54,6 +54,9 @@ impl Application {
             // A node must answer itself: a redirect could point the aggregator at an address
             // the node URL policy refuses (metadata services, internal hosts).
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(crate::nodes::url_policy::PolicyResolver {
+                allow_private: settings.allow_private_node_urls,
+            }))
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;

@@ -44,6 +44,21 @@ fn classify(ip: IpAddr) -> AddressClass {
                 return classify_v4(v4);
             }
             let seg = v6.segments();
+            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach IPv4 addresses: judge those.
+            if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0] {
+                let [a, b] = seg[6].to_be_bytes();
+                let [c, d] = seg[7].to_be_bytes();
+                return classify_v4(Ipv4Addr::new(a, b, c, d));
+            }
+            if seg[0] == 0x2002 {
+                let [a, b] = seg[1].to_be_bytes();
+                let [c, d] = seg[2].to_be_bytes();
+                return classify_v4(Ipv4Addr::new(a, b, c, d));
+            }
+            // Deprecated IPv4-compatible addresses (::a.b.c.d) have no business here.
+            if seg[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified() {
+                return AddressClass::Forbidden;
+            }
             if v6.is_unspecified()
                 || v6.is_multicast()
                 || (seg[0] & 0xffc0) == 0xfe80
@@ -56,6 +71,35 @@ fn classify(ip: IpAddr) -> AddressClass {
                 AddressClass::Public
             }
         }
+    }
+}
+
+/// Resolves node host names for the calls the aggregator makes, refusing any address the
+/// policy refuses: a name checked at registration cannot later be pointed (DNS rebinding) at
+/// a metadata service or, unless allowed, a private address.
+pub struct PolicyResolver {
+    pub allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| match classify(a.ip()) {
+                    AddressClass::Public => true,
+                    AddressClass::Private => allow_private,
+                    AddressClass::Forbidden => false,
+                })
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves to no address a node may use").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
     }
 }
 
@@ -155,9 +199,27 @@ mod tests {
             "http://0.0.0.0:80",
             "http://100.100.100.200",
             "http://[fd00:ec2::254]",
+            "http://[64:ff9b::a9fe:a9fe]",
+            "http://[2002:a9fe:a9fe::1]",
+            "http://[::a9fe:a9fe]",
         ] {
             assert!(check_node_url(url, true).await.is_err(), "{url}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_call_resolver_drops_refused_addresses() {
+        use reqwest::dns::Resolve;
+        let name = |h: &str| h.parse::<reqwest::dns::Name>().unwrap();
+        let strict = PolicyResolver {
+            allow_private: false,
+        };
+        assert!(strict.resolve(name("localhost")).await.is_err());
+        let lenient = PolicyResolver {
+            allow_private: true,
+        };
+        let addrs: Vec<_> = lenient.resolve(name("localhost")).await.unwrap().collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
     }
 
     #[tokio::test]
