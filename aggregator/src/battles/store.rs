@@ -120,6 +120,15 @@ struct VoteRow<'a> {
     winner: Option<&'a str>,
 }
 
+/// Largest rejected result kept with an invalid vote; a hostile node cannot bloat the table.
+const MAX_INVALID_RESULT_BYTES: usize = 16 * 1024;
+
+/// The JSON kept with a vote: the full result of a valid vote, a rejected one only if small.
+fn stored_result(vote: &Vote) -> Option<String> {
+    let json = serde_json::to_string(vote.result.as_ref()?).ok()?;
+    (vote.valid || json.len() <= MAX_INVALID_RESULT_BYTES).then_some(json)
+}
+
 /// Rows per `INSERT`: well under SQLite's and PostgreSQL's bound-parameter limits.
 const VOTE_ROWS_PER_STATEMENT: usize = 500;
 
@@ -146,11 +155,7 @@ async fn insert_vote_rows(
                 .bind(v.node_id.clone())
                 .bind(v.role.as_str())
                 .bind(v.winner.clone())
-                .bind(
-                    v.result
-                        .as_ref()
-                        .and_then(|r| serde_json::to_string(r).ok()),
-                )
+                .bind(stored_result(v))
                 .bind(i64::try_from(v.latency_ms).unwrap_or(i64::MAX))
                 .bind(i64::from(v.valid))
                 .bind(vote_agrees(v, row.winner))
