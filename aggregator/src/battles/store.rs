@@ -379,3 +379,36 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<BattleView>, sqlx::Error> {
         votes,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::VoteRole;
+    use hero_protocol::{BattleLogEntry, BattleResult};
+
+    fn vote(valid: bool, text_len: usize) -> Vote {
+        Vote {
+            node_id: "n".into(),
+            role: VoteRole::Selected,
+            winner: Some("c1".into()),
+            result: Some(BattleResult {
+                winner: "c1".into(),
+                battle_log: vec![BattleLogEntry {
+                    text: "x".repeat(text_len),
+                    ..BattleLogEntry::default()
+                }],
+                battle_description: "d".into(),
+            }),
+            latency_ms: 1,
+            valid,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn large_rejected_results_are_not_kept() {
+        assert!(stored_result(&vote(false, 100)).is_some());
+        assert!(stored_result(&vote(false, MAX_INVALID_RESULT_BYTES)).is_none());
+        assert!(stored_result(&vote(true, MAX_INVALID_RESULT_BYTES)).is_some());
+    }
+}
