@@ -68,6 +68,7 @@ pub fn selection(size: usize) -> String {
             left: AtomicBool::new(false),
             counters: Mutex::new(NodeCounters::default()),
             dirty: AtomicBool::new(false),
+            flushed: Mutex::new(NodeCounters::default()),
         });
     }
     let rounds = 200;

@@ -105,6 +105,17 @@ async fn battle_settles_by_quorum_with_three_valid_votes(backend: Backend) {
         )
         .await;
     assert_eq!(stored, 3);
+    // Node counters reach the database in the batched flush.
+    hero_tests::eventually(10, "node counters flushed", || async {
+        let requests = db
+            .scalar_i64(
+                "SELECT CAST(SUM(total_requests) AS BIGINT) FROM nodes WHERE name <> $1",
+                "",
+            )
+            .await;
+        (requests == 3).then_some(())
+    })
+    .await;
     let metrics = reqwest::get(format!("{}/metrics", agg.url()))
         .await
         .unwrap()

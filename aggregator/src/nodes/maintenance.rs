@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::NodeRegistry;
 use super::store::{self, NodeFlush};
+use super::{NodeEntry, NodeRegistry};
 use crate::clock::SharedClock;
 use crate::db::Db;
 
@@ -20,12 +20,21 @@ pub async fn flush_once(
         .into_iter()
         .filter(|n| n.dirty.swap(false, Ordering::AcqRel))
         .collect();
+    let flushed = |n: &NodeEntry| match n.flushed.lock() {
+        Ok(f) => f.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
     let rows: Vec<NodeFlush> = dirty
         .iter()
-        .map(|n| NodeFlush {
-            id: n.id.clone(),
-            last_heartbeat_ms: n.last_heartbeat_ms.load(Ordering::Relaxed),
-            counters: n.snapshot_counters(),
+        .map(|n| {
+            let current = n.snapshot_counters();
+            let base = flushed(n);
+            NodeFlush {
+                id: n.id.clone(),
+                last_heartbeat_ms: n.last_heartbeat_ms.load(Ordering::Relaxed),
+                added: current.minus(&base),
+                current,
+            }
         })
         .collect();
     if let Err(e) = store::flush(db, &rows, clock.now_ms()).await {
@@ -34,6 +43,11 @@ pub async fn flush_once(
             n.dirty.store(true, Ordering::Release);
         }
         return Err(e.into());
+    }
+    for (n, row) in dirty.iter().zip(&rows) {
+        if let Ok(mut f) = n.flushed.lock() {
+            *f = row.current.clone();
+        }
     }
     Ok(rows.len())
 }

@@ -35,6 +35,9 @@ pub struct NodeEntry {
     pub counters: Mutex<NodeCounters>,
     /// Heartbeat or counters changed since the last flush.
     pub dirty: AtomicBool,
+    /// The counters as last written to (or read from) the database: flushes add the
+    /// difference, so replicas sharing a database add up instead of overwriting each other.
+    pub flushed: Mutex<NodeCounters>,
 }
 
 impl NodeEntry {
@@ -347,6 +350,7 @@ mod tests {
             left: AtomicBool::new(false),
             counters: Mutex::new(NodeCounters::default()),
             dirty: AtomicBool::new(false),
+            flushed: Mutex::new(NodeCounters::default()),
         }
     }
 

@@ -74,6 +74,19 @@ impl NodeCounters {
         }
     }
 
+    /// The counts gained since `base` (for adding to what another replica wrote).
+    pub fn minus(&self, base: &NodeCounters) -> NodeCounters {
+        NodeCounters {
+            total_requests: self.total_requests.saturating_sub(base.total_requests),
+            successful_requests: self
+                .successful_requests
+                .saturating_sub(base.successful_requests),
+            valid_votes: self.valid_votes.saturating_sub(base.valid_votes),
+            agreed_votes: self.agreed_votes.saturating_sub(base.agreed_votes),
+            ..self.clone()
+        }
+    }
+
     /// Weight used by selection: configured weight × reputation, zero while quarantined.
     pub fn selection_weight(&self, weight: u32, now_ms: i64) -> f64 {
         if self.quarantined_until_ms > now_ms {
@@ -117,6 +130,20 @@ mod tests {
         assert_eq!(c.avg_response_time_ms, 20.0);
         assert_eq!(c.agreement_rate(), 0.5);
         assert!(c.reputation < 1.0 && c.reputation > MIN_REPUTATION);
+    }
+
+    #[test]
+    fn flushes_carry_only_what_was_added() {
+        let mut c = NodeCounters::default();
+        c.record(VoteOutcome::Agreed, 10, 0);
+        let base = c.clone();
+        c.record(VoteOutcome::Agreed, 10, 0);
+        c.record(VoteOutcome::Failed, 10, 0);
+        let added = c.minus(&base);
+        assert_eq!(added.total_requests, 2);
+        assert_eq!(added.successful_requests, 1);
+        assert_eq!(added.agreed_votes, 1);
+        assert_eq!(added.reputation, c.reputation);
     }
 
     #[test]

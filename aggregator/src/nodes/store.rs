@@ -25,6 +25,16 @@ fn to_u64(v: i64) -> u64 {
 
 fn entry_from_row(row: &AnyRow) -> Result<NodeEntry, sqlx::Error> {
     let left_at: Option<i64> = row.try_get("left_at_ms")?;
+    let counters = NodeCounters {
+        total_requests: to_u64(row.try_get("total_requests")?),
+        successful_requests: to_u64(row.try_get("successful_requests")?),
+        avg_response_time_ms: row.try_get("avg_response_time_ms")?,
+        valid_votes: to_u64(row.try_get("valid_votes")?),
+        agreed_votes: to_u64(row.try_get("agreed_votes")?),
+        reputation: row.try_get("reputation")?,
+        consecutive_failures: 0,
+        quarantined_until_ms: 0,
+    };
     Ok(NodeEntry {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -42,17 +52,9 @@ fn entry_from_row(row: &AnyRow) -> Result<NodeEntry, sqlx::Error> {
         reported_requests: AtomicU32::new(0),
         in_flight: Arc::new(AtomicU32::new(0)),
         left: AtomicBool::new(left_at.is_some()),
-        counters: Mutex::new(NodeCounters {
-            total_requests: to_u64(row.try_get("total_requests")?),
-            successful_requests: to_u64(row.try_get("successful_requests")?),
-            avg_response_time_ms: row.try_get("avg_response_time_ms")?,
-            valid_votes: to_u64(row.try_get("valid_votes")?),
-            agreed_votes: to_u64(row.try_get("agreed_votes")?),
-            reputation: row.try_get("reputation")?,
-            consecutive_failures: 0,
-            quarantined_until_ms: 0,
-        }),
+        counters: Mutex::new(counters.clone()),
         dirty: AtomicBool::new(false),
+        flushed: Mutex::new(counters),
     })
 }
 
@@ -121,7 +123,10 @@ pub async fn mark_left(db: &Db, id: &str, now_ms: i64) -> Result<(), sqlx::Error
 pub struct NodeFlush {
     pub id: String,
     pub last_heartbeat_ms: i64,
-    pub counters: NodeCounters,
+    /// Counts added since the last flush (requests, successes, valid and agreeing votes).
+    pub added: NodeCounters,
+    /// Latest average latency and reputation (last writer wins).
+    pub current: NodeCounters,
 }
 
 /// Writes heartbeat times and counters of many nodes in one transaction.
@@ -130,21 +135,24 @@ pub async fn flush(db: &Db, rows: &[NodeFlush], now_ms: i64) -> Result<(), sqlx:
         return Ok(());
     }
     let mut tx = db.begin_write().await?;
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     for r in rows {
-        let c = &r.counters;
+        let (a, c) = (&r.added, &r.current);
         sqlx::query(
             "UPDATE nodes SET last_heartbeat_ms = CASE WHEN last_heartbeat_ms IS NULL \
                  OR last_heartbeat_ms < $1 THEN $1 ELSE last_heartbeat_ms END, \
-             total_requests = $2, successful_requests = $3, avg_response_time_ms = $4, \
-             valid_votes = $5, agreed_votes = $6, reputation = $7, updated_at_ms = $8 \
+             total_requests = total_requests + $2, \
+             successful_requests = successful_requests + $3, avg_response_time_ms = $4, \
+             valid_votes = valid_votes + $5, agreed_votes = agreed_votes + $6, \
+             reputation = $7, updated_at_ms = $8 \
              WHERE id = $9",
         )
         .bind(r.last_heartbeat_ms)
-        .bind(i64::try_from(c.total_requests).unwrap_or(i64::MAX))
-        .bind(i64::try_from(c.successful_requests).unwrap_or(i64::MAX))
+        .bind(count(a.total_requests))
+        .bind(count(a.successful_requests))
         .bind(c.avg_response_time_ms)
-        .bind(i64::try_from(c.valid_votes).unwrap_or(i64::MAX))
-        .bind(i64::try_from(c.agreed_votes).unwrap_or(i64::MAX))
+        .bind(count(a.valid_votes))
+        .bind(count(a.agreed_votes))
         .bind(c.reputation)
         .bind(now_ms)
         .bind(&r.id)
