@@ -80,11 +80,19 @@ impl Application {
         let recorders = TaskTracker::new();
         let late_votes =
             crate::battles::LateVoteRecorder::spawn(db.clone(), Arc::clone(&clock), &recorders);
+        let owner = format!("aggregator-{}", uuid::Uuid::new_v4());
+        let verdicts = crate::battles::VerdictWriter::spawn(
+            db.clone(),
+            game.ledger,
+            owner.clone(),
+            Arc::clone(&clock),
+            &recorders,
+        );
         let worker = BattleWorker {
             db: db.clone(),
             consensus,
             clock: Arc::clone(&clock),
-            owner: format!("aggregator-{}", uuid::Uuid::new_v4()),
+            owner,
             lease_ms: i64::try_from(settings.battle_lease_ms).unwrap_or(i64::MAX),
             max_attempts: settings.max_battle_attempts,
             slots: Arc::new(Semaphore::new(settings.battle_concurrency)),
@@ -92,6 +100,7 @@ impl Application {
             tracker: TaskTracker::new(),
             ledger: game.ledger,
             late_votes,
+            verdicts,
         };
         let state = AppState {
             db,

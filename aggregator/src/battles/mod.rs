@@ -4,8 +4,10 @@
 pub mod late_votes;
 mod routes;
 pub mod store;
+pub mod verdicts;
 pub mod worker;
 
 pub use late_votes::LateVoteRecorder;
 pub use routes::router;
+pub use verdicts::VerdictWriter;
 pub use worker::BattleWorker;

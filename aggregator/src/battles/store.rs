@@ -167,22 +167,11 @@ async fn insert_vote_rows(
     Ok(())
 }
 
-async fn insert_votes(
-    tx: &mut Tx,
-    battle_id: &str,
-    votes: &[Vote],
-    winner: Option<&str>,
-    now_ms: i64,
-) -> Result<(), sqlx::Error> {
-    let rows: Vec<VoteRow<'_>> = votes
-        .iter()
-        .map(|vote| VoteRow {
-            battle_id,
-            vote,
-            winner,
-        })
-        .collect();
-    insert_vote_rows(tx, &rows, now_ms).await
+/// One battle's verdict and votes, ready to be written.
+pub struct Settlement<'a> {
+    pub job: &'a BattleJob,
+    pub verdict: &'a Verdict,
+    pub votes: &'a [Vote],
 }
 
 /// Writes the votes and the verdict in one transaction, only if `owner` still holds the
@@ -190,15 +179,52 @@ async fn insert_votes(
 /// battles). Returns false when someone else settled it first.
 pub async fn settle(
     db: &Db,
-    job: &BattleJob,
+    settlement: &Settlement<'_>,
     owner: &str,
-    verdict: &Verdict,
-    votes: &[Vote],
     ledger: &crate::ledger::Ledger,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
+    let written = settle_many(db, std::slice::from_ref(settlement), owner, ledger, now_ms).await?;
+    Ok(written.first().copied().unwrap_or(false))
+}
+
+/// Writes many battles' verdicts and votes in one transaction (group commit); for each,
+/// whether it was still this owner's to settle. Any error fails the whole batch.
+pub async fn settle_many(
+    db: &Db,
+    settlements: &[Settlement<'_>],
+    owner: &str,
+    ledger: &crate::ledger::Ledger,
+    now_ms: i64,
+) -> Result<Vec<bool>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
-    insert_votes(&mut tx, &job.id, votes, verdict.winner(), now_ms).await?;
+    let mut written = Vec::with_capacity(settlements.len());
+    let mut rows: Vec<VoteRow<'_>> = Vec::new();
+    for s in settlements {
+        let ok = write_verdict(&mut tx, s.job, s.verdict, owner, ledger, now_ms).await?;
+        if ok {
+            rows.extend(s.votes.iter().map(|vote| VoteRow {
+                battle_id: &s.job.id,
+                vote,
+                winner: s.verdict.winner(),
+            }));
+        }
+        written.push(ok);
+    }
+    insert_vote_rows(&mut tx, &rows, now_ms).await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// The guarded status change and its game effects; false when the battle is not ours.
+async fn write_verdict(
+    tx: &mut Tx,
+    job: &BattleJob,
+    verdict: &Verdict,
+    owner: &str,
+    ledger: &crate::ledger::Ledger,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
     let (status, winner, settled_by, engine, result, error) = match verdict {
         Verdict::Quorum { result } => (
             "COMPLETED",
@@ -237,14 +263,12 @@ pub async fn settle(
     .bind(now_ms)
     .bind(&job.id)
     .bind(owner)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if updated.rows_affected() != 1 {
-        tx.rollback().await?;
         return Ok(false);
     }
-    crate::game::rewards::on_settled(&mut tx, ledger, &job.id, verdict, now_ms).await?;
-    tx.commit().await?;
+    crate::game::rewards::on_settled(tx, ledger, &job.id, verdict, now_ms).await?;
     Ok(true)
 }
 

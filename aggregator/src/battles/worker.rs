@@ -33,6 +33,8 @@ pub struct BattleWorker {
     pub ledger: crate::ledger::Ledger,
     /// Writes votes that arrive after the verdict, batched across battles.
     pub late_votes: super::LateVoteRecorder,
+    /// Writes verdicts (batched on SQLite).
+    pub verdicts: super::VerdictWriter,
 }
 
 impl BattleWorker {
@@ -99,17 +101,8 @@ impl BattleWorker {
             let decision = self.consensus.decide(&request, &job.fighters).await;
             (decision.verdict, decision.votes, Some(decision.pending))
         };
-        let settled = match store::settle(
-            &self.db,
-            &job,
-            &self.owner,
-            &verdict,
-            &votes,
-            &self.ledger,
-            self.clock.now_ms(),
-        )
-        .await
-        {
+        let (written, verdict, votes) = self.verdicts.settle(&job, verdict, votes).await;
+        let settled = match written {
             Ok(settled) => settled,
             Err(e) => {
                 // The lease expires and another attempt runs.

@@ -69,7 +69,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Database(e) if status == StatusCode::SERVICE_UNAVAILABLE => {
                 tracing::warn!(error = %e, "transient database conflict");
-                "the database is busy: retry shortly".to_string()
+                "the database is busy or unreachable: retry shortly".to_string()
             }
             ApiError::Database(e) => {
                 tracing::error!(error = %e, "database error");

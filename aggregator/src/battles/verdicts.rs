@@ -1,0 +1,147 @@
+//! Group commit of verdicts: on SQLite, where one connection writes anyway, the verdicts of
+//! every battle that finished while the previous transaction ran are written together in the
+//! next one. A batch that fails is retried battle by battle, so one bad battle cannot sink
+//! the others. On PostgreSQL each verdict is its own transaction (writers run in parallel).
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::store::{self, BattleJob, Settlement};
+use crate::clock::SharedClock;
+use crate::consensus::{Verdict, Vote};
+use crate::db::{Db, Dialect};
+use crate::ledger::Ledger;
+
+/// Most verdicts written in one transaction.
+const MAX_BATCH: usize = 128;
+
+/// A verdict to write; the answer hands the verdict and votes back with the outcome.
+struct Request {
+    job: BattleJob,
+    verdict: Verdict,
+    votes: Vec<Vote>,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// Whether the verdict was written (false: another worker held the battle), and what was sent.
+pub type Outcome = (Result<bool, sqlx::Error>, Verdict, Vec<Vote>);
+
+#[derive(Clone)]
+pub struct VerdictWriter {
+    db: Db,
+    ledger: Ledger,
+    owner: String,
+    clock: SharedClock,
+    batcher: Option<mpsc::UnboundedSender<Request>>,
+}
+
+impl VerdictWriter {
+    /// A writer for `owner`; on SQLite it starts the batching task on `tracker`, which ends
+    /// once every clone of the writer is dropped.
+    pub fn spawn(
+        db: Db,
+        ledger: Ledger,
+        owner: String,
+        clock: SharedClock,
+        tracker: &tokio_util::task::TaskTracker,
+    ) -> Self {
+        let mut writer = Self {
+            db,
+            ledger,
+            owner,
+            clock,
+            batcher: None,
+        };
+        if writer.db.dialect == Dialect::Sqlite {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tracker.spawn(run(writer.clone(), receiver));
+            writer.batcher = Some(sender);
+        }
+        writer
+    }
+
+    /// Writes one battle's verdict and votes (possibly together with others').
+    pub async fn settle(&self, job: &BattleJob, verdict: Verdict, votes: Vec<Vote>) -> Outcome {
+        let Some(batcher) = &self.batcher else {
+            return self.write_one(job, verdict, votes).await;
+        };
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            job: job.clone(),
+            verdict,
+            votes,
+            reply,
+        };
+        if let Err(mpsc::error::SendError(request)) = batcher.send(request) {
+            return self.write_one(job, request.verdict, request.votes).await;
+        }
+        match answer.await {
+            Ok(outcome) => outcome,
+            Err(_) => (
+                Err(sqlx::Error::WorkerCrashed),
+                Verdict::Error("the verdict writer stopped".into()),
+                Vec::new(),
+            ),
+        }
+    }
+
+    async fn write_one(&self, job: &BattleJob, verdict: Verdict, votes: Vec<Vote>) -> Outcome {
+        let settlement = Settlement {
+            job,
+            verdict: &verdict,
+            votes: &votes,
+        };
+        let now = self.clock.now_ms();
+        let result = store::settle(&self.db, &settlement, &self.owner, &self.ledger, now).await;
+        (result, verdict, votes)
+    }
+}
+
+async fn run(writer: VerdictWriter, mut receiver: mpsc::UnboundedReceiver<Request>) {
+    // The task's own copy must not keep itself alive: drop its sender.
+    let writer = VerdictWriter {
+        batcher: None,
+        ..writer
+    };
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let settlements: Vec<Settlement<'_>> = batch
+            .iter()
+            .map(|r| Settlement {
+                job: &r.job,
+                verdict: &r.verdict,
+                votes: &r.votes,
+            })
+            .collect();
+        let written = store::settle_many(
+            &writer.db,
+            &settlements,
+            &writer.owner,
+            &writer.ledger,
+            writer.clock.now_ms(),
+        )
+        .await;
+        drop(settlements);
+        match written {
+            Ok(written) => {
+                for (request, ok) in batch.into_iter().zip(written) {
+                    let _ = request.reply.send((Ok(ok), request.verdict, request.votes));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, battles = batch.len(), "batched verdicts failed; writing them one by one");
+                for request in batch {
+                    let outcome = writer
+                        .write_one(&request.job, request.verdict, request.votes)
+                        .await;
+                    let _ = request.reply.send(outcome);
+                }
+            }
+        }
+    }
+}
