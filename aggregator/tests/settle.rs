@@ -1,0 +1,150 @@
+//! Writing verdicts against a real database (SQLite file and PostgreSQL): a batch settles
+//! exactly the battles this worker still holds, once.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers and bodies outside #[test] functions"
+)]
+
+use hero_aggregator::battles::store::{self, NewBattle, Settlement};
+use hero_aggregator::consensus::{Verdict, Vote, VoteRole};
+use hero_aggregator::db::Db;
+use hero_aggregator::ledger::Ledger;
+use hero_protocol::Fighter;
+use sqlx::{Connection, Executor};
+
+async fn sqlite() -> Db {
+    let dir = std::env::temp_dir().join(format!("hero-settle-{}", uuid::Uuid::new_v4().simple()));
+    Db::connect(&format!("sqlite://{}/t.db", dir.display()), 4)
+        .await
+        .unwrap()
+}
+
+fn admin_url() -> String {
+    std::env::var("HERO_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn postgres() -> (Db, String) {
+    sqlx::any::install_default_drivers();
+    let admin = admin_url();
+    let name = format!("hero_settle_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::AnyConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL unreachable at {admin}: {e}"));
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
+    (
+        Db::connect(&format!("{base}/{name}"), 4).await.unwrap(),
+        name,
+    )
+}
+
+fn fighters() -> Vec<Fighter> {
+    ["a", "b"]
+        .iter()
+        .map(|id| Fighter {
+            id: (*id).into(),
+            name: id.to_uppercase(),
+            strength: 10,
+            agility: 10,
+            luck: 10,
+            rarity: 1,
+            skill_description: String::new(),
+        })
+        .collect()
+}
+
+async fn batch_settles_only_battles_still_held(db: &Db) {
+    let db = db.clone();
+    let now = 1_000;
+    sqlx::query(
+        "INSERT INTO nodes (id, name, url, token_hash, created_at_ms, updated_at_ms) \
+         VALUES ('n1', 'n1', 'http://n1', 'h', 0, 0)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let fighters = fighters();
+    let mut tx = db.begin_write().await.unwrap();
+    for _ in 0..3 {
+        let battle = NewBattle {
+            fighters: &fighters,
+            seed: 1,
+            prompt: "p",
+            created_by: None,
+        };
+        store::insert(&mut tx, &battle, now).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut jobs = store::claim(&db, "me", 60_000, now, 10).await.unwrap();
+    jobs.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(jobs.len(), 3);
+    let result = hero_engine::Sim.battle("x", &fighters, Some(1)).unwrap();
+    let verdict = Verdict::Quorum {
+        result: result.clone(),
+    };
+    let votes = vec![Vote {
+        node_id: "n1".into(),
+        role: VoteRole::Selected,
+        winner: Some(result.winner.clone()),
+        result: Some(result),
+        latency_ms: 3,
+        valid: true,
+        error: None,
+    }];
+    let ledger = Ledger {
+        dialect: db.dialect,
+        energy_regen_ms: 360_000,
+    };
+    let one = |job| Settlement {
+        job,
+        verdict: &verdict,
+        votes: &votes,
+    };
+    // The middle battle is settled first; the batch must not settle it again.
+    assert!(
+        store::settle(&db, &one(&jobs[1]), "me", &ledger, now)
+            .await
+            .unwrap()
+    );
+    let batch: Vec<Settlement<'_>> = jobs.iter().map(one).collect();
+    let written = store::settle_many(&db, &batch, "me", &ledger, now)
+        .await
+        .unwrap();
+    assert_eq!(written, vec![true, false, true]);
+    // Someone who does not hold the lease settles nothing.
+    let other = store::settle_many(&db, &batch, "someone-else", &ledger, now)
+        .await
+        .unwrap();
+    assert_eq!(other, vec![false, false, false]);
+    let completed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM battles WHERE status = 'COMPLETED'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(completed, 3);
+    let votes_stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM battle_votes")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(votes_stored, 3, "one vote per battle, never twice");
+}
+
+#[tokio::test]
+async fn batch_settles_only_battles_still_held_sqlite() {
+    batch_settles_only_battles_still_held(&sqlite().await).await;
+}
+
+#[tokio::test]
+async fn batch_settles_only_battles_still_held_postgres() {
+    let (db, name) = postgres().await;
+    batch_settles_only_battles_still_held(&db).await;
+    db.pool.close().await;
+    let mut conn = sqlx::AnyConnection::connect(&admin_url()).await.unwrap();
+    conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+}
