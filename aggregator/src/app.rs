@@ -28,7 +28,16 @@ pub struct Application {
 
 impl Application {
     /// Connects the database, loads the registry and binds the listener.
-    pub async fn build(mut settings: ServeArgs) -> anyhow::Result<Application> {
+    pub async fn build(settings: ServeArgs) -> anyhow::Result<Application> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// `build` with a given clock: tests move a `ManualClock` through betting windows,
+    /// energy regeneration and daily resets without sleeping.
+    pub async fn build_with_clock(
+        mut settings: ServeArgs,
+        clock: SharedClock,
+    ) -> anyhow::Result<Application> {
         settings.check()?;
         if settings.local_nodes > 0 {
             settings.allow_private_node_urls = true;
@@ -36,7 +45,6 @@ impl Application {
                 settings.admin_token = Some(crate::http::bearer::new_secret());
             }
         }
-        let clock: SharedClock = Arc::new(SystemClock);
         let db = Db::connect(
             &settings.database.database_url,
             settings.database.db_max_connections,

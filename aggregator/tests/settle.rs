@@ -11,36 +11,8 @@ use hero_aggregator::consensus::{Verdict, Vote, VoteRole};
 use hero_aggregator::db::Db;
 use hero_aggregator::ledger::Ledger;
 use hero_protocol::Fighter;
-use sqlx::{Connection, Executor};
 
-async fn sqlite() -> Db {
-    let dir = std::env::temp_dir().join(format!("hero-settle-{}", uuid::Uuid::new_v4().simple()));
-    Db::connect(&format!("sqlite://{}/t.db", dir.display()), 4)
-        .await
-        .unwrap()
-}
-
-fn admin_url() -> String {
-    std::env::var("HERO_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-async fn postgres() -> (Db, String) {
-    sqlx::any::install_default_drivers();
-    let admin = admin_url();
-    let name = format!("hero_settle_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::AnyConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL unreachable at {admin}: {e}"));
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-    (
-        Db::connect(&format!("{base}/{name}"), 4).await.unwrap(),
-        name,
-    )
-}
+mod common;
 
 fn fighters() -> Vec<Fighter> {
     ["a", "b"]
@@ -135,16 +107,15 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
 
 #[tokio::test]
 async fn batch_settles_only_battles_still_held_sqlite() {
-    batch_settles_only_battles_still_held(&sqlite().await).await;
+    batch_settles_only_battles_still_held(&common::connect(&common::sqlite_url()).await).await;
 }
 
 #[tokio::test]
 async fn batch_settles_only_battles_still_held_postgres() {
-    let (db, name) = postgres().await;
+    let pg = common::Pg::create().await;
+    let db = common::connect(&pg.url).await;
     batch_settles_only_battles_still_held(&db).await;
     db.pool.close().await;
-    let mut conn = sqlx::AnyConnection::connect(&admin_url()).await.unwrap();
-    conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
+    db.writer.close().await;
+    pg.drop_database().await;
 }
