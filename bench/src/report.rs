@@ -58,6 +58,7 @@ pub fn selection(size: usize) -> String {
             url: format!("http://10.0.{}.{}:8001", i / 250, i % 250),
             api_key: None,
             token_hash: String::new(),
+            public_key: None,
             operator: Some(format!("op-{}", i % 1000)),
             backend: None,
             weight: 1 + (i % 5) as u32,

@@ -62,6 +62,9 @@ impl Application {
             .filter(|k| !k.trim().is_empty())
             .unwrap_or_else(ApiKey::generate);
         let capacity = Capacity::new(config.max_concurrent_requests.max(1));
+        // A fresh key per process: the aggregator learns it at (re-)registration.
+        let signer =
+            Arc::new(hero_protocol::signing::VoteSigner::generate().map_err(anyhow::Error::msg)?);
 
         let lifecycle = match config.aggregator_url {
             Some(aggregator) => {
@@ -83,6 +86,7 @@ impl Application {
                         operator: config.operator,
                         backend: Some(engine.kind().to_string()),
                         version: Some(env!("CARGO_PKG_VERSION").to_string()),
+                        public_key: Some(signer.public_key_hex()),
                     },
                     enrollment_token: config.enrollment_token,
                     capacity: capacity.clone(),
@@ -98,6 +102,7 @@ impl Application {
             stats: Arc::new(Stats::new()),
             prometheus: telemetry::prometheus(),
             engine: Arc::clone(&engine),
+            signer,
         };
         Ok(Self {
             listener,

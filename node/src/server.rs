@@ -4,12 +4,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, FromRef, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hero_engine::BattleEngine;
-use hero_protocol::{BattleRequest, BattleResult, ErrorBody, NodeHealth, NodeStats};
+use hero_protocol::signing::{
+    ASSIGNMENT_HEADER, NODE_ID_HEADER, SIGNATURE_HEADER, VoteSigner, vote_message,
+};
+use hero_protocol::{BattleRequest, ErrorBody, NodeHealth, NodeStats};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::{ApiKey, Authorized};
@@ -28,6 +31,8 @@ pub struct AppState {
     pub capacity: Capacity,
     pub stats: Arc<Stats>,
     pub prometheus: PrometheusHandle,
+    /// Signs results for aggregators that send an assignment (vote signing extension).
+    pub signer: Arc<VoteSigner>,
 }
 
 impl FromRef<AppState> for ApiKey {
@@ -63,8 +68,9 @@ async fn health(State(state): State<AppState>) -> Json<NodeHealth> {
 async fn generate_battle(
     State(state): State<AppState>,
     _auth: Authorized,
+    headers: HeaderMap,
     body: Result<JsonBody<BattleRequest>, ApiError>,
-) -> Result<Json<BattleResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let JsonBody(request) = body.inspect_err(|_| state.count(Outcome::ClientError, None))?;
     let Some(_slot) = state.capacity.try_acquire() else {
         state.count(Outcome::Capacity, None);
@@ -79,7 +85,12 @@ async fn generate_battle(
         Ok(result) => {
             state.count(Outcome::Ok, Some(elapsed));
             tracing::debug!(battle.id = %request.battle_id, duration_ms, "battle generated");
-            Ok(Json(result))
+            Ok(signed_result(
+                &state.signer,
+                &headers,
+                &request.battle_id,
+                &result,
+            ))
         }
         Err(error) => {
             let outcome = if error.is_client_error() {
@@ -92,6 +103,32 @@ async fn generate_battle(
             Err(ApiError::Engine(error))
         }
     }
+}
+
+/// The result as JSON; signed when the aggregator sent a node id and an assignment nonce.
+fn signed_result(
+    signer: &VoteSigner,
+    headers: &HeaderMap,
+    battle_id: &str,
+    result: &hero_protocol::BattleResult,
+) -> Response {
+    let body = match serde_json::to_vec(result) {
+        Ok(body) => body,
+        Err(_) => return Json(result).into_response(),
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signature = match (header(NODE_ID_HEADER), header(ASSIGNMENT_HEADER)) {
+        (Some(node_id), Some(nonce)) => {
+            HeaderValue::from_str(&signer.sign(&vote_message(battle_id, node_id, nonce, &body)))
+                .ok()
+        }
+        _ => None,
+    };
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(signature) = signature {
+        response.headers_mut().insert(SIGNATURE_HEADER, signature);
+    }
+    response
 }
 
 async fn stats(State(state): State<AppState>) -> Json<NodeStats> {

@@ -6,6 +6,7 @@
 mod battle;
 mod error;
 mod node;
+pub mod signing;
 
 pub use battle::{BattleLogEntry, BattleRequest, BattleResult, Fighter, MAX_LOG_ENTRIES};
 pub use error::{ErrorBody, ErrorDetail};

@@ -32,6 +32,10 @@ pub struct NodeRegistration {
     pub backend: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Ed25519 public key (hex); when given, every result must carry a valid
+    /// `X-Node-Signature` (see `signing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 impl std::fmt::Debug for NodeRegistration {
@@ -45,6 +49,7 @@ impl std::fmt::Debug for NodeRegistration {
             .field("operator", &self.operator)
             .field("backend", &self.backend)
             .field("version", &self.version)
+            .field("public_key", &self.public_key)
             .finish()
     }
 }
@@ -161,6 +166,7 @@ mod tests {
             operator: None,
             backend: None,
             version: None,
+            public_key: None,
         };
         assert!(!format!("{r:?}").contains("sekrit"));
         let reply = RegistrationReply {

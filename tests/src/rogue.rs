@@ -25,6 +25,8 @@ pub enum Behavior {
     Hang,
     /// A result whose winner is not one of the fighters.
     ThirdFighter,
+    /// Registers a signing key, then signs honest results with another key.
+    ForgedSignature,
 }
 
 #[derive(Clone)]
@@ -69,6 +71,25 @@ async fn generate(State(state): State<NodeState>, Json(req): Json<BattleRequest>
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()
         }
+        Behavior::ForgedSignature => {
+            let body = serde_json::to_vec(&honest).expect("json");
+            let forger = hero_protocol::signing::VoteSigner::generate().expect("key");
+            let message = hero_protocol::signing::vote_message(&req.battle_id, "any", "any", &body);
+            (
+                [
+                    (
+                        axum::http::header::CONTENT_TYPE.as_str(),
+                        "application/json".to_string(),
+                    ),
+                    (
+                        hero_protocol::signing::SIGNATURE_HEADER,
+                        forger.sign(&message),
+                    ),
+                ],
+                body,
+            )
+                .into_response()
+        }
         Behavior::ThirdFighter => {
             let mut r = honest;
             r.winner = "c3".into();
@@ -106,10 +127,14 @@ impl TestNode {
         let name = name.to_string();
         let life = tokio::spawn(async move {
             let client = reqwest::Client::new();
-            let registration = serde_json::json!({
+            let mut registration = serde_json::json!({
                 "name": name, "url": format!("http://{addr}"), "operator": name,
                 "weight": 1, "max_concurrent_requests": 50
             });
+            if behavior == Behavior::ForgedSignature {
+                let key = hero_protocol::signing::VoteSigner::generate().expect("key");
+                registration["public_key"] = key.public_key_hex().into();
+            }
             loop {
                 let reply = client
                     .post(format!("{aggregator}/api/nodes/register"))

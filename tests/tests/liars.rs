@@ -16,6 +16,7 @@ on_both_databases!(
     honest_majority_outvotes_liars,
     liars_without_honest_majority_force_fallback,
     quorum_does_not_wait_for_a_hanging_node,
+    forged_signatures_lose_the_vote,
 );
 
 fn vote_of<'a>(battle: &'a serde_json::Value, node_name: &str) -> &'a serde_json::Value {
@@ -137,4 +138,42 @@ async fn quorum_does_not_wait_for_a_hanging_node(backend: Backend) {
         hung["error"].as_str().unwrap().contains("timed out"),
         "{hung}"
     );
+}
+
+async fn forged_signatures_lose_the_vote(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let agg = Aggregator::start(
+        &db,
+        &AggregatorOptions {
+            max_replacements: 0,
+            ..AggregatorOptions::default()
+        },
+    );
+    // hero-node signs every result with the key it registered.
+    let _a = NodeProcess::start(&agg.url(), "signed-a", &[]);
+    let _b = NodeProcess::start(&agg.url(), "signed-b", &[]);
+    let _forger = TestNode::start(&agg.url(), "forger", Behavior::ForgedSignature).await;
+    agg.wait_online(3).await;
+    let fighters = pair();
+    let id = agg.create_battle(&fighters, 8).await;
+    let battle = agg.settled(&id, 30).await;
+    assert_eq!(battle["settled_by"], "quorum", "{battle}");
+    let battle = agg.with_votes(&id, 3, 10).await;
+    let forged = vote_of(&battle, "forger");
+    assert_eq!(forged["is_valid"], false, "{forged}");
+    assert!(
+        forged["error"].as_str().unwrap().contains("signature"),
+        "{forged}"
+    );
+    for name in ["signed-a", "signed-b"] {
+        assert_eq!(vote_of(&battle, name)["is_valid"], true, "{battle}");
+    }
+    // Their votes counted because their signatures verified against registered keys.
+    let keyed = db
+        .scalar_i64(
+            "SELECT COUNT(*) FROM nodes WHERE public_key IS NOT NULL AND name LIKE $1",
+            "signed-%",
+        )
+        .await;
+    assert_eq!(keyed, 2);
 }

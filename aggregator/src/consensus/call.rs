@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hero_protocol::signing::{
+    ASSIGNMENT_HEADER, NODE_ID_HEADER, SIGNATURE_HEADER, verify, vote_message,
+};
 use hero_protocol::{BattleResult, ErrorBody, Fighter};
 
 use super::vote::{Vote, VoteRole};
@@ -15,6 +18,7 @@ const MAX_RESULT_BYTES: usize = 1024 * 1024;
 /// Everything a call needs, shared by all calls of one battle.
 pub struct CallContext {
     pub client: reqwest::Client,
+    pub battle_id: String,
     pub body: Vec<u8>,
     pub fighters: Arc<Vec<Fighter>>,
 }
@@ -24,6 +28,8 @@ enum Failure {
     Unreachable(String),
     Http(String),
     Malformed(String),
+    /// The node registered a key, but the result's signature is missing or wrong.
+    Unsigned(String),
     Invalid(String, Box<BattleResult>),
 }
 
@@ -34,6 +40,7 @@ impl Failure {
             Failure::Unreachable(_) => "unreachable",
             Failure::Http(_) => "http_error",
             Failure::Malformed(_) => "malformed",
+            Failure::Unsigned(_) => "unsigned",
             Failure::Invalid(..) => "invalid",
         }
     }
@@ -66,10 +73,14 @@ async fn exchange(
     timeout: Duration,
 ) -> Result<BattleResult, Failure> {
     let node = &assignment.node;
+    // A fresh nonce per call: a signed result answers this assignment and no other.
+    let nonce = hex::encode(rand::random::<[u8; 16]>());
     let mut request = ctx
         .client
         .post(format!("{}/generate_battle", node.url))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(NODE_ID_HEADER, node.id.as_str())
+        .header(ASSIGNMENT_HEADER, nonce.as_str())
         .body(ctx.body.clone());
     if let Some(key) = &node.api_key {
         request = request.bearer_auth(key);
@@ -83,12 +94,27 @@ async fn exchange(
             }
         })?;
         let status = response.status();
+        let signature = response
+            .headers()
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = read_limited(response).await?;
         if !status.is_success() {
             let reason = serde_json::from_slice::<ErrorBody>(&body)
                 .map(|b| b.message())
                 .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(200).collect());
             return Err(Failure::Http(format!("node answered {status}: {reason}")));
+        }
+        if let Some(key) = &node.public_key {
+            let message = vote_message(&ctx.battle_id, &node.id, &nonce, &body);
+            match &signature {
+                None => return Err(Failure::Unsigned("result is not signed".into())),
+                Some(sig) if !verify(key, &message, sig) => {
+                    return Err(Failure::Unsigned("result signature does not verify".into()));
+                }
+                Some(_) => {}
+            }
         }
         let result: BattleResult = serde_json::from_slice(&body)
             .map_err(|e| Failure::Malformed(format!("not a battle result: {e}")))?;
@@ -137,7 +163,10 @@ pub async fn call_node(
         Err(failure) => {
             let (error, rejected) = match failure {
                 Failure::Timeout => (format!("timed out after {} ms", timeout.as_millis()), None),
-                Failure::Unreachable(m) | Failure::Http(m) | Failure::Malformed(m) => (m, None),
+                Failure::Unreachable(m)
+                | Failure::Http(m)
+                | Failure::Malformed(m)
+                | Failure::Unsigned(m) => (m, None),
                 Failure::Invalid(m, result) => (m, Some(*result)),
             };
             tracing::debug!(node.id = %node_id, %error, "vote rejected");

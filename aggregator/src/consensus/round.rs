@@ -149,6 +149,7 @@ impl Consensus {
         let deadline = Instant::now() + self.settings.deadline;
         let ctx = Arc::new(CallContext {
             client: self.client.clone(),
+            battle_id: request.battle_id.clone(),
             body: serde_json::to_vec(request).unwrap_or_default(),
             fighters: Arc::new(fighters.to_vec()),
         });

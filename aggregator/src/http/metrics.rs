@@ -58,7 +58,7 @@ fn describe() {
     describe_counter!(VOTES, "Node votes recorded, by validity: valid, invalid");
     describe_counter!(
         NODE_REQUESTS,
-        "Calls to nodes by result: ok, invalid, http_error, timeout, unreachable, malformed"
+        "Calls to nodes by result: ok, invalid, unsigned, http_error, timeout, unreachable, malformed"
     );
     describe_histogram!(NODE_REQUEST_DURATION, "Duration of calls to nodes");
     describe_histogram!(

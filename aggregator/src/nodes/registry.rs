@@ -21,6 +21,8 @@ pub struct NodeEntry {
     pub url: String,
     pub api_key: Option<String>,
     pub token_hash: String,
+    /// Ed25519 public key (hex): when set, every vote must be signed with it.
+    pub public_key: Option<String>,
     pub operator: Option<String>,
     pub backend: Option<String>,
     pub weight: u32,
@@ -340,6 +342,7 @@ mod tests {
             url: format!("http://10.0.0.{i}"),
             api_key: None,
             token_hash: String::new(),
+            public_key: None,
             operator,
             backend: None,
             weight,

@@ -34,6 +34,13 @@ fn check_registration(reg: &NodeRegistration) -> Result<(), ApiError> {
     if reg.max_concurrent_requests == 0 || reg.max_concurrent_requests > 10_000 {
         return bad("max_concurrent_requests must be between 1 and 10000");
     }
+    if reg
+        .public_key
+        .as_ref()
+        .is_some_and(|k| !hero_protocol::signing::is_public_key(k))
+    {
+        return bad("public_key must be an Ed25519 public key, 64 hex characters");
+    }
     if reg.api_key.as_ref().is_some_and(|k| k.len() > 255) {
         return bad("api_key must be at most 255 characters");
     }

@@ -13,7 +13,7 @@ use crate::db::Db;
 
 const COLUMNS: &str = "id, name, url, api_key, token_hash, operator, backend, weight, \
     max_concurrent_requests, reputation, total_requests, successful_requests, \
-    avg_response_time_ms, valid_votes, agreed_votes, last_heartbeat_ms, left_at_ms";
+    avg_response_time_ms, valid_votes, agreed_votes, last_heartbeat_ms, left_at_ms, public_key";
 
 fn to_u32(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
@@ -41,6 +41,7 @@ fn entry_from_row(row: &AnyRow) -> Result<NodeEntry, sqlx::Error> {
         url: row.try_get("url")?,
         api_key: row.try_get("api_key")?,
         token_hash: row.try_get("token_hash")?,
+        public_key: row.try_get("public_key")?,
         operator: row.try_get("operator")?,
         backend: row.try_get("backend")?,
         weight: to_u32(row.try_get("weight")?),
@@ -68,13 +69,15 @@ pub async fn upsert(
 ) -> Result<NodeEntry, sqlx::Error> {
     let sql = format!(
         "INSERT INTO nodes (id, name, url, api_key, token_hash, operator, backend, version, \
-             weight, max_concurrent_requests, last_heartbeat_ms, created_at_ms, updated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11) \
+             weight, max_concurrent_requests, last_heartbeat_ms, created_at_ms, updated_at_ms, \
+             public_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12) \
          ON CONFLICT (url) DO UPDATE SET name = excluded.name, api_key = excluded.api_key, \
              token_hash = excluded.token_hash, operator = excluded.operator, \
              backend = excluded.backend, version = excluded.version, weight = excluded.weight, \
              max_concurrent_requests = excluded.max_concurrent_requests, \
              last_heartbeat_ms = excluded.last_heartbeat_ms, left_at_ms = NULL, \
+             public_key = excluded.public_key, \
              updated_at_ms = excluded.updated_at_ms \
          RETURNING {COLUMNS}"
     );
@@ -90,6 +93,7 @@ pub async fn upsert(
         .bind(i64::from(reg.weight))
         .bind(i64::from(reg.max_concurrent_requests))
         .bind(now_ms)
+        .bind(reg.public_key.clone())
         .fetch_one(&db.writer)
         .await?;
     entry_from_row(&row)

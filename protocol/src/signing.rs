@@ -1,0 +1,96 @@
+//! Vote signing (protocol extension): a node that registered an Ed25519 public key signs each
+//! result it returns, over a canonical encoding of (battle id, node id, the aggregator's
+//! assignment nonce, SHA-256 of the exact response body). A vote from such a node counts only
+//! with a valid signature, so a result cannot be forged or replayed for another assignment.
+
+use ring::digest::{SHA256, digest};
+use ring::rand::SystemRandom;
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+
+/// Response header carrying the node's signature (hex).
+pub const SIGNATURE_HEADER: &str = "x-node-signature";
+/// Request header: the node id the aggregator calls this node by.
+pub const NODE_ID_HEADER: &str = "x-hero-node-id";
+/// Request header: a fresh nonce for this one call.
+pub const ASSIGNMENT_HEADER: &str = "x-hero-assignment";
+
+/// The bytes that are signed.
+pub fn vote_message(battle_id: &str, node_id: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
+    let body_hash = hex::encode(digest(&SHA256, body));
+    format!("hero-vote-v1\n{battle_id}\n{node_id}\n{nonce}\n{body_hash}").into_bytes()
+}
+
+/// A node's signing key, generated at start.
+pub struct VoteSigner {
+    key: Ed25519KeyPair,
+}
+
+impl VoteSigner {
+    pub fn generate() -> Result<Self, String> {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| "cannot generate a signing key".to_string())?;
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .map_err(|_| "cannot load the signing key".to_string())?;
+        Ok(Self { key })
+    }
+
+    /// The public key to register (hex, 32 bytes).
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.key.public_key().as_ref())
+    }
+
+    /// The signature of `message` (hex, 64 bytes).
+    pub fn sign(&self, message: &[u8]) -> String {
+        hex::encode(self.key.sign(message).as_ref())
+    }
+}
+
+impl std::fmt::Debug for VoteSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoteSigner")
+            .field("public_key", &self.public_key_hex())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `public_key_hex` is a well-formed Ed25519 public key.
+pub fn is_public_key(public_key_hex: &str) -> bool {
+    hex::decode(public_key_hex).is_ok_and(|k| k.len() == 32)
+}
+
+/// Whether `signature_hex` is `public_key_hex`'s signature of `message`.
+pub fn verify(public_key_hex: &str, message: &[u8], signature_hex: &str) -> bool {
+    let (Ok(key), Ok(signature)) = (hex::decode(public_key_hex), hex::decode(signature_hex)) else {
+        return false;
+    };
+    UnparsedPublicKey::new(&ED25519, key)
+        .verify(message, &signature)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_only_for_its_own_assignment_and_body() {
+        let signer = VoteSigner::generate().unwrap();
+        let key = signer.public_key_hex();
+        assert!(is_public_key(&key));
+        let message = vote_message("b1", "n1", "nonce", b"{\"winner\":\"c1\"}");
+        let signature = signer.sign(&message);
+        assert!(verify(&key, &message, &signature));
+        for other in [
+            vote_message("b2", "n1", "nonce", b"{\"winner\":\"c1\"}"),
+            vote_message("b1", "n2", "nonce", b"{\"winner\":\"c1\"}"),
+            vote_message("b1", "n1", "other", b"{\"winner\":\"c1\"}"),
+            vote_message("b1", "n1", "nonce", b"{\"winner\":\"c2\"}"),
+        ] {
+            assert!(!verify(&key, &other, &signature));
+        }
+        let stranger = VoteSigner::generate().unwrap();
+        assert!(!verify(&stranger.public_key_hex(), &message, &signature));
+        assert!(!verify(&key, &message, "not hex"));
+        assert!(!is_public_key("abcd"));
+    }
+}
