@@ -75,28 +75,23 @@ impl TestDb {
 
     /// Runs a query with one integer parameter against the test database.
     pub async fn scalar_i64_by_number(&self, sql: &str, bind: i64) -> i64 {
-        let mut conn = sqlx::AnyConnection::connect(&self.url)
-            .await
-            .expect("connect test db");
-        let v: i64 = sqlx::query_scalar(sql)
-            .bind(bind)
-            .fetch_one(&mut conn)
-            .await
-            .expect("query");
-        let _ = conn.close().await;
-        v
+        self.scalar(sqlx::query_scalar(sql).bind(bind)).await
     }
 
     /// Runs a query with one text parameter against the test database.
     pub async fn scalar_i64(&self, sql: &str, bind: &str) -> i64 {
+        self.scalar(sqlx::query_scalar(sql).bind(bind.to_owned()))
+            .await
+    }
+
+    async fn scalar<'q>(
+        &self,
+        query: sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments<'q>>,
+    ) -> i64 {
         let mut conn = sqlx::AnyConnection::connect(&self.url)
             .await
             .expect("connect test db");
-        let v: i64 = sqlx::query_scalar(sql)
-            .bind(bind)
-            .fetch_one(&mut conn)
-            .await
-            .expect("query");
+        let v = query.fetch_one(&mut conn).await.expect("query");
         let _ = conn.close().await;
         v
     }
