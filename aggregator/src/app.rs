@@ -24,6 +24,13 @@ pub struct Application {
     worker: BattleWorker,
     /// Tasks that write what the worker hands them (late votes); they end after it does.
     recorders: TaskTracker,
+    /// Enrollment tokens of the local operators, one per `--local-nodes` node.
+    local_tokens: Vec<String>,
+}
+
+/// How long a silent node stays in memory.
+fn retention_ms(settings: &ServeArgs) -> i64 {
+    i64::try_from(settings.node_retention_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 impl Application {
@@ -39,11 +46,8 @@ impl Application {
         clock: SharedClock,
     ) -> anyhow::Result<Application> {
         settings.check()?;
-        if settings.local_nodes > 0 {
-            settings.allow_private_node_urls = true;
-            if settings.admin_token.is_none() {
-                settings.admin_token = Some(crate::http::bearer::new_secret());
-            }
+        if settings.local_nodes > 0 && settings.admin_token.is_none() {
+            settings.admin_token = Some(crate::http::bearer::new_secret());
         }
         let db = Db::connect(
             &settings.database.database_url,
@@ -51,8 +55,31 @@ impl Application {
         )
         .await?;
         let registry = Arc::new(NodeRegistry::new());
-        for node in store::load_all(&db).await.context("loading nodes")? {
+        let retention_ms = retention_ms(&settings);
+        for node in store::load_recent(&db, clock.now_ms().saturating_sub(retention_ms))
+            .await
+            .context("loading nodes")?
+        {
             registry.upsert(node);
+        }
+        // `--local-nodes` registers its nodes under local operators of their own (loopback
+        // URLs allowed for them alone); their nodes from an earlier run are gone.
+        let mut local_tokens = Vec::with_capacity(settings.local_nodes);
+        for i in 1..=settings.local_nodes {
+            let name = crate::local::operator_name(i);
+            let token = crate::nodes::operators::ensure_local(&db, &name, clock.now_ms())
+                .await
+                .context("creating the local operators")?;
+            store::leave_all_of(&db, &name, clock.now_ms()).await?;
+            local_tokens.push(token);
+        }
+        if !crate::nodes::operators::any(&db).await? {
+            tracing::warn!(
+                "no operator accounts: this is an OPEN network. Any node may register (with \
+                 --enrollment-token when set), counted as run by its host address, with weight 1. \
+                 Suitable for trusted networks only; create operators with \
+                 `hero-aggregator operators create` or POST /api/v1/admin/operators"
+            );
         }
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -66,6 +93,9 @@ impl Application {
                 allow_private: settings.allow_private_node_urls,
             }))
             .connect_timeout(Duration::from_secs(5))
+            // Node calls go straight to the node: an HTTP(S)_PROXY in the environment would
+            // see (and could alter) every vote.
+            .no_proxy()
             .build()
             .context("building the HTTP client")?;
         let engines = LocalEngines::from_settings(&settings)?;
@@ -79,6 +109,7 @@ impl Application {
                 deadline: Duration::from_millis(settings.consensus_deadline_ms),
                 max_replacements: settings.max_replacements,
                 offline_after_ms: settings.offline_after_ms(),
+                shadow_seats: settings.shadow_seats,
             },
             fallbacks: engines.fallbacks,
         });
@@ -109,8 +140,13 @@ impl Application {
             ledger: game.ledger,
             late_votes,
             verdicts,
+            probation_votes: settings.probation_votes,
         };
+        let ip_limiter = Arc::new(crate::http::ip_limit::IpLimiter::new(
+            settings.net.ip_limits(),
+        ));
         let state = AppState {
+            ip_limiter,
             db,
             registry,
             clock,
@@ -126,6 +162,7 @@ impl Application {
             state,
             worker,
             recorders,
+            local_tokens,
         })
     }
 
@@ -144,6 +181,7 @@ impl Application {
             state,
             worker,
             recorders,
+            local_tokens,
         } = self;
         let addr = listener.local_addr()?;
         let settings = Arc::clone(&state.settings);
@@ -155,6 +193,7 @@ impl Application {
             Duration::from_millis(settings.flush_interval_ms.max(10)),
             Duration::from_millis(settings.sync_interval_ms.max(10)),
             settings.offline_after_ms(),
+            retention_ms(&settings),
             shutdown.clone(),
         ));
         let battles = worker.tracker.clone();
@@ -166,14 +205,15 @@ impl Application {
         // The server outlives `shutdown`: local nodes deregister and battles drain through it.
         let server_stop = CancellationToken::new();
         let server_shutdown = server_stop.clone();
+        let limits = settings.net.serve_limits();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-                .await
+            hero_serve::serve(listener, router, limits, async move {
+                server_shutdown.cancelled().await
+            })
+            .await
         });
         let nodes_shutdown = CancellationToken::new();
-        let local_nodes =
-            crate::local::start_nodes(settings.local_nodes, addr, &nodes_shutdown).await?;
+        let local_nodes = crate::local::start_nodes(&local_tokens, addr, &nodes_shutdown).await?;
         println!(
             "hero-aggregator ready: listening=http://{addr} database={} quorum={}",
             crate::db::redact(&settings.database.database_url),

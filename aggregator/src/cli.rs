@@ -25,6 +25,38 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Manage node operators (accounts with their own enrollment tokens), e.g. to bootstrap
+    /// a network before any admin token is in use.
+    #[command(subcommand)]
+    Operators(OperatorsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Create an operator and print its enrollment token (shown only this once).
+    Create {
+        /// Operator name: letters, digits, '-', '_', '.'.
+        name: String,
+        /// Most nodes the operator may have registered at once.
+        #[arg(long, default_value_t = 10)]
+        max_nodes: i64,
+        /// Largest selection weight of any of its nodes (what a node asks for is clamped).
+        #[arg(long, default_value_t = 1)]
+        max_weight: i64,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List operators (never their tokens).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke an operator's token: it can register no more nodes, and its nodes leave.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,13 +90,37 @@ pub struct ServeArgs {
     /// except with --local-nodes, which generates one and prints it.
     #[arg(long, env = "HERO_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Token nodes must present to register. Without it any node may register.
+    /// Shared token nodes must present to register in an open network (no operator accounts).
+    /// Once an operator exists, only operators' own tokens are accepted.
     #[arg(long, env = "HERO_ENROLLMENT_TOKEN", hide_env_values = true)]
     pub enrollment_token: Option<String>,
     /// Accept node URLs on loopback and private networks (LAN or local runs). Link-local and
     /// cloud metadata addresses are always refused.
     #[arg(long, env = "HERO_ALLOW_PRIVATE_NODE_URLS")]
     pub allow_private_node_urls: bool,
+    /// Accept seed-style nodes that register no Ed25519 key (and heartbeat without a token).
+    /// They never replace a signed node, but their votes and registrations can be forged by
+    /// anyone on the path; for trusted networks only.
+    #[arg(long, env = "HERO_ALLOW_UNSIGNED_NODES")]
+    pub allow_unsigned_nodes: bool,
+    /// Verdicts a new node must agree with before its votes count; until then it votes in the
+    /// shadow (recorded, compared, never counted). 0 turns probation off.
+    #[arg(long, env = "HERO_PROBATION_VOTES", default_value_t = 20)]
+    pub probation_votes: u64,
+    /// Nodes on probation asked per battle beside the k counting seats.
+    #[arg(long, env = "HERO_SHADOW_SEATS", default_value_t = 1)]
+    pub shadow_seats: usize,
+    /// Seconds after which a node that left or stopped heartbeating is dropped from memory
+    /// (its row and votes stay; it comes back when it registers or heartbeats again).
+    #[arg(long, env = "HERO_NODE_RETENTION_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub node_retention_secs: u64,
+    /// Allow --quorum-size 1, where a single node decides every battle. Development only.
+    #[arg(long, env = "HERO_INSECURE_SINGLE_NODE")]
+    pub insecure_single_node: bool,
+    /// Connection caps, timeouts, per-address limits, trusted proxies.
+    #[command(flatten)]
+    pub net: crate::http::net::NetArgs,
     /// Seconds between node heartbeats (told to each node when it registers).
     #[arg(long, env = "HERO_HEARTBEAT_INTERVAL_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -73,7 +129,7 @@ pub struct ServeArgs {
     #[arg(long, env = "HERO_MISSED_HEARTBEATS", default_value_t = 3,
           value_parser = clap::value_parser!(u64).range(1..=100))]
     pub missed_heartbeats: u64,
-    /// Nodes selected per battle (k, odd). A winner needs a strict majority of k.
+    /// Nodes selected per battle (k, odd, at least 3). A winner needs a strict majority of k.
     #[arg(long, env = "HERO_QUORUM_SIZE", default_value_t = 3)]
     pub quorum_size: usize,
     /// Longest one node may take to answer, in milliseconds.
@@ -172,9 +228,13 @@ impl ServeArgs {
 
     /// Refuses settings that cannot work, with the reason.
     pub fn check(&self) -> anyhow::Result<()> {
-        if self.quorum_size == 0 || self.quorum_size.is_multiple_of(2) {
+        if self.quorum_size.is_multiple_of(2) {
+            anyhow::bail!("--quorum-size must be odd (got {})", self.quorum_size);
+        }
+        if self.quorum_size < 3 && !(self.quorum_size == 1 && self.insecure_single_node) {
             anyhow::bail!(
-                "--quorum-size must be odd and at least 1 (got {})",
+                "--quorum-size must be at least 3, so that no single node decides a battle \
+                 (got {}; --quorum-size 1 needs --insecure-single-node, for development only)",
                 self.quorum_size
             );
         }
@@ -229,6 +289,19 @@ mod tests {
     fn even_quorum_is_refused() {
         let cli = Cli::parse_from(["hero-aggregator", "--quorum-size", "4"]);
         assert!(cli.serve.check().is_err());
+    }
+
+    #[test]
+    fn single_node_quorum_needs_the_insecure_flag() {
+        let cli = Cli::parse_from(["hero-aggregator", "--quorum-size", "1"]);
+        assert!(cli.serve.check().is_err());
+        let cli = Cli::parse_from([
+            "hero-aggregator",
+            "--quorum-size",
+            "1",
+            "--insecure-single-node",
+        ]);
+        assert!(cli.serve.check().is_ok());
     }
 
     #[test]

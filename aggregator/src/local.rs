@@ -8,18 +8,25 @@ use hero_node::NodeConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Starts `count` nodes on free loopback ports, registered with the aggregator at `aggregator`.
+/// The local operator of local node `i` (1-based).
+pub fn operator_name(i: usize) -> String {
+    format!("local-operator-{i}")
+}
+
+/// Starts one node per local operator token on free loopback ports, registered with the
+/// aggregator at `aggregator`.
 pub async fn start_nodes(
-    count: usize,
+    tokens: &[String],
     aggregator: SocketAddr,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<TaskTracker> {
     let tracker = TaskTracker::new();
-    for i in 1..=count {
+    for (i, token) in tokens.iter().enumerate().map(|(i, t)| (i + 1, t)) {
         let config = NodeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             name: Some(format!("local-node-{i}")),
-            operator: Some(format!("local-operator-{i}")),
+            operator: Some(operator_name(i)),
+            enrollment_token: Some(token.clone()),
             aggregator_url: Some(format!("http://{aggregator}")),
             // The Sim engine answers in microseconds: let a local node take many battles at once.
             max_concurrent_requests: 64,

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use hero_aggregator::cli::{Cli, Command};
+use hero_aggregator::cli::{Cli, Command, OperatorsCommand};
 use hero_aggregator::{Application, db::Db, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -19,9 +19,69 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::Operators(command)) => {
+            telemetry::init(hero_aggregator::cli::LogFormat::Text);
+            operators(command).await
+        }
         Some(Command::Serve(args)) => serve(*args).await,
         None => serve(cli.serve).await,
     }
+}
+
+async fn operators(command: OperatorsCommand) -> anyhow::Result<()> {
+    use hero_aggregator::clock::Clock;
+    use hero_aggregator::nodes::operators;
+    let now = hero_aggregator::clock::SystemClock.now_ms();
+    match command {
+        OperatorsCommand::Create {
+            name,
+            max_nodes,
+            max_weight,
+            database,
+        } => {
+            operators::check(&name, max_nodes, max_weight).map_err(anyhow::Error::msg)?;
+            let db = Db::connect(&database.database_url, 1).await?;
+            let (op, token) = operators::create(&db, &name, max_nodes, max_weight, now)
+                .await
+                .with_context(|| format!("creating operator {name} (does it exist already?)"))?;
+            tracing::warn!(target: "security", action = "operator_created", operator = %op.name, source = "cli", "security event");
+            println!(
+                "operator {} created (max_nodes={}, max_weight={})",
+                op.name, op.max_nodes, op.max_weight
+            );
+            println!("enrollment token (shown once, give it to the operator): {token}");
+        }
+        OperatorsCommand::List { database } => {
+            let db = Db::connect(&database.database_url, 1).await?;
+            for op in operators::list(&db).await? {
+                println!(
+                    "{}\tmax_nodes={}\tmax_weight={}\t{}",
+                    op.name,
+                    op.max_nodes,
+                    op.max_weight,
+                    if op.revoked_at_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+        OperatorsCommand::Revoke { name, database } => {
+            let db = Db::connect(&database.database_url, 1).await?;
+            let Some(op) = operators::revoke(&db, &name, now).await? else {
+                anyhow::bail!("no operator named {name}");
+            };
+            let left = hero_aggregator::nodes::store::leave_all_of(&db, &op.name, now).await?;
+            tracing::warn!(target: "security", action = "operator_revoked", operator = %op.name, nodes = left.len(), source = "cli", "security event");
+            println!(
+                "operator {} revoked; {} of its nodes left the network",
+                op.name,
+                left.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn serve(args: hero_aggregator::cli::ServeArgs) -> anyhow::Result<()> {

@@ -12,6 +12,8 @@ use crate::state::AppState;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn build(state: AppState) -> Router {
+    let request_timeout =
+        std::time::Duration::from_millis(state.settings.net.request_timeout_ms.max(100));
     Router::new()
         .merge(crate::nodes::router())
         .merge(crate::battles::router())
@@ -23,6 +25,11 @@ pub fn build(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(middleware::from_fn(crate::http::metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A client slower than this (sending its body, or waiting for an answer) gets 408.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let route = request

@@ -27,4 +27,6 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// The game's rules: the ledger, battle cost, energy regeneration.
     pub game: Arc<crate::game::Game>,
+    /// Per-address limits of the unauthenticated endpoints.
+    pub ip_limiter: Arc<crate::http::ip_limit::IpLimiter>,
 }

@@ -66,6 +66,9 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
         latency_ms: 3,
         valid: true,
         error: None,
+        result_hash: None,
+        reputation: 1.0,
+        busy_retry_after_ms: None,
     }];
     let ledger = Ledger {
         dialect: db.dialect,

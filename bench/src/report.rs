@@ -1,10 +1,7 @@
 //! Summaries of timing samples, and the in-memory selection benchmark.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hero_aggregator::nodes::reputation::NodeCounters;
 use hero_aggregator::nodes::{NodeEntry, NodeRegistry};
 
 pub struct Summary {
@@ -52,25 +49,14 @@ pub fn selection(size: usize) -> String {
     let registry = NodeRegistry::new();
     let now = 1_000_000;
     for i in 0..size {
-        registry.upsert(NodeEntry {
-            id: format!("node-{i}"),
-            name: format!("node-{i}"),
-            url: format!("http://10.0.{}.{}:8001", i / 250, i % 250),
-            api_key: None,
-            token_hash: String::new(),
-            public_key: None,
-            operator: Some(format!("op-{}", i % 1000)),
-            backend: None,
-            weight: 1 + (i % 5) as u32,
-            max_concurrent: 5,
-            last_heartbeat_ms: AtomicI64::new(now),
-            reported_requests: AtomicU32::new(0),
-            in_flight: Arc::new(AtomicU32::new(0)),
-            left: AtomicBool::new(false),
-            counters: Mutex::new(NodeCounters::default()),
-            dirty: AtomicBool::new(false),
-            flushed: Mutex::new(NodeCounters::default()),
-        });
+        registry.upsert(NodeEntry::new(
+            format!("node-{i}"),
+            format!("http://10.0.{}.{}:8001", i / 250, i % 250),
+            Some(format!("op-{}", i % 1000)),
+            1 + (i % 5) as u32,
+            5,
+            now,
+        ));
     }
     let rounds = 200;
     let mut samples = Vec::with_capacity(rounds);

@@ -1,6 +1,5 @@
 //! [`Application`]: a bound node, ready to serve until its shutdown token is cancelled.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +33,7 @@ pub struct Application {
     engine_kind: &'static str,
     engine_model: Option<String>,
     drain_timeout: Duration,
+    limits: hero_serve::Limits,
     router: Router,
     lifecycle: Option<Lifecycle>,
 }
@@ -62,15 +62,20 @@ impl Application {
             .filter(|k| !k.trim().is_empty())
             .unwrap_or_else(ApiKey::generate);
         let capacity = Capacity::new(config.max_concurrent_requests.max(1));
-        // A fresh key per process: the aggregator learns it at (re-)registration.
-        let signer =
-            Arc::new(hero_protocol::signing::VoteSigner::generate().map_err(anyhow::Error::msg)?);
+        // The node's identity: kept in the key file, or fresh for an embedded node.
+        let signer = Arc::new(match &config.key_file {
+            Some(path) => crate::identity::load_or_create(path)?,
+            None => hero_protocol::signing::VoteSigner::generate().map_err(anyhow::Error::msg)?,
+        });
 
         let lifecycle = match config.aggregator_url {
             Some(aggregator) => {
                 let aggregator = aggregator.trim_end_matches('/').to_string();
-                reqwest::Url::parse(&aggregator)
+                let parsed = reqwest::Url::parse(&aggregator)
                     .with_context(|| format!("invalid aggregator URL {aggregator:?}"))?;
+                if parsed.scheme() == "http" && !is_loopback_host(&parsed) {
+                    tracing::warn!(%aggregator, "the aggregator URL is plain http:// on a non-loopback host: the enrollment token, node token and votes cross the network unencrypted; use https://");
+                }
                 if local_addr.ip().is_unspecified() && !public_url_given {
                     tracing::warn!(%public_url, "listening on all interfaces without --public-url; the aggregator may not reach this node");
                 }
@@ -90,6 +95,7 @@ impl Application {
                     },
                     enrollment_token: config.enrollment_token,
                     capacity: capacity.clone(),
+                    signer: Arc::clone(&signer),
                 })
             }
             None => None,
@@ -113,6 +119,11 @@ impl Application {
             engine_kind: engine.kind(),
             engine_model: engine.model().map(str::to_owned),
             drain_timeout: Duration::from_secs(config.drain_timeout_secs),
+            limits: hero_serve::Limits {
+                max_connections: config.max_connections.max(1),
+                max_connections_per_ip: config.max_connections_per_ip.max(1),
+                header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(100)),
+            },
             router: server::router(state),
             lifecycle,
         })
@@ -151,9 +162,9 @@ impl Application {
         line
     }
 
-    /// Serves (and keeps the aggregator informed) until `shutdown` is cancelled, then stops
-    /// accepting, lets in-flight battles finish (bounded by the drain timeout), leaves the
-    /// aggregator's registry, and returns.
+    /// Serves (and keeps the aggregator informed) until `shutdown` is cancelled; then leaves
+    /// the aggregator's registry first (so no new battle is assigned), stops accepting, lets
+    /// in-flight battles finish (bounded by the drain timeout), and returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let tracker = TaskTracker::new();
         let prometheus = telemetry::prometheus();
@@ -172,27 +183,23 @@ impl Application {
         });
         tracker.close();
 
-        let serve = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let mut server = tokio::spawn(serve.into_future());
+        // The listener stays open until the node has left the registry: battles assigned
+        // meanwhile are still answered.
+        let stop_accepting = CancellationToken::new();
+        let serve = hero_serve::serve(
+            self.listener,
+            self.router,
+            self.limits,
+            stop_accepting.clone().cancelled_owned(),
+        );
+        let mut server = tokio::spawn(serve);
         let served = tokio::select! {
             served = &mut server => {
                 shutdown.cancel();
-                served
+                Some(served)
             }
-            () = shutdown.cancelled() => {
-                tracing::info!(drain_timeout_secs = self.drain_timeout.as_secs(), "shutting down: draining in-flight battles");
-                match tokio::time::timeout(self.drain_timeout, &mut server).await {
-                    Ok(served) => served,
-                    Err(_) => {
-                        tracing::warn!("drain timeout reached; leaving with battles still in flight");
-                        server.abort();
-                        Ok(Ok(()))
-                    }
-                }
-            }
+            () = shutdown.cancelled() => None,
         };
-
         let session = match (lifecycle, membership) {
             (Some(lifecycle), Some(membership)) => membership
                 .await
@@ -204,6 +211,26 @@ impl Application {
         if let Some((lifecycle, session)) = session {
             lifecycle.deregister(&session).await;
         }
+        stop_accepting.cancel();
+        let served = match served {
+            Some(served) => served,
+            None => {
+                tracing::info!(
+                    drain_timeout_secs = self.drain_timeout.as_secs(),
+                    "shutting down: draining in-flight battles"
+                );
+                match tokio::time::timeout(self.drain_timeout, &mut server).await {
+                    Ok(served) => served,
+                    Err(_) => {
+                        tracing::warn!(
+                            "drain timeout reached; stopping with battles still in flight"
+                        );
+                        server.abort();
+                        Ok(Ok(()))
+                    }
+                }
+            }
+        };
         tracker.wait().await;
         served
             .context("server task failed")?
@@ -213,10 +240,23 @@ impl Application {
     }
 }
 
+/// Whether a URL's host is a loopback name or address.
+fn is_loopback_host(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10))
+        // The aggregator answers itself: following a redirect would send the enrollment or
+        // node token wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("hero-node/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("cannot build the HTTP client")

@@ -62,10 +62,37 @@ pub struct NodeConfig {
     )]
     pub max_concurrent_requests: u32,
 
-    /// Seconds shutdown waits for in-flight battles before leaving the aggregator anyway.
+    /// Seconds shutdown waits for in-flight battles (after leaving the aggregator's registry,
+    /// so no new battle arrives) before stopping anyway.
     #[arg(long, env = "HERO_NODE_DRAIN_TIMEOUT_SECS", default_value_t = DEFAULT_DRAIN_TIMEOUT_SECS)]
     pub drain_timeout_secs: u64,
+
+    /// File holding the node's Ed25519 identity key (created on first start, mode 0600). The
+    /// aggregator knows the node by this key: keep the file to stay the same node (reputation,
+    /// URL) across restarts; one file per node.
+    #[arg(long, env = "HERO_NODE_KEY_FILE", default_value = DEFAULT_KEY_FILE)]
+    pub key_file: Option<std::path::PathBuf>,
+
+    /// Most open connections; more are closed at once.
+    #[arg(long, env = "HERO_NODE_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Most open connections from one address (an aggregator keeps a pool of them).
+    #[arg(long, env = "HERO_NODE_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
+    pub max_connections_per_ip: usize,
+
+    /// Longest a client may take to send a request's headers, or idle between requests
+    /// (milliseconds).
+    #[arg(
+        long,
+        env = "HERO_NODE_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
 }
+
+/// Where the identity key lives unless told otherwise.
+pub const DEFAULT_KEY_FILE: &str = "data/hero-node.key";
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -80,6 +107,11 @@ impl Default for NodeConfig {
             weight: DEFAULT_WEIGHT,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT,
             drain_timeout_secs: DEFAULT_DRAIN_TIMEOUT_SECS,
+            // Embedded and test nodes get a fresh identity each start.
+            key_file: None,
+            max_connections: 4096,
+            max_connections_per_ip: 1024,
+            header_read_timeout_ms: 10_000,
         }
     }
 }
@@ -98,6 +130,10 @@ impl fmt::Debug for NodeConfig {
             .field("weight", &self.weight)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("drain_timeout_secs", &self.drain_timeout_secs)
+            .field("key_file", &self.key_file)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("header_read_timeout_ms", &self.header_read_timeout_ms)
             .finish()
     }
 }

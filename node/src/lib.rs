@@ -19,6 +19,7 @@ mod capacity;
 mod config;
 mod error;
 mod extract;
+mod identity;
 mod lifecycle;
 mod llm_config;
 mod server;

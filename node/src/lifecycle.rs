@@ -3,6 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use hero_protocol::signing::{
+    SIGNATURE_HEADER, TIMESTAMP_HEADER, VoteSigner, registration_message,
+};
 use hero_protocol::{ErrorBody, Heartbeat, HeartbeatReply, NodeRegistration, RegistrationReply};
 use rand::Rng;
 use reqwest::StatusCode;
@@ -57,6 +60,8 @@ pub struct Lifecycle {
     pub registration: NodeRegistration,
     pub enrollment_token: Option<String>,
     pub capacity: Capacity,
+    /// The node's identity key: registrations are signed with it.
+    pub signer: std::sync::Arc<VoteSigner>,
 }
 
 impl Lifecycle {
@@ -122,10 +127,20 @@ impl Lifecycle {
     }
 
     async fn register(&self) -> Result<Session, RegisterError> {
+        let body = serde_json::to_vec(&self.registration)
+            .map_err(|e| RegisterError::Unavailable(format!("cannot encode registration: {e}")))?;
+        let timestamp_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let signature = self.signer.sign(&registration_message(timestamp_ms, &body));
         let mut request = self
             .client
             .post(format!("{}/api/nodes/register", self.aggregator))
-            .json(&self.registration);
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, timestamp_ms.to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .body(body);
         if let Some(token) = &self.enrollment_token {
             request = request.bearer_auth(token);
         }

@@ -125,7 +125,9 @@ pub struct NodeInfo {
     pub id: String,
     pub name: String,
     pub url: String,
-    /// `online` or `offline`, from the age of the last heartbeat.
+    /// `online`, `offline` (heartbeats stopped or it left), `quarantined` (circuit breaker
+    /// open), `busy` (it answered 503 and asked to be left alone until its `Retry-After`) or
+    /// `maintenance` (taken out of selection by an admin).
     pub status: String,
     pub operator: Option<String>,
     pub backend: Option<String>,
@@ -139,6 +141,16 @@ pub struct NodeInfo {
     /// Share of this node's valid votes that agreed with the verdict.
     pub agreement_rate: f64,
     pub last_heartbeat_ms: Option<i64>,
+    /// A new identity: it votes in the shadow (recorded, never counted) until it has agreed
+    /// with enough verdicts.
+    #[serde(default)]
+    pub probation: bool,
+    /// Taken out of selection by an admin.
+    #[serde(default)]
+    pub maintenance: bool,
+    /// Registered an Ed25519 key: its registrations and votes are signed.
+    #[serde(default)]
+    pub signed: bool,
 }
 
 #[cfg(test)]

@@ -13,6 +13,15 @@ pub const SIGNATURE_HEADER: &str = "x-node-signature";
 pub const NODE_ID_HEADER: &str = "x-hero-node-id";
 /// Request header: a fresh nonce for this one call.
 pub const ASSIGNMENT_HEADER: &str = "x-hero-assignment";
+/// Registration header: when the registration was signed (Unix milliseconds).
+pub const TIMESTAMP_HEADER: &str = "x-hero-timestamp";
+
+/// The bytes a node signs to register: the exact request body and the time of signing, so a
+/// registration cannot be altered, and a captured one goes stale within a minute.
+pub fn registration_message(timestamp_ms: i64, body: &[u8]) -> Vec<u8> {
+    let body_hash = hex::encode(digest(&SHA256, body));
+    format!("hero-register-v1\n{timestamp_ms}\n{body_hash}").into_bytes()
+}
 
 /// The bytes that are signed.
 pub fn vote_message(battle_id: &str, node_id: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
@@ -27,10 +36,21 @@ pub struct VoteSigner {
 
 impl VoteSigner {
     pub fn generate() -> Result<Self, String> {
+        Self::generate_pkcs8().map(|(signer, _)| signer)
+    }
+
+    /// A new key and its PKCS#8 document (what a node keeps on disk to stay the same node).
+    pub fn generate_pkcs8() -> Result<(Self, Vec<u8>), String> {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
             .map_err(|_| "cannot generate a signing key".to_string())?;
-        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-            .map_err(|_| "cannot load the signing key".to_string())?;
+        let signer = Self::from_pkcs8(pkcs8.as_ref())?;
+        Ok((signer, pkcs8.as_ref().to_vec()))
+    }
+
+    /// Loads a key from its PKCS#8 document.
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, String> {
+        let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+            .map_err(|_| "not an Ed25519 PKCS#8 key".to_string())?;
         Ok(Self { key })
     }
 
@@ -88,6 +108,17 @@ mod tests {
         ] {
             assert!(!verify(&key, &other, &signature));
         }
+        let (again, pkcs8) = VoteSigner::generate_pkcs8().unwrap();
+        let loaded = VoteSigner::from_pkcs8(&pkcs8).unwrap();
+        assert_eq!(loaded.public_key_hex(), again.public_key_hex());
+        assert!(VoteSigner::from_pkcs8(b"junk").is_err());
+        let registration = registration_message(1_000, b"{}");
+        assert!(verify(&key, &registration, &signer.sign(&registration)));
+        assert!(!verify(
+            &key,
+            &registration_message(1_001, b"{}"),
+            &signer.sign(&registration)
+        ));
         let stranger = VoteSigner::generate().unwrap();
         assert!(!verify(&stranger.public_key_hex(), &message, &signature));
         assert!(!verify(&key, &message, "not hex"));

@@ -2,6 +2,7 @@
 //! databases on SQLite and PostgreSQL, and small in-test nodes that speak protocol v1.
 
 pub mod database;
+pub mod enroll;
 pub mod fighters;
 pub mod game;
 pub mod llm;

@@ -163,6 +163,8 @@ pub struct AggregatorOptions {
     pub quorum_size: usize,
     /// Pass `--allow-private-node-urls` (loopback nodes need it).
     pub allow_private: bool,
+    /// `--probation-votes`: 0 (off) unless a test is about probation.
+    pub probation_votes: u64,
     pub extra: Vec<String>,
 }
 
@@ -176,6 +178,7 @@ impl Default for AggregatorOptions {
             max_replacements: 3,
             quorum_size: 3,
             allow_private: true,
+            probation_votes: 0,
             extra: Vec::new(),
         }
     }
@@ -213,6 +216,15 @@ impl Aggregator {
             &options.max_replacements.to_string(),
             "--quorum-size",
             &options.quorum_size.to_string(),
+            "--probation-votes",
+            &options.probation_votes.to_string(),
+            // Every test talks from 127.0.0.1: the per-address limits have tests of their own.
+            "--ip-limit-auth-per-minute",
+            "100000",
+            "--ip-limit-register-per-minute",
+            "100000",
+            "--ip-limit-heartbeat-per-minute",
+            "100000",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -305,17 +317,46 @@ pub struct NodeProcess {
     pub process: Running,
 }
 
+/// A loopback address of its own for each test node (127.1.x.y): in an open network the
+/// aggregator counts nodes by host, so nodes on distinct addresses are distinct operators.
+pub fn loopback_host() -> std::net::Ipv4Addr {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::net::Ipv4Addr::new(127, 1, ((n >> 8) & 0xff) as u8, (n & 0xff) as u8)
+}
+
+/// A fresh path for a node's identity key file.
+pub fn key_file(name: &str) -> String {
+    let dir = std::env::temp_dir().join("hero-e2e-keys");
+    std::fs::create_dir_all(&dir).expect("key dir");
+    dir.join(format!("{name}-{}.key", uuid::Uuid::new_v4().simple()))
+        .display()
+        .to_string()
+}
+
 impl NodeProcess {
+    /// A `hero-node` on a loopback address of its own, with its own identity key file.
     pub fn start(aggregator_url: &str, name: &str, extra: &[&str]) -> NodeProcess {
+        Self::start_with_key(aggregator_url, name, &key_file(name), extra)
+    }
+
+    /// A `hero-node` with the given identity key file (the same file: the same node).
+    pub fn start_with_key(
+        aggregator_url: &str,
+        name: &str,
+        key_file: &str,
+        extra: &[&str],
+    ) -> NodeProcess {
+        let listen = format!("{}:0", loopback_host());
         let mut args: Vec<String> = [
             "--listen",
-            "127.0.0.1:0",
+            &listen,
             "--aggregator-url",
             aggregator_url,
             "--name",
             name,
-            "--operator",
-            name,
+            "--key-file",
+            key_file,
         ]
         .iter()
         .map(|s| s.to_string())

@@ -1,5 +1,7 @@
 //! In-test nodes that speak protocol v1 over real HTTP: honest but slow ones, and liars
-//! (a flipped winner, garbage JSON, a hang, a winner that is not a fighter).
+//! (a flipped winner, garbage JSON, a hang, a winner that is not a fighter, NUL bytes and
+//! megabyte fields). Each registers signed with a key of its own, on a loopback address of
+//! its own, and signs what it answers (unless its behaviour is to forge).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hero_protocol::{BattleRequest, BattleResult, RegistrationReply};
@@ -27,12 +29,77 @@ pub enum Behavior {
     ThirdFighter,
     /// Registers a signing key, then signs honest results with another key.
     ForgedSignature,
+    /// 500 with a FastAPI `detail` of NUL bytes and control characters, a megabyte long.
+    NulError,
+    /// 200 with a winner that holds a NUL byte.
+    NulWinner,
+    /// The honest result with NUL bytes and escape codes in its log text and description.
+    NulText,
+    /// Honest after a delay, but at most `max` battles at once: 503 + `Retry-After: 1` beyond.
+    Limited { delay_ms: u64, max: usize },
+}
+
+/// How a test node registers.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// Operator enrollment token.
+    pub token: Option<String>,
+    /// `operator` in the registration body.
+    pub operator: Option<String>,
+    pub weight: Option<u32>,
 }
 
 #[derive(Clone)]
 struct NodeState {
     behavior: Behavior,
     calls: Arc<AtomicUsize>,
+    in_flight: Arc<AtomicUsize>,
+    signer: Arc<hero_protocol::signing::VoteSigner>,
+}
+
+/// The result signed as `hero-node` signs it, for the assignment in the request headers.
+fn signed(
+    state: &NodeState,
+    headers: &HeaderMap,
+    battle_id: &str,
+    result: &BattleResult,
+) -> Response {
+    let body = serde_json::to_vec(result).expect("json");
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let message = hero_protocol::signing::vote_message(
+        battle_id,
+        header(hero_protocol::signing::NODE_ID_HEADER),
+        header(hero_protocol::signing::ASSIGNMENT_HEADER),
+        &body,
+    );
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE.as_str(),
+                "application/json".to_string(),
+            ),
+            (
+                hero_protocol::signing::SIGNATURE_HEADER,
+                state.signer.sign(&message),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Decrements the in-flight count on drop.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn flip(result: &BattleResult, fighters: &[hero_protocol::Fighter]) -> BattleResult {
@@ -53,8 +120,14 @@ fn flip(result: &BattleResult, fighters: &[hero_protocol::Fighter]) -> BattleRes
     flipped
 }
 
-async fn generate(State(state): State<NodeState>, Json(req): Json<BattleRequest>) -> Response {
+async fn generate(
+    State(state): State<NodeState>,
+    headers: HeaderMap,
+    Json(req): Json<BattleRequest>,
+) -> Response {
     state.calls.fetch_add(1, Ordering::SeqCst);
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _in_flight = InFlight(Arc::clone(&state.in_flight));
     let fighters = req.fighters.clone().unwrap_or_default();
     let honest = match hero_engine::Sim.battle(&req.battle_id, &fighters, req.seed) {
         Ok(r) => r,
@@ -63,9 +136,44 @@ async fn generate(State(state): State<NodeState>, Json(req): Json<BattleRequest>
     match state.behavior {
         Behavior::Honest { delay_ms } => {
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-            Json(honest).into_response()
+            signed(&state, &headers, &req.battle_id, &honest)
         }
-        Behavior::FlippedWinner => Json(flip(&honest, &fighters)).into_response(),
+        Behavior::Limited { delay_ms, max } => {
+            if now > max {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "1")],
+                    Json(serde_json::json!({"detail": "at capacity"})),
+                )
+                    .into_response();
+            }
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            signed(&state, &headers, &req.battle_id, &honest)
+        }
+        Behavior::NulError => {
+            let detail = "\u{0}\u{1b}[2J".repeat(100_000);
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(serde_json::json!({"detail": detail})),
+            )
+                .into_response()
+        }
+        Behavior::NulWinner => {
+            let mut r = honest;
+            r.winner = format!("{}\u{0}", r.winner);
+            signed(&state, &headers, &req.battle_id, &r)
+        }
+        Behavior::NulText => {
+            let mut r = honest;
+            r.battle_description = format!("\u{0}{}\u{1b}[0m", r.battle_description);
+            for e in &mut r.battle_log {
+                e.text = format!("{}\u{0}", e.text);
+            }
+            signed(&state, &headers, &req.battle_id, &r)
+        }
+        Behavior::FlippedWinner => {
+            signed(&state, &headers, &req.battle_id, &flip(&honest, &fighters))
+        }
         Behavior::Garbage => (StatusCode::OK, "this is not json {").into_response(),
         Behavior::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -93,7 +201,7 @@ async fn generate(State(state): State<NodeState>, Json(req): Json<BattleRequest>
         Behavior::ThirdFighter => {
             let mut r = honest;
             r.winner = "c3".into();
-            Json(r).into_response()
+            signed(&state, &headers, &req.battle_id, &r)
         }
     }
 }
@@ -102,21 +210,36 @@ async fn generate(State(state): State<NodeState>, Json(req): Json<BattleRequest>
 pub struct TestNode {
     pub addr: SocketAddr,
     pub calls: Arc<AtomicUsize>,
+    node_id: Arc<std::sync::Mutex<Option<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl TestNode {
-    /// Serves `behavior`, registers with the aggregator at `aggregator_url` (retrying until it
-    /// is up) and heartbeats every second.
+    /// Serves `behavior` on a loopback address of its own, registers with the aggregator at
+    /// `aggregator_url` (retrying until it is up) and heartbeats every second.
     pub async fn start(aggregator_url: &str, name: &str, behavior: Behavior) -> TestNode {
+        Self::start_with(aggregator_url, name, behavior, NodeOptions::default()).await
+    }
+
+    /// `start` with an operator token, a body `operator` or a weight.
+    pub async fn start_with(
+        aggregator_url: &str,
+        name: &str,
+        behavior: Behavior,
+        options: NodeOptions,
+    ) -> TestNode {
         let calls = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let signer = Arc::new(hero_protocol::signing::VoteSigner::generate().expect("key"));
         let app = axum::Router::new()
             .route("/generate_battle", post(generate))
             .with_state(NodeState {
                 behavior,
                 calls: Arc::clone(&calls),
+                in_flight: Arc::clone(&in_flight),
+                signer: Arc::clone(&signer),
             });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind((crate::process::loopback_host(), 0))
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -125,36 +248,46 @@ impl TestNode {
         });
         let aggregator = aggregator_url.to_string();
         let name = name.to_string();
+        let registered = Arc::new(std::sync::Mutex::new(None));
+        let registered_by_task = Arc::clone(&registered);
+        let load = Arc::clone(&in_flight);
         let life = tokio::spawn(async move {
             let client = reqwest::Client::new();
             let mut registration = serde_json::json!({
-                "name": name, "url": format!("http://{addr}"), "operator": name,
-                "weight": 1, "max_concurrent_requests": 50
+                "name": name, "url": format!("http://{addr}"),
+                "weight": options.weight.unwrap_or(1), "max_concurrent_requests": 50
             });
-            if behavior == Behavior::ForgedSignature {
-                let key = hero_protocol::signing::VoteSigner::generate().expect("key");
-                registration["public_key"] = key.public_key_hex().into();
+            if let Some(operator) = &options.operator {
+                registration["operator"] = operator.clone().into();
+            }
+            if let Behavior::Limited { max, .. } = behavior {
+                registration["max_concurrent_requests"] = max.into();
             }
             loop {
-                let reply = client
-                    .post(format!("{aggregator}/api/nodes/register"))
-                    .json(&registration)
-                    .send()
-                    .await;
-                let Ok(reply) = reply else {
+                let (status, reply) = crate::enroll::register(
+                    &aggregator,
+                    options.token.as_deref(),
+                    registration.clone(),
+                    Some(&signer),
+                )
+                .await;
+                let Ok(reg) = serde_json::from_value::<RegistrationReply>(reply) else {
+                    let _ = status;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 };
-                let Ok(reg) = reply.json::<RegistrationReply>().await else {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                };
+                if let Ok(mut r) = registered_by_task.lock() {
+                    *r = Some(reg.node_id.clone());
+                }
                 loop {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     let hb = client
                         .post(format!("{aggregator}/api/nodes/heartbeat"))
                         .bearer_auth(&reg.node_token)
-                        .json(&serde_json::json!({"node_id": reg.node_id, "current_requests": 0}))
+                        .json(&serde_json::json!({
+                            "node_id": reg.node_id,
+                            "current_requests": load.load(Ordering::SeqCst)
+                        }))
                         .send()
                         .await;
                     if matches!(&hb, Ok(r) if r.status() == StatusCode::NOT_FOUND) {
@@ -166,8 +299,14 @@ impl TestNode {
         TestNode {
             addr,
             calls,
+            node_id: registered,
             tasks: vec![server, life],
         }
+    }
+
+    /// The id the aggregator gave this node, once registered.
+    pub fn node_id(&self) -> Option<String> {
+        self.node_id.lock().ok().and_then(|id| id.clone())
     }
 
     pub fn url(&self) -> String {

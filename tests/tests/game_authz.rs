@@ -269,6 +269,7 @@ async fn fighting_characters_cannot_be_deleted(backend: Backend) {
     let db = TestDb::new(backend).await;
     let options = AggregatorOptions {
         quorum_size: 1,
+        extra: vec!["--insecure-single-node".into()],
         node_timeout_ms: 8_000,
         deadline_ms: 10_000,
         lease_ms: 15_000,

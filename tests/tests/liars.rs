@@ -64,20 +64,26 @@ async fn honest_majority_outvotes_liars(backend: Backend) {
             .contains("not a battle result"),
         "{garbage}"
     );
-    // The liars' reputation drops; the honest nodes' stays full.
-    hero_tests::eventually(10, "reputation to reflect the lies", || async {
+    // Garbage costs reputation; a consistent lie only shows in the agreement rate (being
+    // outvoted costs nothing, or a colluding majority could starve the honest minority).
+    hero_tests::eventually(10, "reputation to reflect the garbage", || async {
         let nodes = agg.get("/api/nodes").await;
-        let rep = |name: &str| {
+        let field = |name: &str, field: &str| {
             nodes
                 .as_array()
                 .unwrap()
                 .iter()
                 .find(|n| n["name"] == name)
-                .unwrap()["reputation"]
+                .unwrap()[field]
                 .as_f64()
                 .unwrap()
         };
-        (rep("garbage") < 1.0 && rep("flipped") < 1.0 && rep("honest-1") == 1.0).then_some(())
+        (field("garbage", "reputation") < 1.0
+            && field("flipped", "reputation") == 1.0
+            && field("flipped", "agreement_rate") < 1.0
+            && field("honest-1", "reputation") == 1.0
+            && field("honest-1", "agreement_rate") == 1.0)
+            .then_some(())
     })
     .await;
 }
@@ -97,7 +103,10 @@ async fn liars_without_honest_majority_force_fallback(backend: Backend) {
     assert_eq!(battle["winner_id"], sim_winner(&id, &fighters, 5));
     let third = vote_of(&battle, "third-fighter");
     assert_eq!(third["is_valid"], false);
-    assert_eq!(third["voted_winner_id"], "c3");
+    assert_eq!(
+        third["voted_winner_id"], "(not a fighter)",
+        "a rejected winner is stored only if it is a fighter"
+    );
     assert!(
         third["error"].as_str().unwrap().contains("validation"),
         "{third}"

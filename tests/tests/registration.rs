@@ -1,11 +1,14 @@
-//! Node registration rules over real HTTP: enrollment tokens, the node URL policy, node
-//! tokens on heartbeats and leaves, re-registration of the same URL.
+//! Node registration rules over real HTTP in an open network (no operator accounts):
+//! enrollment tokens, the node URL policy, node tokens on heartbeats and leaves,
+//! re-registration of the same URL by the same key.
 
 #![expect(
     clippy::unwrap_used,
     reason = "test bodies, run through on_both_databases!, which clippy does not see as tests"
 )]
 
+use hero_protocol::signing::VoteSigner;
+use hero_tests::enroll::register;
 use hero_tests::{Aggregator, AggregatorOptions, Backend, TestDb, on_both_databases};
 use serde_json::{Value, json};
 
@@ -17,6 +20,10 @@ on_both_databases!(
 );
 
 const ENROLL: &str = "enroll-0123456789abcdef";
+
+fn key() -> VoteSigner {
+    VoteSigner::generate().unwrap()
+}
 
 async fn post(url: String, token: Option<&str>, body: Value) -> (u16, Value) {
     let mut req = reqwest::Client::new().post(url).json(&body);
@@ -39,8 +46,14 @@ async fn enrollment_token_is_required_when_configured(backend: Backend) {
         ..AggregatorOptions::default()
     };
     let agg = Aggregator::start(&db, &options);
-    let register = format!("{}/api/nodes/register", agg.url());
-    let (status, body) = post(register.clone(), None, registration("http://127.0.0.1:9")).await;
+    let k = key();
+    let (status, body) = register(
+        &agg.url(),
+        None,
+        registration("http://127.0.0.1:9"),
+        Some(&k),
+    )
+    .await;
     assert_eq!(status, 401, "{body}");
     assert!(
         body["error"]["message"]
@@ -48,14 +61,21 @@ async fn enrollment_token_is_required_when_configured(backend: Backend) {
             .unwrap()
             .contains("enrollment token")
     );
-    let (status, _) = post(
-        register.clone(),
+    let (status, _) = register(
+        &agg.url(),
         Some("wrong"),
         registration("http://127.0.0.1:9"),
+        Some(&k),
     )
     .await;
     assert_eq!(status, 401);
-    let (status, body) = post(register, Some(ENROLL), registration("http://127.0.0.1:9")).await;
+    let (status, body) = register(
+        &agg.url(),
+        Some(ENROLL),
+        registration("http://127.0.0.1:9"),
+        Some(&k),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["node_token"].as_str().unwrap().len() >= 32);
     // The token is stored hashed, never as given.
@@ -75,15 +95,18 @@ async fn private_and_metadata_urls_are_refused(backend: Backend) {
         ..AggregatorOptions::default()
     };
     let agg = Aggregator::start(&db, &options);
-    let register = format!("{}/api/nodes/register", agg.url());
+    let k = key();
     for url in [
         "http://127.0.0.1:8001",
         "http://169.254.169.254",
         "ftp://8.8.8.8",
         "http://[fe80::1]",
         "nonsense",
+        "http://198.18.0.1",
+        "http://240.0.0.1",
+        "http://168.63.129.16",
     ] {
-        let (status, body) = post(register.clone(), None, registration(url)).await;
+        let (status, body) = register(&agg.url(), None, registration(url), Some(&k)).await;
         assert_eq!(status, 422, "{url}: {body}");
         assert!(
             body["error"]["message"]
@@ -91,15 +114,28 @@ async fn private_and_metadata_urls_are_refused(backend: Backend) {
                 .is_some_and(|m| !m.is_empty())
         );
     }
-    let (status, body) = post(
-        register.clone(),
+    let (status, body) = register(
+        &agg.url(),
         None,
         json!({"name": "", "url": "http://8.8.8.8"}),
+        Some(&k),
     )
     .await;
     assert_eq!(status, 422, "{body}");
-    let (status, _) = post(register, None, json!("not an object")).await;
+    let (status, _) = post(
+        format!("{}/api/nodes/register", agg.url()),
+        None,
+        json!("not an object"),
+    )
+    .await;
     assert_eq!(status, 422);
+    // NUL bytes in any text field: 422, never a 500 (PostgreSQL text cannot hold them).
+    for field in ["name", "api_key", "operator", "backend", "version"] {
+        let mut body = registration("http://8.8.8.8");
+        body[field] = json!("bad\u{0}value");
+        let (status, answer) = register(&agg.url(), None, body, Some(&k)).await;
+        assert_eq!(status, 422, "{field}: {answer}");
+    }
     assert_eq!(
         db.scalar_i64("SELECT COUNT(*) FROM nodes WHERE name <> $1", "")
             .await,
@@ -110,10 +146,11 @@ async fn private_and_metadata_urls_are_refused(backend: Backend) {
 async fn heartbeats_and_leaves_need_the_node_token(backend: Backend) {
     let db = TestDb::new(backend).await;
     let agg = Aggregator::start(&db, &AggregatorOptions::default());
-    let (_, reg) = post(
-        format!("{}/api/nodes/register", agg.url()),
+    let (_, reg) = register(
+        &agg.url(),
         None,
         registration("http://127.0.0.1:9"),
+        Some(&key()),
     )
     .await;
     let id = reg["node_id"].as_str().unwrap();
@@ -156,9 +193,9 @@ async fn heartbeats_and_leaves_need_the_node_token(backend: Backend) {
     assert_eq!(post(heartbeat, Some(token), hb).await.0, 404);
     let nodes = agg.get("/api/nodes").await;
     assert_eq!(nodes[0]["status"], "offline");
-    // A node that names no operator is taken to be run by its host's operator.
-    let anonymous = json!({"name": "anon", "url": "http://127.0.0.1:10"});
-    let (status, _) = post(format!("{}/api/nodes/register", agg.url()), None, anonymous).await;
+    // In an open network a node is run by its host, whatever operator it names.
+    let anonymous = json!({"name": "anon", "url": "http://127.0.0.1:10", "operator": "me"});
+    let (status, _) = register(&agg.url(), None, anonymous, Some(&key())).await;
     assert_eq!(status, 200);
     let nodes = agg.get("/api/nodes").await;
     let anon = nodes
@@ -173,13 +210,21 @@ async fn heartbeats_and_leaves_need_the_node_token(backend: Backend) {
 async fn reregistering_a_url_updates_the_node_and_rotates_its_token(backend: Backend) {
     let db = TestDb::new(backend).await;
     let agg = Aggregator::start(&db, &AggregatorOptions::default());
-    let register = format!("{}/api/nodes/register", agg.url());
-    let (_, first) = post(register.clone(), None, registration("http://127.0.0.1:9")).await;
+    let k = key();
+    let (_, first) = register(
+        &agg.url(),
+        None,
+        registration("http://127.0.0.1:9"),
+        Some(&k),
+    )
+    .await;
     let mut again = registration("http://127.0.0.1:9/");
     again["name"] = json!("renamed");
     again["weight"] = json!(7);
-    let (status, second) = post(register, None, again).await;
-    assert_eq!(status, 200);
+    // Signed later than the first (timestamps must grow).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (status, second) = register(&agg.url(), None, again, Some(&k)).await;
+    assert_eq!(status, 200, "{second}");
     assert_eq!(first["node_id"], second["node_id"], "same URL, same node");
     assert_ne!(first["node_token"], second["node_token"]);
     let heartbeat = format!("{}/api/nodes/heartbeat", agg.url());
@@ -197,5 +242,9 @@ async fn reregistering_a_url_updates_the_node_and_rotates_its_token(backend: Bac
     let nodes = agg.get("/api/nodes").await;
     assert_eq!(nodes.as_array().unwrap().len(), 1);
     assert_eq!(nodes[0]["name"], "renamed");
-    assert_eq!(nodes[0]["weight"], 7);
+    assert_eq!(
+        nodes[0]["weight"], 1,
+        "an open network gives every node weight 1, whatever it asks"
+    );
+    assert_eq!(nodes[0]["signed"], true);
 }

@@ -13,6 +13,8 @@ use super::sessions::{self, Tokens};
 use crate::game::players::{self, PlayerView};
 use crate::http::bearer::{hash_secret, new_secret, secrets_match};
 use crate::http::error::ApiResult;
+use crate::http::ip_limit::Kind;
+use crate::http::net::ClientIp;
 use crate::http::openapi::ErrorResponse;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
@@ -56,10 +58,17 @@ async fn player_view(
 
 #[utoipa::path(
     post, path = "/api/v1/auth/guest", tag = "auth",
-    responses((status = 201, description = "A new guest player with its device credentials and tokens", body = GuestLogin))
+    responses(
+        (status = 201, description = "A new guest player with its device credentials and tokens", body = GuestLogin),
+        (status = 429, description = "Too many sign-ups from this address (per-minute limit); see Retry-After", body = ErrorResponse),
+    )
 )]
-pub async fn guest(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<GuestLogin>)> {
+pub async fn guest(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+) -> ApiResult<(StatusCode, Json<GuestLogin>)> {
     let now = state.clock.now_ms();
+    state.ip_limiter.check(ip, Kind::Auth, now)?;
     let mut tx = state.db.begin_write().await?;
     let player = players::create(&mut tx, &state.game.ledger, "guest", now).await?;
     let device_id = uuid::Uuid::new_v4().to_string();
@@ -105,12 +114,17 @@ pub struct DeviceLogin {
     responses(
         (status = 200, description = "Logged in: a new session", body = Login),
         (status = 401, description = "Unknown device or wrong secret", body = ErrorResponse),
+        (status = 429, description = "Too many logins from this address (per-minute limit); see Retry-After", body = ErrorResponse),
     )
 )]
 pub async fn device(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<DeviceLogin>,
 ) -> ApiResult<Json<Login>> {
+    state
+        .ip_limiter
+        .check(ip, Kind::Auth, state.clock.now_ms())?;
     let refused = || ApiError::Unauthorized("unknown device or wrong device secret".into());
     if body.device_id.len() > 64 || body.device_secret.len() > 256 {
         return Err(refused());
@@ -159,12 +173,17 @@ pub struct RefreshRequest {
     responses(
         (status = 200, description = "New tokens; the old refresh token is spent", body = Tokens),
         (status = 401, description = "Unknown, expired or reused refresh token (reuse revokes the session)", body = ErrorResponse),
+        (status = 429, description = "Too many refreshes from this address (per-minute limit); see Retry-After", body = ErrorResponse),
     )
 )]
 pub async fn refresh(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<Tokens>> {
+    state
+        .ip_limiter
+        .check(ip, Kind::Auth, state.clock.now_ms())?;
     if body.refresh_token.len() > 256 {
         return Err(ApiError::Unauthorized("refresh token is not valid".into()));
     }

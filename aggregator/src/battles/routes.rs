@@ -9,7 +9,7 @@ use hero_protocol::Fighter;
 use serde::{Deserialize, Serialize};
 
 use super::store::{self, BattleView, NewBattle};
-use crate::http::bearer::{bearer, secrets_match};
+use crate::http::admin::require_admin;
 use crate::http::error::ApiResult;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
@@ -40,21 +40,6 @@ pub struct BattleCreated {
 
 /// Largest seed we hand out: JSON numbers stay exact in every client.
 const MAX_SEED: u64 = (1 << 53) - 1;
-
-pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = state.settings.admin_token.as_deref() else {
-        return Err(ApiError::Forbidden(
-            "admin endpoints are disabled: start the aggregator with --admin-token".into(),
-        ));
-    };
-    match bearer(headers) {
-        Some(given) if secrets_match(given, expected) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized("admin token is not valid".into())),
-        None => Err(ApiError::Unauthorized(
-            "needs the admin token (Authorization: Bearer ...)".into(),
-        )),
-    }
-}
 
 /// Checks a battle's two fighters before anything is stored.
 pub fn check_fighters(fighters: &[Fighter]) -> Result<(), ApiError> {

@@ -426,6 +426,9 @@ mod tests {
             latency_ms: 1,
             valid,
             error: None,
+            result_hash: None,
+            reputation: 1.0,
+            busy_retry_after_ms: None,
         }
     }
 

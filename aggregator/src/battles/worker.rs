@@ -35,6 +35,8 @@ pub struct BattleWorker {
     pub late_votes: super::LateVoteRecorder,
     /// Writes verdicts (batched on SQLite).
     pub verdicts: super::VerdictWriter,
+    /// Agreed verdicts that end a new node's probation.
+    pub probation_votes: u64,
 }
 
 impl BattleWorker {
@@ -149,13 +151,16 @@ impl BattleWorker {
             let validity = if vote.valid { "valid" } else { "invalid" };
             metrics::counter!(VOTES, "validity" => validity).increment(1);
             let outcome = match (vote.valid_winner(), winner) {
+                _ if vote.busy_retry_after_ms.is_some() => VoteOutcome::Busy {
+                    retry_after_ms: vote.busy_retry_after_ms.unwrap_or(1_000),
+                },
                 (None, _) => VoteOutcome::Failed,
                 (Some(v), Some(w)) if v == w => VoteOutcome::Agreed,
                 (Some(_), Some(_)) => VoteOutcome::Disagreed,
                 (Some(_), None) => VoteOutcome::Valid,
             };
             if let Some(node) = self.consensus.registry.get(&vote.node_id) {
-                node.record(outcome, vote.latency_ms, now);
+                node.record(outcome, vote.latency_ms, now, self.probation_votes);
             }
         }
     }

@@ -8,6 +8,7 @@ use hero_protocol::signing::{
 };
 use hero_protocol::{BattleResult, ErrorBody, Fighter};
 
+use super::sanitize::{MAX_ERROR_CHARS, clean_result, clean_text, stored_winner};
 use super::vote::{Vote, VoteRole};
 use crate::http::metrics::{NODE_REQUEST_DURATION, NODE_REQUESTS};
 use crate::nodes::Assignment;
@@ -23,7 +24,12 @@ pub struct CallContext {
     pub fighters: Arc<Vec<Fighter>>,
 }
 
+/// Longest a busy node may ask to be left alone.
+const MAX_BUSY_MS: i64 = 60_000;
+
 enum Failure {
+    /// 503 at capacity: come back after this many milliseconds. Not a failure of the node.
+    Busy(i64),
     Timeout,
     Unreachable(String),
     Http(String),
@@ -36,6 +42,7 @@ enum Failure {
 impl Failure {
     fn label(&self) -> &'static str {
         match self {
+            Failure::Busy(_) => "busy",
             Failure::Timeout => "timeout",
             Failure::Unreachable(_) => "unreachable",
             Failure::Http(_) => "http_error",
@@ -94,6 +101,16 @@ async fn exchange(
             }
         })?;
         let status = response.status();
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            let retry_after_ms = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .map_or(1_000, |secs| secs.saturating_mul(1000))
+                .clamp(100, MAX_BUSY_MS);
+            return Err(Failure::Busy(retry_after_ms));
+        }
         let signature = response
             .headers()
             .get(SIGNATURE_HEADER)
@@ -116,8 +133,9 @@ async fn exchange(
                 Some(_) => {}
             }
         }
-        let result: BattleResult = serde_json::from_slice(&body)
+        let mut result: BattleResult = serde_json::from_slice(&body)
             .map_err(|e| Failure::Malformed(format!("not a battle result: {e}")))?;
+        clean_result(&mut result);
         match hero_engine::validate(&ctx.fighters, &result) {
             Ok(()) => Ok(result),
             Err(e) => Err(Failure::Invalid(
@@ -150,18 +168,27 @@ pub async fn call_node(
     metrics::counter!(NODE_REQUESTS, "result" => label).increment(1);
     metrics::histogram!(NODE_REQUEST_DURATION).record(latency.as_secs_f64());
     let node_id = assignment.node.id.clone();
+    let reputation = assignment.node.snapshot_counters().reputation;
     match outcome {
         Ok(result) => Vote {
             node_id,
             role,
             winner: Some(result.winner.clone()),
+            result_hash: result_hash(&result),
             result: Some(result),
             latency_ms,
             valid: true,
             error: None,
+            reputation,
+            busy_retry_after_ms: None,
         },
         Err(failure) => {
+            let busy = match failure {
+                Failure::Busy(ms) => Some(ms),
+                _ => None,
+            };
             let (error, rejected) = match failure {
+                Failure::Busy(ms) => (format!("busy: at capacity, retry after {ms} ms"), None),
                 Failure::Timeout => (format!("timed out after {} ms", timeout.as_millis()), None),
                 Failure::Unreachable(m)
                 | Failure::Http(m)
@@ -169,16 +196,31 @@ pub async fn call_node(
                 | Failure::Unsigned(m) => (m, None),
                 Failure::Invalid(m, result) => (m, Some(*result)),
             };
+            // Node-controlled text: bounded and free of control characters before it goes
+            // anywhere near the database.
+            let error = clean_text(&error, MAX_ERROR_CHARS);
             tracing::debug!(node.id = %node_id, %error, "vote rejected");
             Vote {
                 node_id,
                 role,
-                winner: rejected.as_ref().map(|r| r.winner.clone()),
+                winner: rejected
+                    .as_ref()
+                    .map(|r| stored_winner(&r.winner, &ctx.fighters)),
                 result: rejected,
+                result_hash: None,
                 latency_ms,
                 valid: false,
                 error: Some(error),
+                reputation,
+                busy_retry_after_ms: busy,
             }
         }
     }
+}
+
+/// SHA-256 of a result's JSON: equal for byte-identical results.
+fn result_hash(result: &BattleResult) -> Option<[u8; 32]> {
+    let json = serde_json::to_vec(result).ok()?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, &json);
+    digest.as_ref().try_into().ok()
 }

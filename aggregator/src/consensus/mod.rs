@@ -4,6 +4,7 @@
 mod call;
 mod local_engines;
 mod round;
+pub mod sanitize;
 pub mod tally;
 mod vote;
 

@@ -28,6 +28,8 @@ pub struct ConsensusSettings {
     /// Backup nodes that may replace failed ones in one round.
     pub max_replacements: usize,
     pub offline_after_ms: i64,
+    /// Nodes on probation asked beside the k seats (shadow votes).
+    pub shadow_seats: usize,
 }
 
 /// How a battle was decided.
@@ -162,6 +164,23 @@ impl Consensus {
         };
         // Slots of the k that no node could take yet because every candidate was busy.
         let mut unfilled = k - self.launch(&mut fanout, k, VoteRole::Selected);
+        // Nodes on probation vote in the shadow: their calls run beside the round and are
+        // recorded with the late votes, never counted.
+        let shadows: FuturesUnordered<VoteFuture> = FuturesUnordered::new();
+        let timeout = self.settings.node_timeout;
+        for a in self.registry.assign_shadows(
+            self.settings.shadow_seats,
+            &fanout.operators,
+            self.clock.now_ms(),
+            self.settings.offline_after_ms,
+        ) {
+            shadows.push(Box::pin(call_node(
+                Arc::clone(&fanout.ctx),
+                a,
+                VoteRole::Shadow,
+                timeout,
+            )));
+        }
         let mut replacements_left = self.settings.max_replacements;
         let mut votes: Vec<Vote> = Vec::new();
         let mut reason = "no node answered before the deadline".to_string();
@@ -198,14 +217,33 @@ impl Consensus {
                 Err(_) => break,
             };
             let failed = !vote.valid;
+            if let Some(retry_after_ms) = vote.busy_retry_after_ms {
+                // Busy is not failure: keep it out of selection for a while, at no cost.
+                if let Some(node) = self.registry.get(&vote.node_id) {
+                    node.record(
+                        crate::nodes::reputation::VoteOutcome::Busy { retry_after_ms },
+                        vote.latency_ms,
+                        self.clock.now_ms(),
+                        u64::MAX,
+                    );
+                }
+            }
             votes.push(vote);
-            let winners = || votes.iter().filter_map(Vote::valid_winner);
+            let winners = || votes.iter().filter_map(Vote::counted_winner);
             if let Some(winner) = tally::verdict(k, winners()) {
-                let result = votes
+                let agreeing: Vec<&Vote> = votes
                     .iter()
-                    .find(|v| v.valid_winner() == Some(winner))
+                    .filter(|v| v.counted_winner() == Some(winner))
+                    .collect();
+                let candidates: Vec<([u8; 32], f64)> = agreeing
+                    .iter()
+                    .map(|v| (v.result_hash.unwrap_or_default(), v.reputation))
+                    .collect();
+                let result = tally::published(&candidates)
+                    .and_then(|i| agreeing.get(i))
                     .and_then(|v| v.result.clone());
                 if let Some(result) = result {
+                    fanout.calls.extend(shadows);
                     return Decision {
                         verdict: Verdict::Quorum { result },
                         votes,
@@ -225,6 +263,7 @@ impl Consensus {
                 break;
             }
         }
+        fanout.calls.extend(shadows);
         Decision {
             verdict: self.fall_back(request, fighters, reason).await,
             votes,

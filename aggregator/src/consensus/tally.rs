@@ -38,10 +38,52 @@ pub fn still_reachable<'a>(
     best + outstanding >= quorum(k)
 }
 
+/// Which agreeing vote's log and description are published (index into the candidates, each
+/// `(result hash, node reputation)` of a valid vote for the winner): those that the most
+/// agreeing votes sent byte for byte, when at least two did; otherwise (and between equally
+/// large groups) the one of the most reputable voter. Never simply the fastest.
+pub fn published(candidates: &[([u8; 32], f64)]) -> Option<usize> {
+    let group = |hash: &[u8; 32]| candidates.iter().filter(|(h, _)| h == hash).count();
+    let best_rep = |hash: &[u8; 32]| {
+        candidates
+            .iter()
+            .filter(|(h, _)| h == hash)
+            .map(|(_, r)| *r)
+            .fold(f64::MIN, f64::max)
+    };
+    (0..candidates.len()).max_by(|&a, &b| {
+        let (ha, ra) = &candidates[a];
+        let (hb, rb) = &candidates[b];
+        let (ga, gb) = (group(ha).min(2), group(hb).min(2));
+        // Identical bodies sent by two or more voters beat a lone one; among those, the
+        // larger group; then the most reputable voter; ties go to the earliest index.
+        ga.cmp(&gb)
+            .then_with(|| group(ha).cmp(&group(hb)))
+            .then_with(|| best_rep(ha).total_cmp(&best_rep(hb)))
+            .then_with(|| ra.total_cmp(rb))
+            .then_with(|| b.cmp(&a))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_published_result_is_the_agreed_one_not_the_fastest() {
+        let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        // The fastest (first) vote sent its own text; two others agree byte for byte.
+        assert_eq!(published(&[(a, 1.0), (b, 0.5), (b, 0.4)]), Some(1));
+        // Nobody agrees byte for byte: the most reputable voter's.
+        assert_eq!(published(&[(a, 0.6), (b, 0.9), (c, 0.7)]), Some(1));
+        // A larger identical group wins over reputation.
+        assert_eq!(
+            published(&[(a, 1.0), (a, 1.0), (b, 0.2), (b, 0.2), (b, 0.2)]),
+            Some(2)
+        );
+        assert_eq!(published(&[]), None);
+    }
 
     #[test]
     fn majority_of_k_not_of_answers() {

@@ -8,6 +8,8 @@ pub enum VoteRole {
     Selected,
     /// Chosen to replace a node that failed.
     Replacement,
+    /// A node on probation, asked beside the k seats: recorded and compared, never counted.
+    Shadow,
 }
 
 impl VoteRole {
@@ -15,6 +17,7 @@ impl VoteRole {
         match self {
             VoteRole::Selected => "selected",
             VoteRole::Replacement => "replacement",
+            VoteRole::Shadow => "shadow",
         }
     }
 }
@@ -29,10 +32,23 @@ pub struct Vote {
     pub latency_ms: u64,
     pub valid: bool,
     pub error: Option<String>,
+    /// SHA-256 of the (sanitised) result as JSON: votes agree byte for byte when equal.
+    pub result_hash: Option<[u8; 32]>,
+    /// The node's reputation when it was asked.
+    pub reputation: f64,
+    /// The node answered 503 at capacity: asked to come back after this many milliseconds.
+    pub busy_retry_after_ms: Option<i64>,
 }
 
 impl Vote {
     pub fn valid_winner(&self) -> Option<&str> {
         self.valid.then_some(self.winner.as_deref()).flatten()
+    }
+
+    /// The winner this vote counts for in the tally: shadow votes count for nobody.
+    pub fn counted_winner(&self) -> Option<&str> {
+        (self.role != VoteRole::Shadow)
+            .then(|| self.valid_winner())
+            .flatten()
     }
 }

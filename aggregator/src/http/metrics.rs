@@ -16,6 +16,9 @@ pub const NODE_REQUESTS: &str = "hero_node_requests_total";
 pub const NODE_REQUEST_DURATION: &str = "hero_node_request_duration_seconds";
 pub const SETTLE_DURATION: &str = "hero_battle_settle_duration_seconds";
 pub const NODES_ONLINE: &str = "hero_nodes_online";
+pub const IP_RATE_LIMITED: &str = "hero_ip_rate_limited_total";
+pub const ADMIN_ACTIONS: &str = "hero_admin_actions_total";
+pub const REGISTRATIONS_REFUSED: &str = "hero_node_registrations_refused_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -43,6 +46,19 @@ pub fn handle() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
+    hero_serve::describe_metrics();
+    describe_counter!(
+        IP_RATE_LIMITED,
+        "Requests refused with 429 by the per-address limits, by kind"
+    );
+    describe_counter!(
+        ADMIN_ACTIONS,
+        "Admin actions on operators and nodes (security events), by action"
+    );
+    describe_counter!(
+        REGISTRATIONS_REFUSED,
+        "Node registrations refused, by reason: token, signature, takeover, limit, invalid"
+    );
     describe_counter!(
         HTTP_REQUESTS,
         "HTTP requests by method, matched route and status"

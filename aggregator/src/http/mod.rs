@@ -1,10 +1,13 @@
 //! HTTP plumbing shared by every domain: the error type, the JSON extractor, bearer tokens,
 //! metrics middleware, the OpenAPI document.
 
+pub mod admin;
 pub mod bearer;
 pub mod error;
+pub mod ip_limit;
 pub mod json;
 pub mod metrics;
+pub mod net;
 pub mod openapi;
 
 pub use error::ApiError;

@@ -34,6 +34,7 @@ pub async fn flush_once(
                 last_heartbeat_ms: n.last_heartbeat_ms.load(Ordering::Relaxed),
                 added: current.minus(&base),
                 current,
+                probation: n.on_probation(),
             }
         })
         .collect();
@@ -52,16 +53,35 @@ pub async fn flush_once(
     Ok(rows.len())
 }
 
-/// Loads nodes the registry does not know yet, and newer heartbeats written by other replicas.
-pub async fn sync_once(db: &Db, registry: &NodeRegistry) -> anyhow::Result<usize> {
+/// Loads nodes the registry does not know yet (heard from within `retention_ms`), newer
+/// heartbeats and leaves written by other replicas; then forgets nodes silent for longer.
+pub async fn sync_once(
+    db: &Db,
+    registry: &NodeRegistry,
+    now_ms: i64,
+    retention_ms: i64,
+) -> anyhow::Result<usize> {
     let mut added = 0;
-    for row in store::load_all(db).await? {
+    let cutoff = now_ms.saturating_sub(retention_ms);
+    for row in store::load_recent(db, cutoff).await? {
         match registry.get(&row.id) {
             Some(known) if known.token_hash == row.token_hash => {
                 let hb = row.last_heartbeat_ms.load(Ordering::Relaxed);
                 known.last_heartbeat_ms.fetch_max(hb, Ordering::Relaxed);
-                if row.left.load(Ordering::Relaxed) {
-                    known.left.store(true, Ordering::Relaxed);
+                let mut changed = false;
+                if row.left.load(Ordering::Relaxed) && !known.left.swap(true, Ordering::Relaxed) {
+                    changed = true;
+                }
+                // Maintenance and probation set by an admin through another replica.
+                let maintenance = row.maintenance.load(Ordering::Relaxed);
+                if known.maintenance.swap(maintenance, Ordering::Relaxed) != maintenance {
+                    changed = true;
+                }
+                if !row.on_probation() && known.probation.swap(false, Ordering::Relaxed) {
+                    changed = true;
+                }
+                if changed {
+                    registry.changed();
                 }
             }
             _ => {
@@ -69,6 +89,13 @@ pub async fn sync_once(db: &Db, registry: &NodeRegistry) -> anyhow::Result<usize
                 added += 1;
             }
         }
+    }
+    let forgotten = registry.forget_gone(cutoff);
+    if forgotten > 0 {
+        tracing::info!(
+            forgotten,
+            "nodes silent past the retention period left memory"
+        );
     }
     Ok(added)
 }
@@ -81,6 +108,7 @@ pub async fn run(
     flush_every: std::time::Duration,
     sync_every: std::time::Duration,
     offline_after_ms: i64,
+    retention_ms: i64,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut flush_tick = tokio::time::interval(flush_every);
@@ -98,7 +126,7 @@ pub async fn run(
                 metrics::gauge!(crate::http::metrics::NODES_ONLINE).set(online as f64);
             }
             _ = sync_tick.tick() => {
-                if let Err(e) = sync_once(&db, &registry).await {
+                if let Err(e) = sync_once(&db, &registry, clock.now_ms(), retention_ms).await {
                     tracing::warn!(error = format!("{e:#}"), "node sync failed; will retry");
                 }
             }

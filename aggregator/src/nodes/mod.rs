@@ -1,6 +1,11 @@
-//! Nodes: registration, heartbeats, the in-memory registry, selection and node health.
+//! Nodes: operators, registration, heartbeats, the in-memory registry, selection and node
+//! health.
 
+pub mod admin;
+pub mod enroll;
+pub mod entry;
 pub mod maintenance;
+pub mod operators;
 pub mod registry;
 pub mod reputation;
 mod routes;
@@ -10,4 +15,13 @@ pub mod store;
 pub mod url_policy;
 
 pub use registry::{Assignment, NodeEntry, NodeRegistry};
-pub use routes::router;
+pub use routes::UNSIGNED_OFFLINE_AFTER_MS;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// The node protocol and the admin routes over operators and nodes.
+pub fn router() -> Router<AppState> {
+    routes::router().merge(admin::router())
+}

@@ -2,126 +2,18 @@
 //!
 //! The database keeps the truth; this map is loaded from it at start, kept in sync with it
 //! periodically (so several aggregator replicas see each other's nodes), and its dirty
-//! counters and heartbeat times are flushed back in batches.
+//! counters and heartbeat times are flushed back in batches. Nodes gone longer than the
+//! retention period leave the map (their rows and votes stay), so it stays bounded.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
-use hero_protocol::NodeInfo;
+use rand::seq::IndexedRandom;
 
-use super::reputation::{NodeCounters, VoteOutcome};
+pub use super::entry::{Assignment, NodeEntry};
 use super::sampler::{Sampler, WeightIndex};
 use super::selection::{Candidate, pick_from_order, weighted_order};
-
-/// One registered node.
-pub struct NodeEntry {
-    pub id: String,
-    pub name: String,
-    pub url: String,
-    pub api_key: Option<String>,
-    pub token_hash: String,
-    /// Ed25519 public key (hex): when set, every vote must be signed with it.
-    pub public_key: Option<String>,
-    pub operator: Option<String>,
-    pub backend: Option<String>,
-    pub weight: u32,
-    pub max_concurrent: u32,
-    pub last_heartbeat_ms: AtomicI64,
-    /// What the node itself reported in its last heartbeat.
-    pub reported_requests: AtomicU32,
-    /// Battles this aggregator has in flight on the node; shared with the entry a
-    /// re-registration replaces, so calls still running release their slot on the new one.
-    pub in_flight: Arc<AtomicU32>,
-    pub left: AtomicBool,
-    pub counters: Mutex<NodeCounters>,
-    /// Heartbeat or counters changed since the last flush.
-    pub dirty: AtomicBool,
-    /// The counters as last written to (or read from) the database: flushes add the
-    /// difference, so replicas sharing a database add up instead of overwriting each other.
-    pub flushed: Mutex<NodeCounters>,
-}
-
-impl NodeEntry {
-    pub fn is_online(&self, now_ms: i64, offline_after_ms: i64) -> bool {
-        let hb = self.last_heartbeat_ms.load(Ordering::Relaxed);
-        !self.left.load(Ordering::Relaxed) && hb > 0 && now_ms - hb <= offline_after_ms
-    }
-
-    fn counters(&self) -> NodeCounters {
-        match self.counters.lock() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Takes one slot of the node's capacity; `false` when it is full.
-    fn try_reserve(self: &Arc<Self>) -> bool {
-        self.in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max_concurrent).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    /// Records how a call to this node went; feeds reputation and the circuit breaker.
-    pub fn record(&self, outcome: VoteOutcome, latency_ms: u64, now_ms: i64) {
-        let mut counters = match self.counters.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        counters.record(outcome, latency_ms, now_ms);
-        self.dirty.store(true, Ordering::Release);
-    }
-
-    pub fn info(&self, now_ms: i64, offline_after_ms: i64) -> NodeInfo {
-        let c = self.counters();
-        let hb = self.last_heartbeat_ms.load(Ordering::Relaxed);
-        NodeInfo {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            url: self.url.clone(),
-            status: if self.is_online(now_ms, offline_after_ms) {
-                if c.quarantined_until_ms > now_ms {
-                    "quarantined".into()
-                } else {
-                    "online".into()
-                }
-            } else {
-                "offline".into()
-            },
-            operator: self.operator.clone(),
-            backend: self.backend.clone(),
-            weight: self.weight,
-            reputation: c.reputation,
-            max_concurrent_requests: self.max_concurrent,
-            current_requests: self
-                .in_flight
-                .load(Ordering::Relaxed)
-                .max(self.reported_requests.load(Ordering::Relaxed)),
-            total_requests: c.total_requests,
-            successful_requests: c.successful_requests,
-            avg_response_time_ms: c.avg_response_time_ms,
-            agreement_rate: c.agreement_rate(),
-            last_heartbeat_ms: (hb > 0).then_some(hb),
-        }
-    }
-
-    pub fn snapshot_counters(&self) -> NodeCounters {
-        self.counters()
-    }
-}
-
-/// A slot of a node's capacity held for one call; released on drop.
-pub struct Assignment {
-    pub node: Arc<NodeEntry>,
-}
-
-impl Drop for Assignment {
-    fn drop(&mut self) {
-        self.node.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// Pools up to this size are sampled exactly (an O(n) pass is cheaper than an index).
 const EXACT_SELECTION_MAX: usize = 64;
@@ -156,11 +48,43 @@ impl NodeRegistry {
             };
             counters.quarantined_until_ms = before.quarantined_until_ms;
             counters.consecutive_failures = before.consecutive_failures;
+            entry.busy_until_ms =
+                std::sync::atomic::AtomicI64::new(old.busy_until_ms.load(Ordering::Relaxed));
+            entry.others_requests.store(
+                old.others_requests.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
         }
         let entry = Arc::new(entry);
         self.nodes.insert(entry.id.clone(), Arc::clone(&entry));
         self.version.fetch_add(1, Ordering::AcqRel);
         entry
+    }
+
+    /// Marks membership or eligibility as changed: the sampling index is rebuilt once.
+    pub fn changed(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Forgets nodes that left, or stopped heartbeating, before `cutoff_ms` (their rows stay
+    /// in the database); returns how many were forgotten.
+    pub fn forget_gone(&self, cutoff_ms: i64) -> usize {
+        let before = self.nodes.len();
+        self.nodes.retain(|_, n| {
+            let hb = n.last_heartbeat_ms.load(Ordering::Relaxed);
+            hb >= cutoff_ms || n.in_flight.load(Ordering::Relaxed) > 0
+        });
+        let forgotten = before - self.nodes.len();
+        if forgotten > 0 {
+            self.changed();
+        }
+        forgotten
+    }
+
+    pub fn remove(&self, id: &str) {
+        if self.nodes.remove(id).is_some() {
+            self.changed();
+        }
     }
 
     pub fn all(&self) -> Vec<Arc<NodeEntry>> {
@@ -193,7 +117,10 @@ impl NodeRegistry {
     ) -> bool {
         self.nodes.iter().any(|e| {
             let n = e.value();
+            // Nodes that said they are busy count: their capacity comes back.
             n.is_online(now_ms, offline_after_ms)
+                && !n.maintenance.load(Ordering::Relaxed)
+                && !n.on_probation()
                 && !exclude.contains(&n.id)
                 && n.operator
                     .as_ref()
@@ -202,8 +129,9 @@ impl NodeRegistry {
         })
     }
 
-    /// Chooses up to `k` online, healthy nodes with free capacity, weighted, at most one per
-    /// operator, none of `exclude` nor of `exclude_operators`, and reserves a slot on each.
+    /// Chooses up to `k` online, healthy nodes off probation with free capacity, weighted, at
+    /// most one per operator, none of `exclude` nor of `exclude_operators`, and reserves a
+    /// slot on each.
     ///
     /// Large pools are sampled from a prefix-sum index in O(k log n); small pools, and draws
     /// that keep hitting unavailable nodes, use the exact O(n) method.
@@ -234,7 +162,8 @@ impl NodeRegistry {
                     .operator
                     .as_ref()
                     .is_some_and(|op| operators.contains(op))
-                || !node.is_online(now_ms, offline_after_ms)
+                || !node.is_available(now_ms, offline_after_ms)
+                || node.on_probation()
                 || node
                     .snapshot_counters()
                     .selection_weight(node.weight, now_ms)
@@ -264,16 +193,81 @@ impl NodeRegistry {
         chosen
     }
 
-    /// The sampling index, rebuilt when stale or when membership changed.
+    /// Up to `n` nodes on probation, chosen uniformly, for shadow votes: at most one per
+    /// operator and none of `exclude_operators` (the operators already seated).
+    pub fn assign_shadows(
+        &self,
+        n: usize,
+        exclude_operators: &[String],
+        now_ms: i64,
+        offline_after_ms: i64,
+    ) -> Vec<Assignment> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let candidates: Vec<Arc<NodeEntry>> = self
+            .nodes
+            .iter()
+            .filter(|e| {
+                let node = e.value();
+                node.on_probation()
+                    && node.is_available(now_ms, offline_after_ms)
+                    && node.has_capacity()
+                    && node
+                        .operator
+                        .as_ref()
+                        .is_none_or(|op| !exclude_operators.contains(op))
+                    && node
+                        .snapshot_counters()
+                        .selection_weight(node.weight, now_ms)
+                        > 0.0
+            })
+            .map(|e| Arc::clone(e.value()))
+            .collect();
+        let mut operators: Vec<&str> = Vec::new();
+        let mut chosen = Vec::new();
+        let mut rng = rand::rng();
+        let shuffled = candidates.choose_multiple(&mut rng, candidates.len());
+        for node in shuffled {
+            if chosen.len() == n {
+                break;
+            }
+            if let Some(op) = node.operator.as_deref() {
+                if operators.contains(&op) {
+                    continue;
+                }
+                operators.push(op);
+            }
+            if node.try_reserve() {
+                chosen.push(Assignment {
+                    node: Arc::clone(node),
+                });
+            }
+        }
+        chosen
+    }
+
+    /// The sampling index, rebuilt when stale or when membership changed. One battle
+    /// rebuilds it; battles that arrive meanwhile use the previous one.
     fn index(&self, now_ms: i64, offline_after_ms: i64) -> Arc<WeightIndex> {
         let version = self.version.load(Ordering::Acquire);
         if let Some(index) = self.sampler.fresh(version, now_ms) {
             return index;
         }
+        let Some(_rebuilding) = self.sampler.try_rebuild() else {
+            if let Some(index) = self.sampler.current() {
+                return index;
+            }
+            return self.build_index(version, now_ms, offline_after_ms);
+        };
+        self.build_index(version, now_ms, offline_after_ms)
+    }
+
+    fn build_index(&self, version: u64, now_ms: i64, offline_after_ms: i64) -> Arc<WeightIndex> {
         let nodes: Vec<Arc<NodeEntry>> = self
             .nodes
             .iter()
-            .filter(|e| e.is_online(now_ms, offline_after_ms))
+            .filter(|e| e.is_available(now_ms, offline_after_ms) && !e.on_probation())
             .map(|e| Arc::clone(e.value()))
             .collect();
         let weights: Vec<f64> = nodes
@@ -299,8 +293,9 @@ impl NodeRegistry {
             .iter()
             .filter(|e| {
                 let n = e.value();
-                n.is_online(now_ms, offline_after_ms)
-                    && n.in_flight.load(Ordering::Relaxed) < n.max_concurrent
+                n.is_available(now_ms, offline_after_ms)
+                    && !n.on_probation()
+                    && n.has_capacity()
                     && !exclude.contains(&n.id)
                     && n.operator
                         .as_ref()
@@ -334,27 +329,20 @@ impl NodeRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nodes::reputation::VoteOutcome;
 
     fn node(i: usize, weight: u32, operator: Option<String>) -> NodeEntry {
-        NodeEntry {
-            id: format!("n{i}"),
-            name: format!("n{i}"),
-            url: format!("http://10.0.0.{i}"),
-            api_key: None,
-            token_hash: String::new(),
-            public_key: None,
+        let mut n = NodeEntry::new(
+            format!("n{i}"),
+            format!("http://10.0.0.{i}"),
             operator,
-            backend: None,
             weight,
-            max_concurrent: 1_000_000,
-            last_heartbeat_ms: AtomicI64::new(1_000),
-            reported_requests: AtomicU32::new(0),
-            in_flight: Arc::new(AtomicU32::new(0)),
-            left: AtomicBool::new(false),
-            counters: Mutex::new(NodeCounters::default()),
-            dirty: AtomicBool::new(false),
-            flushed: Mutex::new(NodeCounters::default()),
-        }
+            1_000_000,
+            1_000,
+        );
+        // Signed nodes: the long grace of unsigned ones would keep n2 online below.
+        n.public_key = Some("k".into());
+        n
     }
 
     #[test]
@@ -396,9 +384,9 @@ mod tests {
         registry.upsert(n);
         let held = registry.assign(1, &[], &[], 1_000, 10_000);
         assert_eq!(held.len(), 1);
-        held[0].node.record(VoteOutcome::Failed, 1, 1_000);
-        held[0].node.record(VoteOutcome::Failed, 1, 1_000);
-        held[0].node.record(VoteOutcome::Failed, 1, 1_000);
+        held[0].node.record(VoteOutcome::Failed, 1, 1_000, 0);
+        held[0].node.record(VoteOutcome::Failed, 1, 1_000, 0);
+        held[0].node.record(VoteOutcome::Failed, 1, 1_000, 0);
         let mut again = node(1, 1, None);
         again.max_concurrent = 1;
         registry.upsert(again);
@@ -453,5 +441,82 @@ mod tests {
                 assert!(!["n1", "n2", "n3"].contains(&a.node.id.as_str()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    use super::*;
+    use crate::nodes::reputation::VoteOutcome;
+
+    fn node(i: usize, operator: &str, probation: bool) -> NodeEntry {
+        let n = NodeEntry::new(
+            format!("n{i}"),
+            format!("http://10.0.0.{i}"),
+            Some(operator.to_string()),
+            1,
+            2,
+            1_000,
+        );
+        n.probation.store(probation, Ordering::Relaxed);
+        n
+    }
+
+    #[test]
+    fn probation_nodes_only_shadow_until_they_agree_enough() {
+        let registry = NodeRegistry::new();
+        registry.upsert(node(1, "a", false));
+        registry.upsert(node(2, "b", true));
+        for _ in 0..50 {
+            let seats = registry.assign(3, &[], &[], 1_000, 10_000);
+            assert_eq!(seats.len(), 1, "the probation node takes no counting seat");
+            assert_eq!(seats[0].node.id, "n1");
+        }
+        let shadows = registry.assign_shadows(2, &["a".to_string()], 1_000, 10_000);
+        assert_eq!(shadows.len(), 1);
+        assert_eq!(shadows[0].node.id, "n2");
+        let probationer = registry.get("n2").unwrap();
+        probationer.record(VoteOutcome::Agreed, 1, 1_000, 2);
+        assert!(probationer.on_probation());
+        probationer.record(VoteOutcome::Agreed, 1, 1_000, 2);
+        assert!(!probationer.on_probation(), "two agreed verdicts end it");
+        drop(shadows);
+        assert_eq!(registry.assign(3, &[], &[], 1_000, 10_000).len(), 2);
+    }
+
+    #[test]
+    fn busy_maintenance_and_other_replicas_load_keep_a_node_out() {
+        let registry = NodeRegistry::new();
+        let n = registry.upsert(node(1, "a", false));
+        n.record(
+            VoteOutcome::Busy {
+                retry_after_ms: 5_000,
+            },
+            1,
+            1_000,
+            0,
+        );
+        assert!(registry.assign(1, &[], &[], 1_000, 60_000).is_empty());
+        assert_eq!(n.snapshot_counters().reputation, 1.0, "busy costs nothing");
+        assert_eq!(registry.assign(1, &[], &[], 6_001, 60_000).len(), 1);
+        n.maintenance.store(true, Ordering::Relaxed);
+        assert!(registry.assign(1, &[], &[], 6_001, 60_000).is_empty());
+        n.maintenance.store(false, Ordering::Relaxed);
+        // Another replica has both slots busy: the heartbeat says so.
+        n.heartbeat(6_001, 2);
+        assert!(registry.assign(1, &[], &[], 6_001, 60_000).is_empty());
+        n.heartbeat(6_002, 1);
+        assert_eq!(registry.assign(1, &[], &[], 6_002, 60_000).len(), 1);
+    }
+
+    #[test]
+    fn gone_nodes_are_forgotten() {
+        let registry = NodeRegistry::new();
+        registry.upsert(node(1, "a", false));
+        let old = registry.upsert(node(2, "b", false));
+        old.last_heartbeat_ms.store(10, Ordering::Relaxed);
+        assert_eq!(registry.forget_gone(500), 1);
+        assert!(registry.get("n2").is_none());
+        assert!(registry.get("n1").is_some());
     }
 }

@@ -1,4 +1,13 @@
 //! Per-node counters, reputation and the circuit breaker: pure bookkeeping.
+//!
+//! Reputation measures *reliability*: an exponential moving average (α = 0.1) of 1 for every
+//! valid, signed, timely answer and 0 for every failure (error, timeout, garbage, a result
+//! that fails validation, a bad signature). Disagreeing with a verdict costs nothing. A verdict
+//! is not ground truth: a colluding majority of one battle makes it, and if dissent lowered
+//! reputation, the honest minority of every captured battle would lose selection weight to
+//! the colluders, and the capture would feed itself. Agreement is still counted
+//! (`agreement_rate`, shown publicly and to admins) and ends probation; being busy (503 with
+//! `Retry-After`) is neither success nor failure.
 
 /// How one call to a node ended, as far as the node's record is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +20,8 @@ pub enum VoteOutcome {
     Valid,
     /// Error, timeout, garbage or a result that failed validation.
     Failed,
+    /// At capacity (503): not asked again for a while, no reputation change.
+    Busy { retry_after_ms: i64 },
 }
 
 /// Consecutive failures that open the circuit breaker.
@@ -49,12 +60,15 @@ impl Default for NodeCounters {
 
 impl NodeCounters {
     pub fn record(&mut self, outcome: VoteOutcome, latency_ms: u64, now_ms: i64) {
+        if matches!(outcome, VoteOutcome::Busy { .. }) {
+            return;
+        }
         self.total_requests += 1;
         let n = self.total_requests as f64;
         self.avg_response_time_ms += (latency_ms as f64 - self.avg_response_time_ms) / n;
         let score = match outcome {
-            VoteOutcome::Agreed | VoteOutcome::Valid => 1.0,
-            VoteOutcome::Disagreed => 0.3,
+            VoteOutcome::Busy { .. } => return,
+            VoteOutcome::Agreed | VoteOutcome::Valid | VoteOutcome::Disagreed => 1.0,
             VoteOutcome::Failed => 0.0,
         };
         self.reputation = (0.9 * self.reputation + 0.1 * score).clamp(MIN_REPUTATION, 1.0);
@@ -129,7 +143,22 @@ mod tests {
         c.record(VoteOutcome::Disagreed, 30, 0);
         assert_eq!(c.avg_response_time_ms, 20.0);
         assert_eq!(c.agreement_rate(), 0.5);
-        assert!(c.reputation < 1.0 && c.reputation > MIN_REPUTATION);
+        assert_eq!(c.reputation, 1.0, "being outvoted costs no reputation");
+    }
+
+    #[test]
+    fn busy_is_neither_success_nor_failure() {
+        let mut c = NodeCounters::default();
+        for _ in 0..10 {
+            c.record(
+                VoteOutcome::Busy {
+                    retry_after_ms: 1_000,
+                },
+                1,
+                0,
+            );
+        }
+        assert_eq!(c, NodeCounters::default());
     }
 
     #[test]

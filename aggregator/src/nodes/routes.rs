@@ -1,16 +1,25 @@
 //! `/api/nodes/...`: the node side of protocol v1.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use hero_protocol::{Heartbeat, HeartbeatReply, NodeInfo, NodeRegistration, RegistrationReply};
+use serde::Deserialize;
 
-use super::{store, url_policy};
+use super::enroll::{self, Claim, Enrollment};
+use super::store::{self, Registered};
+use super::{NodeEntry, url_policy};
 use crate::http::bearer::{bearer, hash_secret, new_secret, secrets_match};
 use crate::http::error::ApiResult;
+use crate::http::ip_limit::Kind;
+use crate::http::metrics::REGISTRATIONS_REFUSED;
+use crate::http::net::ClientIp;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
 
@@ -20,6 +29,18 @@ pub fn router() -> Router<AppState> {
         .route("/api/nodes/register", post(register))
         .route("/api/nodes/heartbeat", post(heartbeat))
         .route("/api/nodes/{id}", delete(leave))
+}
+
+/// Unsigned (seed-style) nodes heartbeat every 60 s: they count as offline only after this.
+pub const UNSIGNED_OFFLINE_AFTER_MS: i64 = 180_000;
+
+fn printable(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
+    if value.chars().count() > max_chars || value.chars().any(char::is_control) {
+        return Err(ApiError::Unprocessable(format!(
+            "{field} must be at most {max_chars} printable characters"
+        )));
+    }
+    Ok(())
 }
 
 fn check_registration(reg: &NodeRegistration) -> Result<(), ApiError> {
@@ -41,63 +62,144 @@ fn check_registration(reg: &NodeRegistration) -> Result<(), ApiError> {
     {
         return bad("public_key must be an Ed25519 public key, 64 hex characters");
     }
-    if reg.api_key.as_ref().is_some_and(|k| k.len() > 255) {
-        return bad("api_key must be at most 255 characters");
+    if let Some(key) = &reg.api_key {
+        printable("api_key", key, 255)?;
     }
     for (field, value) in [
         ("operator", &reg.operator),
         ("backend", &reg.backend),
         ("version", &reg.version),
     ] {
-        if value.as_ref().is_some_and(|v| v.chars().count() > 100) {
-            return Err(ApiError::Unprocessable(format!(
-                "{field} must be at most 100 characters"
-            )));
+        if let Some(value) = value {
+            printable(field, value, 100)?;
         }
     }
     Ok(())
 }
 
+/// Counts a refused registration by reason and passes the error on.
+fn refused(reason: &'static str) -> impl FnOnce(ApiError) -> ApiError {
+    move |e| {
+        metrics::counter!(REGISTRATIONS_REFUSED, "reason" => reason).increment(1);
+        tracing::info!(target: "security", reason, error = %e, "node registration refused");
+        e
+    }
+}
+
 async fn register(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    ApiJson(reg): ApiJson<NodeRegistration>,
+    body: Bytes,
 ) -> ApiResult<Json<RegistrationReply>> {
-    if let Some(expected) = &state.settings.enrollment_token {
-        match bearer(&headers) {
-            Some(given) if secrets_match(given, expected) => {}
-            Some(_) => {
-                return Err(ApiError::Unauthorized(
-                    "enrollment token is not valid".into(),
-                ));
-            }
-            None => {
-                return Err(ApiError::Unauthorized(
-                    "this aggregator needs an enrollment token (Authorization: Bearer ...)".into(),
-                ));
-            }
-        }
-    }
-    check_registration(&reg)?;
-    let checked = url_policy::check_node_url(&reg.url, state.settings.allow_private_node_urls)
-        .await
-        .map_err(ApiError::Unprocessable)?;
-    let url = checked.url;
-    let mut reg = reg;
-    // A node that names no operator counts as run by whoever runs its host, so one machine
-    // cannot take several seats of a battle by registering under several names.
-    if reg
-        .operator
-        .as_deref()
-        .is_none_or(|op| op.trim().is_empty())
-    {
-        reg.operator = Some(format!("host {}", checked.address));
-    }
-    let token = new_secret();
     let now = state.clock.now_ms();
-    let entry = store::upsert(&state.db, &reg, &url, &hash_secret(&token), now).await?;
+    state
+        .ip_limiter
+        .check(ip, Kind::NodeRegistration, now)
+        .map_err(refused("rate_limited"))?;
+    let enrollment = enroll::enrollment(
+        &state.db,
+        &headers,
+        state.settings.enrollment_token.as_deref(),
+    )
+    .await
+    .map_err(refused("token"))?;
+    let reg: NodeRegistration = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Unprocessable(format!("not a node registration: {e}")))
+        .map_err(refused("invalid"))?;
+    check_registration(&reg).map_err(refused("invalid"))?;
+    let signed_at = enroll::check_signature(
+        &reg,
+        &headers,
+        &body,
+        now,
+        state.settings.allow_unsigned_nodes,
+    )
+    .map_err(refused("signature"))?;
+    let allow_private = state.settings.allow_private_node_urls
+        || matches!(&enrollment, Enrollment::Operator(op) if op.is_local);
+    let checked = url_policy::check_node_url(&reg.url, allow_private)
+        .await
+        .map_err(ApiError::Unprocessable)
+        .map_err(refused("invalid"))?;
+    let (operator, weight, max_nodes, local) = match &enrollment {
+        Enrollment::Operator(op) => {
+            if let Some(claimed) = reg.operator.as_deref().map(str::trim)
+                && !claimed.is_empty()
+                && claimed != op.name
+            {
+                return Err(refused("token")(ApiError::Forbidden(format!(
+                    "operator {claimed:?} in the body disagrees with the enrollment token, which \
+                     is operator {:?}'s",
+                    op.name
+                ))));
+            }
+            let max_weight = u32::try_from(op.max_weight).unwrap_or(0);
+            (
+                op.name.clone(),
+                reg.weight.min(max_weight),
+                Some(op.max_nodes),
+                op.is_local,
+            )
+        }
+        // An open network: a node is run by its host, and every node weighs the same.
+        Enrollment::Open => (url_policy::host_operator(checked.address), 1, None, false),
+    };
+    let by_url = store::by_url(&state.db, &checked.url).await?;
+    let by_key = match &reg.public_key {
+        Some(key) => store::by_key(&state.db, key).await?,
+        None => None,
+    };
+    let claim = enroll::claim(
+        &operator,
+        reg.public_key.as_deref(),
+        signed_at,
+        by_url.as_ref(),
+        by_key.as_ref(),
+    )
+    .map_err(refused("takeover"))?;
+    let token = new_secret();
+    let token_hash = hash_secret(&token);
+    let registered = Registered {
+        reg: &reg,
+        url: &checked.url,
+        operator: &operator,
+        weight,
+        token_hash: &token_hash,
+        signed_at_ms: signed_at,
+        probation: state.settings.probation_votes > 0 && !local,
+    };
+    let entry = match claim {
+        Claim::New => {
+            if let Some(max) = max_nodes
+                && store::count_active(&state.db, &operator).await? >= max
+            {
+                return Err(refused("limit")(ApiError::Conflict(format!(
+                    "operator {operator} already has its {max} nodes (max_nodes): remove one or \
+                     ask the admin for more"
+                ))));
+            }
+            store::insert(&state.db, &registered, now).await?
+        }
+        Claim::Update { id, signed_at } => {
+            let rejoining = by_key.as_ref().or(by_url.as_ref()).is_some_and(|n| n.left);
+            if rejoining
+                && let Some(max) = max_nodes
+                && store::count_active(&state.db, &operator).await? >= max
+            {
+                return Err(refused("limit")(ApiError::Conflict(format!(
+                    "operator {operator} already has its {max} nodes (max_nodes)"
+                ))));
+            }
+            store::update(&state.db, &id, &registered, signed_at, now)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Conflict("the node registered concurrently: try again".into())
+                })?
+        }
+    };
     let entry = state.registry.upsert(entry);
-    tracing::info!(node.id = %entry.id, node.name = %entry.name, node.url = %entry.url, "node registered");
+    tracing::info!(node.id = %entry.id, node.name = %entry.name, node.url = %entry.url, node.operator = %operator, probation = entry.on_probation(), signed = entry.public_key.is_some(), "node registered");
     Ok(Json(RegistrationReply {
         node_id: entry.id.clone(),
         node_token: token,
@@ -105,13 +207,14 @@ async fn register(
     }))
 }
 
-/// Finds a node in memory, or in the database when another replica registered it.
-async fn find_node(
-    state: &AppState,
-    id: &str,
-) -> ApiResult<Option<std::sync::Arc<super::NodeEntry>>> {
+/// Finds a node in memory, or in the database when another replica registered it (or it was
+/// forgotten after a long silence).
+async fn find_node(state: &AppState, id: &str) -> ApiResult<Option<Arc<NodeEntry>>> {
     if let Some(node) = state.registry.get(id) {
         return Ok(Some(node));
+    }
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Ok(None);
     }
     Ok(store::find(&state.db, id)
         .await?
@@ -120,35 +223,45 @@ async fn find_node(
 
 async fn heartbeat(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiJson(hb): ApiJson<Heartbeat>,
 ) -> ApiResult<Json<HeartbeatReply>> {
-    let token = bearer(&headers)
-        .ok_or_else(|| ApiError::Unauthorized("heartbeat needs the node token".into()))?;
+    let now = state.clock.now_ms();
+    state.ip_limiter.check(ip, Kind::Heartbeat, now)?;
+    let token = bearer(&headers);
     let node = find_node(&state, &hb.node_id)
         .await?
         .filter(|n| !n.left.load(Ordering::Relaxed))
         .ok_or_else(|| ApiError::NotFound("unknown node: register again".into()))?;
-    let presented = hash_secret(token);
-    let node = if secrets_match(&presented, &node.token_hash) {
-        node
-    } else {
-        // The node may have registered again through another replica: check the stored token.
-        match store::find(&state.db, &hb.node_id).await? {
-            Some(stored)
-                if secrets_match(&presented, &stored.token_hash)
-                    && !stored.left.load(Ordering::Relaxed) =>
-            {
-                state.registry.upsert(stored)
+    let node = match token {
+        // Seed-style nodes heartbeat without a token; accepted for unsigned nodes only, and
+        // only when the aggregator admits them.
+        None if node.public_key.is_none() && state.settings.allow_unsigned_nodes => node,
+        None => {
+            return Err(ApiError::Unauthorized(
+                "heartbeat needs the node token".into(),
+            ));
+        }
+        Some(token) => {
+            let presented = hash_secret(token);
+            if secrets_match(&presented, &node.token_hash) {
+                node
+            } else {
+                // The node may have registered again through another replica.
+                match store::find(&state.db, &hb.node_id).await? {
+                    Some(stored)
+                        if secrets_match(&presented, &stored.token_hash)
+                            && !stored.left.load(Ordering::Relaxed) =>
+                    {
+                        state.registry.upsert(stored)
+                    }
+                    _ => return Err(ApiError::Unauthorized("node token is not valid".into())),
+                }
             }
-            _ => return Err(ApiError::Unauthorized("node token is not valid".into())),
         }
     };
-    node.last_heartbeat_ms
-        .store(state.clock.now_ms(), Ordering::Relaxed);
-    node.reported_requests
-        .store(hb.current_requests, Ordering::Relaxed);
-    node.dirty.store(true, Ordering::Release);
+    node.heartbeat(now, hb.current_requests);
     Ok(Json(HeartbeatReply {
         status: "ok".into(),
         heartbeat_interval_secs: state.settings.heartbeat_interval_secs,
@@ -175,13 +288,55 @@ async fn leave(
             "token is not valid for this node".into(),
         ));
     }
+    // Out of selection at once; calls already made still bring their votes.
     node.left.store(true, Ordering::Relaxed);
+    state.registry.changed();
     store::mark_left(&state.db, &id, state.clock.now_ms()).await?;
+    if is_admin {
+        crate::nodes::admin::security_event("node_removed", &id);
+    }
     tracing::info!(node.id = %id, node.name = %node.name, "node left");
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list(State(state): State<AppState>) -> Json<Vec<NodeInfo>> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Nodes per page (1-1000, default 100).
+    limit: Option<usize>,
+    /// From `X-Next-Cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only nodes with this status.
+    status: Option<String>,
+}
+
+const STATUSES: &[&str] = &["online", "offline", "quarantined", "busy", "maintenance"];
+
+/// The public node list, ordered by name then id, paged: the next page's cursor comes in the
+/// `X-Next-Cursor` header (and a `Link: rel="next"`), absent on the last page.
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    if let Some(status) = &query.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "status must be one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    let after = match &query.cursor {
+        Some(c) => Some(decode_cursor(c)?),
+        None => None,
+    };
     let now = state.clock.now_ms();
     let offline_after = state.settings.offline_after_ms();
     let mut nodes: Vec<NodeInfo> = state
@@ -189,7 +344,88 @@ async fn list(State(state): State<AppState>) -> Json<Vec<NodeInfo>> {
         .all()
         .iter()
         .map(|n| n.info(now, offline_after))
+        .filter(|n| query.status.as_deref().is_none_or(|s| n.status == s))
+        .filter(|n| {
+            after
+                .as_ref()
+                .is_none_or(|(name, id)| (&n.name, &n.id) > (name, id))
+        })
         .collect();
     nodes.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-    Json(nodes)
+    let more = nodes.len() > limit;
+    nodes.truncate(limit);
+    let mut response = Json(&nodes).into_response();
+    if more && let Some(last) = nodes.last() {
+        let cursor = encode_cursor(&last.name, &last.id);
+        if let Ok(value) = HeaderValue::from_str(&cursor) {
+            response.headers_mut().insert("x-next-cursor", value);
+        }
+        let mut link = format!("</api/nodes?limit={limit}&cursor={cursor}");
+        if let Some(status) = &query.status {
+            link.push_str("&status=");
+            link.push_str(status);
+        }
+        link.push_str(">; rel=\"next\"");
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert("link", value);
+        }
+    }
+    Ok(response)
+}
+
+fn encode_cursor(name: &str, id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{id}\n{name}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(String, String), ApiError> {
+    use base64::Engine;
+    let bad = || ApiError::BadRequest("cursor is not one this server issued".into());
+    if cursor.len() > 512 {
+        return Err(bad());
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (id, name) = text.split_once('\n').ok_or_else(bad)?;
+    if uuid::Uuid::parse_str(id).is_err() || name.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    Ok((name.to_string(), id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_forgeries() {
+        let id = "7f9c2ba4-e88f-4a5c-9b1e-3f1e2d3c4b5a";
+        let c = encode_cursor("node a", id);
+        assert_eq!(
+            decode_cursor(&c).unwrap(),
+            ("node a".to_string(), id.to_string())
+        );
+        assert!(decode_cursor("!!").is_err());
+        use base64::Engine;
+        let nul = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("\u{0}\nx");
+        assert!(decode_cursor(&nul).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_field() {
+        let reg = |f: &dyn Fn(&mut NodeRegistration)| {
+            let mut r: NodeRegistration =
+                serde_json::from_str(r#"{"name":"n","url":"http://8.8.8.8"}"#).unwrap();
+            f(&mut r);
+            check_registration(&r)
+        };
+        assert!(reg(&|_| {}).is_ok());
+        assert!(reg(&|r| r.name = "a\u{0}b".into()).is_err());
+        assert!(reg(&|r| r.api_key = Some("k\u{0}".into())).is_err());
+        assert!(reg(&|r| r.operator = Some("o\u{1b}".into())).is_err());
+        assert!(reg(&|r| r.backend = Some("\u{0}".into())).is_err());
+        assert!(reg(&|r| r.version = Some("1\n".into())).is_err());
+    }
 }

@@ -4,7 +4,7 @@
 //! weighted sampling without replacement — the same distribution as the exact method in
 //! `selection`, which small pools (and unlucky draws) still use.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rand::Rng;
 
@@ -64,9 +64,21 @@ impl WeightIndex {
 #[derive(Default)]
 pub struct Sampler {
     index: RwLock<Option<Arc<WeightIndex>>>,
+    /// Held by the one battle rebuilding the index.
+    rebuilding: Mutex<()>,
 }
 
 impl Sampler {
+    /// The right to rebuild, unless another battle is rebuilding right now.
+    pub fn try_rebuild(&self) -> Option<MutexGuard<'_, ()>> {
+        self.rebuilding.try_lock().ok()
+    }
+
+    /// The index as it is, however old.
+    pub fn current(&self) -> Option<Arc<WeightIndex>> {
+        self.index.read().ok()?.clone()
+    }
+
     /// The index if it is fresh for `version` at `now_ms`.
     pub fn fresh(&self, version: u64, now_ms: i64) -> Option<Arc<WeightIndex>> {
         let guard = self.index.read().ok()?;

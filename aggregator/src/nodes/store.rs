@@ -13,7 +13,8 @@ use crate::db::Db;
 
 const COLUMNS: &str = "id, name, url, api_key, token_hash, operator, backend, weight, \
     max_concurrent_requests, reputation, total_requests, successful_requests, \
-    avg_response_time_ms, valid_votes, agreed_votes, last_heartbeat_ms, left_at_ms, public_key";
+    avg_response_time_ms, valid_votes, agreed_votes, last_heartbeat_ms, left_at_ms, public_key, \
+    probation, maintenance, admin_weight, signed_at_ms";
 
 fn to_u32(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
@@ -35,6 +36,9 @@ fn entry_from_row(row: &AnyRow) -> Result<NodeEntry, sqlx::Error> {
         consecutive_failures: 0,
         quarantined_until_ms: 0,
     };
+    let weight = row
+        .try_get::<Option<i64>, _>("admin_weight")?
+        .unwrap_or(row.try_get("weight")?);
     Ok(NodeEntry {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -44,65 +48,216 @@ fn entry_from_row(row: &AnyRow) -> Result<NodeEntry, sqlx::Error> {
         public_key: row.try_get("public_key")?,
         operator: row.try_get("operator")?,
         backend: row.try_get("backend")?,
-        weight: to_u32(row.try_get("weight")?),
+        weight: to_u32(weight),
         max_concurrent: to_u32(row.try_get("max_concurrent_requests")?).max(1),
         last_heartbeat_ms: AtomicI64::new(
             row.try_get::<Option<i64>, _>("last_heartbeat_ms")?
                 .unwrap_or(0),
         ),
-        reported_requests: AtomicU32::new(0),
+        others_requests: AtomicU32::new(0),
         in_flight: Arc::new(AtomicU32::new(0)),
         left: AtomicBool::new(left_at.is_some()),
+        probation: AtomicBool::new(row.try_get::<i64, _>("probation")? == 1),
+        maintenance: AtomicBool::new(row.try_get::<i64, _>("maintenance")? == 1),
+        busy_until_ms: AtomicI64::new(0),
         counters: Mutex::new(counters.clone()),
         dirty: AtomicBool::new(false),
         flushed: Mutex::new(counters),
     })
 }
 
-/// Inserts a node, or updates the row with the same URL; returns the stored node.
-pub async fn upsert(
-    db: &Db,
-    reg: &NodeRegistration,
-    url: &str,
-    token_hash: &str,
-    now_ms: i64,
-) -> Result<NodeEntry, sqlx::Error> {
+/// What a registration writes: the node's own settings as accepted.
+pub struct Registered<'a> {
+    pub reg: &'a NodeRegistration,
+    pub url: &'a str,
+    pub operator: &'a str,
+    pub weight: u32,
+    pub token_hash: &'a str,
+    pub signed_at_ms: Option<i64>,
+    pub probation: bool,
+}
+
+/// Inserts a new node; returns it as stored.
+pub async fn insert(db: &Db, r: &Registered<'_>, now_ms: i64) -> Result<NodeEntry, sqlx::Error> {
     let sql = format!(
         "INSERT INTO nodes (id, name, url, api_key, token_hash, operator, backend, version, \
              weight, max_concurrent_requests, last_heartbeat_ms, created_at_ms, updated_at_ms, \
-             public_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12) \
-         ON CONFLICT (url) DO UPDATE SET name = excluded.name, api_key = excluded.api_key, \
-             token_hash = excluded.token_hash, operator = excluded.operator, \
-             backend = excluded.backend, version = excluded.version, weight = excluded.weight, \
-             max_concurrent_requests = excluded.max_concurrent_requests, \
-             last_heartbeat_ms = excluded.last_heartbeat_ms, left_at_ms = NULL, \
-             public_key = excluded.public_key, \
-             updated_at_ms = excluded.updated_at_ms \
+             public_key, signed_at_ms, probation) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $13, $14) \
          RETURNING {COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&reg.name)
-        .bind(url)
-        .bind(reg.api_key.clone())
-        .bind(token_hash)
-        .bind(reg.operator.clone())
-        .bind(reg.backend.clone())
-        .bind(reg.version.clone())
-        .bind(i64::from(reg.weight))
-        .bind(i64::from(reg.max_concurrent_requests))
+        .bind(&r.reg.name)
+        .bind(r.url)
+        .bind(r.reg.api_key.clone())
+        .bind(r.token_hash)
+        .bind(r.operator)
+        .bind(r.reg.backend.clone())
+        .bind(r.reg.version.clone())
+        .bind(i64::from(r.weight))
+        .bind(i64::from(r.reg.max_concurrent_requests))
         .bind(now_ms)
-        .bind(reg.public_key.clone())
+        .bind(r.reg.public_key.clone())
+        .bind(r.signed_at_ms)
+        .bind(i64::from(r.probation))
         .fetch_one(&db.writer)
         .await?;
     entry_from_row(&row)
 }
 
-pub async fn load_all(db: &Db) -> Result<Vec<NodeEntry>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM nodes"))
-        .fetch_all(&db.pool)
+/// Updates an existing node from a registration its key (or its operator, for an unsigned
+/// node) is entitled to: new settings, URL and token; it rejoins if it had left. Probation,
+/// maintenance and an admin's weight stay. `expected_signed_at` guards against a concurrent
+/// replay: the row changes only if nobody registered it meanwhile.
+pub async fn update(
+    db: &Db,
+    id: &str,
+    r: &Registered<'_>,
+    expected_signed_at: Option<i64>,
+    now_ms: i64,
+) -> Result<Option<NodeEntry>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE nodes SET name = $1, url = $2, api_key = $3, token_hash = $4, backend = $5, \
+             version = $6, weight = $7, max_concurrent_requests = $8, last_heartbeat_ms = $9, \
+             updated_at_ms = $9, left_at_ms = NULL, public_key = $10, signed_at_ms = $11 \
+         WHERE id = $12 AND (signed_at_ms = $13 OR (signed_at_ms IS NULL AND $13 IS NULL)) \
+         RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(&r.reg.name)
+        .bind(r.url)
+        .bind(r.reg.api_key.clone())
+        .bind(r.token_hash)
+        .bind(r.reg.backend.clone())
+        .bind(r.reg.version.clone())
+        .bind(i64::from(r.weight))
+        .bind(i64::from(r.reg.max_concurrent_requests))
+        .bind(now_ms)
+        .bind(r.reg.public_key.clone())
+        .bind(r.signed_at_ms)
+        .bind(id)
+        .bind(expected_signed_at)
+        .fetch_optional(&db.writer)
         .await?;
+    row.as_ref().map(entry_from_row).transpose()
+}
+
+/// A stored node's identity, as registration needs it.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub id: String,
+    pub url: String,
+    pub operator: Option<String>,
+    pub public_key: Option<String>,
+    pub signed_at_ms: Option<i64>,
+    pub left: bool,
+}
+
+async fn identity_where(
+    db: &Db,
+    column: &str,
+    value: &str,
+) -> Result<Option<Identity>, sqlx::Error> {
+    let sql = format!(
+        "SELECT id, url, operator, public_key, signed_at_ms, left_at_ms FROM nodes WHERE {column} = $1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(value)
+        .fetch_optional(&db.writer)
+        .await?;
+    row.map(|row| {
+        Ok(Identity {
+            id: row.try_get("id")?,
+            url: row.try_get("url")?,
+            operator: row.try_get("operator")?,
+            public_key: row.try_get("public_key")?,
+            signed_at_ms: row.try_get("signed_at_ms")?,
+            left: row.try_get::<Option<i64>, _>("left_at_ms")?.is_some(),
+        })
+    })
+    .transpose()
+}
+
+/// The node holding `url`, if any.
+pub async fn by_url(db: &Db, url: &str) -> Result<Option<Identity>, sqlx::Error> {
+    identity_where(db, "url", url).await
+}
+
+/// The node holding `public_key`, if any.
+pub async fn by_key(db: &Db, public_key: &str) -> Result<Option<Identity>, sqlx::Error> {
+    identity_where(db, "public_key", public_key).await
+}
+
+/// Nodes of `operator` that have not left.
+pub async fn count_active(db: &Db, operator: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM nodes WHERE operator = $1 AND left_at_ms IS NULL")
+        .bind(operator)
+        .fetch_one(&db.writer)
+        .await
+}
+
+/// Marks every node of `operator` as left (its operator was revoked); returns their ids.
+pub async fn leave_all_of(
+    db: &Db,
+    operator: &str,
+    now_ms: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE nodes SET left_at_ms = $1, updated_at_ms = $1 \
+         WHERE operator = $2 AND left_at_ms IS NULL RETURNING id",
+    )
+    .bind(now_ms)
+    .bind(operator)
+    .fetch_all(&db.writer)
+    .await
+}
+
+/// What an admin may change on a node.
+#[derive(Debug, Default, Clone)]
+pub struct AdminPatch {
+    pub weight: Option<u32>,
+    pub maintenance: Option<bool>,
+    pub probation: Option<bool>,
+    /// Forget the node's key, so its URL can be registered with another key.
+    pub reset_key: bool,
+}
+
+/// Applies an admin's change; returns the node as stored, or `None` when unknown.
+pub async fn patch(
+    db: &Db,
+    id: &str,
+    p: &AdminPatch,
+    now_ms: i64,
+) -> Result<Option<NodeEntry>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE nodes SET admin_weight = COALESCE($1, admin_weight), \
+             maintenance = COALESCE($2, maintenance), probation = COALESCE($3, probation), \
+             public_key = CASE WHEN $4 = 1 THEN NULL ELSE public_key END, \
+             signed_at_ms = CASE WHEN $4 = 1 THEN NULL ELSE signed_at_ms END, \
+             updated_at_ms = $5 \
+         WHERE id = $6 RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(p.weight.map(i64::from))
+        .bind(p.maintenance.map(i64::from))
+        .bind(p.probation.map(i64::from))
+        .bind(i64::from(p.reset_key))
+        .bind(now_ms)
+        .bind(id)
+        .fetch_optional(&db.writer)
+        .await?;
+    row.as_ref().map(entry_from_row).transpose()
+}
+
+/// Nodes heard from since `since_ms` (older ones stay in the table, out of memory).
+pub async fn load_recent(db: &Db, since_ms: i64) -> Result<Vec<NodeEntry>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM nodes WHERE last_heartbeat_ms >= $1"
+    ))
+    .bind(since_ms)
+    .fetch_all(&db.pool)
+    .await?;
     rows.iter().map(entry_from_row).collect()
 }
 
@@ -131,37 +286,61 @@ pub struct NodeFlush {
     pub added: NodeCounters,
     /// Latest average latency and reputation (last writer wins).
     pub current: NodeCounters,
+    /// Still on probation (a node that finished it never returns to it by a flush).
+    pub probation: bool,
 }
 
-/// Writes heartbeat times and counters of many nodes in one transaction.
+/// Rows per flush statement: well under both databases' bound-parameter limits.
+const FLUSH_ROWS_PER_STATEMENT: usize = 500;
+
+/// Writes heartbeat times, counters and probation of many nodes: one multi-row `UPDATE ...
+/// FROM (VALUES ...)` per 500 nodes, in one transaction.
 pub async fn flush(db: &Db, rows: &[NodeFlush], now_ms: i64) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
     let mut tx = db.begin_write().await?;
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    for r in rows {
-        let (a, c) = (&r.added, &r.current);
-        sqlx::query(
-            "UPDATE nodes SET last_heartbeat_ms = CASE WHEN last_heartbeat_ms IS NULL \
-                 OR last_heartbeat_ms < $1 THEN $1 ELSE last_heartbeat_ms END, \
-             total_requests = total_requests + $2, \
-             successful_requests = successful_requests + $3, avg_response_time_ms = $4, \
-             valid_votes = valid_votes + $5, agreed_votes = agreed_votes + $6, \
-             reputation = $7, updated_at_ms = $8 \
-             WHERE id = $9",
-        )
-        .bind(r.last_heartbeat_ms)
-        .bind(count(a.total_requests))
-        .bind(count(a.successful_requests))
-        .bind(c.avg_response_time_ms)
-        .bind(count(a.valid_votes))
-        .bind(count(a.agreed_votes))
-        .bind(c.reputation)
-        .bind(now_ms)
-        .bind(&r.id)
-        .execute(&mut *tx)
-        .await?;
+    const COLUMNS: usize = 9;
+    for chunk in rows.chunks(FLUSH_ROWS_PER_STATEMENT) {
+        let mut values = Vec::with_capacity(chunk.len());
+        for i in 0..chunk.len() {
+            let p = |c: usize| i * COLUMNS + c + 2;
+            values.push(format!(
+                "(CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), \
+                 CAST(${} AS DOUBLE PRECISION), CAST(${} AS BIGINT), CAST(${} AS BIGINT), \
+                 CAST(${} AS DOUBLE PRECISION), CAST(${} AS BIGINT))",
+                p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)
+            ));
+        }
+        // A CTE names the columns of the VALUES list the same way on SQLite and PostgreSQL.
+        let sql = format!(
+            "WITH v (id, hb, total, ok, avg, valid, agreed, rep, probation) AS (VALUES {}) \
+             UPDATE nodes SET last_heartbeat_ms = CASE WHEN nodes.last_heartbeat_ms IS NULL \
+                 OR nodes.last_heartbeat_ms < v.hb THEN v.hb ELSE nodes.last_heartbeat_ms END, \
+             total_requests = nodes.total_requests + v.total, \
+             successful_requests = nodes.successful_requests + v.ok, \
+             avg_response_time_ms = v.avg, valid_votes = nodes.valid_votes + v.valid, \
+             agreed_votes = nodes.agreed_votes + v.agreed, reputation = v.rep, \
+             probation = CASE WHEN v.probation = 0 THEN 0 ELSE nodes.probation END, \
+             updated_at_ms = $1 FROM v WHERE nodes.id = v.id",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(now_ms);
+        for r in chunk {
+            let (a, c) = (&r.added, &r.current);
+            query = query
+                .bind(r.id.clone())
+                .bind(r.last_heartbeat_ms)
+                .bind(count(a.total_requests))
+                .bind(count(a.successful_requests))
+                .bind(c.avg_response_time_ms)
+                .bind(count(a.valid_votes))
+                .bind(count(a.agreed_votes))
+                .bind(c.reputation)
+                .bind(i64::from(r.probation));
+        }
+        query.execute(&mut *tx).await?;
     }
     tx.commit().await
 }

@@ -26,7 +26,14 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
         || ip.is_multicast()
         || ip.is_documentation()
         || ip == Ipv4Addr::new(100, 100, 100, 200)
+        // Azure's wire server (metadata, extensions).
+        || ip == Ipv4Addr::new(168, 63, 129, 16)
         || o[0] == 0
+        // Benchmarking (198.18.0.0/15), IETF protocol assignments (192.0.0.0/24) and the
+        // reserved 240.0.0.0/4: nothing a node should live on.
+        || (o[0] == 198 && (o[1] & 0xfe) == 18)
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        || o[0] >= 240
     {
         AddressClass::Forbidden
     } else if ip.is_loopback() || ip.is_private() || (o[0] == 100 && (o[1] & 0xC0) == 64) {
@@ -54,6 +61,10 @@ fn classify(ip: IpAddr) -> AddressClass {
                 let [a, b] = seg[1].to_be_bytes();
                 let [c, d] = seg[2].to_be_bytes();
                 return classify_v4(Ipv4Addr::new(a, b, c, d));
+            }
+            // Local-use NAT64 (64:ff9b:1::/48) translates to anything, private ranges included.
+            if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1 {
+                return AddressClass::Forbidden;
             }
             // Deprecated IPv4-compatible addresses (::a.b.c.d) have no business here.
             if seg[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified() {
@@ -100,6 +111,23 @@ impl reqwest::dns::Resolve for PolicyResolver {
             let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
         })
+    }
+}
+
+/// Who runs a node in an open network (no operator accounts): its host, so one machine holds
+/// one seat however many names it registers under. IPv6 hosts count by their /64, which one
+/// subscriber usually holds whole.
+pub fn host_operator(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("host {v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("host {v4}"),
+            None => {
+                let s = v6.segments();
+                let prefix = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("host {prefix}/64")
+            }
+        },
     }
 }
 
@@ -202,6 +230,12 @@ mod tests {
             "http://[64:ff9b::a9fe:a9fe]",
             "http://[2002:a9fe:a9fe::1]",
             "http://[::a9fe:a9fe]",
+            "http://198.18.0.1",
+            "http://198.19.255.1",
+            "http://192.0.0.8",
+            "http://240.0.0.1",
+            "http://[64:ff9b:1::a00:1]",
+            "http://168.63.129.16",
         ] {
             assert!(check_node_url(url, true).await.is_err(), "{url}");
         }
@@ -220,6 +254,19 @@ mod tests {
         };
         let addrs: Vec<_> = lenient.resolve(name("localhost")).await.unwrap().collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+    }
+
+    #[test]
+    fn hosts_count_by_address_or_ipv6_slash_64() {
+        assert_eq!(host_operator("10.1.2.3".parse().unwrap()), "host 10.1.2.3");
+        assert_eq!(
+            host_operator("2001:db8:1:2:aaaa::1".parse().unwrap()),
+            host_operator("2001:db8:1:2:bbbb::9".parse().unwrap())
+        );
+        assert_eq!(
+            host_operator("2001:db8:1:2::1".parse().unwrap()),
+            "host 2001:db8:1:2::/64"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,92 @@
+//! Network settings against slow and abusive clients: connection caps, header and request
+//! timeouts, per-address rate limits, and which proxies' `X-Forwarded-For` is believed.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use clap::Args;
+
+use super::ip_limit::IpLimits;
+
+#[derive(Debug, Clone, Args)]
+pub struct NetArgs {
+    /// Proxies (CIDRs or addresses, comma-separated) whose `X-Forwarded-For` names the client.
+    /// From anyone else the header is ignored and the peer address is the client.
+    #[arg(long, env = "HERO_TRUSTED_PROXY", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+    /// Most open client connections; more are closed at once.
+    #[arg(long, env = "HERO_MAX_CONNECTIONS", default_value_t = 8192)]
+    pub max_connections: usize,
+    /// Most open connections from one address (IPv6: one /64); more are closed at once.
+    #[arg(long, env = "HERO_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// Longest a client may take to send a request's headers, or to idle between requests
+    /// (milliseconds).
+    #[arg(long, env = "HERO_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+    /// Longest one request may take, body included (milliseconds); 408 after that.
+    #[arg(long, env = "HERO_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+    /// Guest sign-ups, device logins and refreshes per minute from one address (0: no limit).
+    #[arg(long, env = "HERO_IP_LIMIT_AUTH_PER_MINUTE", default_value_t = 30)]
+    pub ip_limit_auth_per_minute: u32,
+    /// Node registrations per minute from one address (0: no limit).
+    #[arg(long, env = "HERO_IP_LIMIT_REGISTER_PER_MINUTE", default_value_t = 20)]
+    pub ip_limit_register_per_minute: u32,
+    /// Node heartbeats per minute from one address (0: no limit).
+    #[arg(
+        long,
+        env = "HERO_IP_LIMIT_HEARTBEAT_PER_MINUTE",
+        default_value_t = 1200
+    )]
+    pub ip_limit_heartbeat_per_minute: u32,
+}
+
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    hero_serve::parse_cidr(s)
+}
+
+impl NetArgs {
+    pub fn ip_limits(&self) -> IpLimits {
+        IpLimits {
+            auth_per_minute: self.ip_limit_auth_per_minute,
+            register_per_minute: self.ip_limit_register_per_minute,
+            heartbeat_per_minute: self.ip_limit_heartbeat_per_minute,
+        }
+    }
+
+    pub fn serve_limits(&self) -> hero_serve::Limits {
+        hero_serve::Limits {
+            max_connections: self.max_connections.max(1),
+            max_connections_per_ip: self.max_connections_per_ip.max(1),
+            header_read_timeout: std::time::Duration::from_millis(
+                self.header_read_timeout_ms.max(100),
+            ),
+        }
+    }
+}
+
+/// The client's address: the peer, or what a trusted proxy says in `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<crate::state::AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        Ok(ClientIp(hero_serve::client_ip(
+            peer,
+            &parts.headers,
+            &state.settings.net.trusted_proxy,
+        )))
+    }
+}

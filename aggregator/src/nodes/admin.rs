@@ -1,0 +1,275 @@
+//! Admin over operators and nodes: create and revoke operators, inspect a node with its
+//! recent votes, change its weight, maintenance, probation, quarantine or key. Every action
+//! is a security event: logged (target `security`) and counted.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::operators::{self, Operator};
+use super::store::{self, AdminPatch};
+use crate::http::admin::require_admin;
+use crate::http::error::ApiResult;
+use crate::http::metrics::ADMIN_ACTIONS;
+use crate::http::{ApiError, ApiJson};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/admin/operators", post(create).get(list))
+        .route(
+            "/api/v1/admin/operators/{name}",
+            axum::routing::delete(revoke),
+        )
+        .route("/api/v1/admin/nodes/{id}", get(show).patch(patch))
+}
+
+/// Logs and counts one admin action.
+pub fn security_event(action: &'static str, subject: &str) {
+    metrics::counter!(ADMIN_ACTIONS, "action" => action).increment(1);
+    tracing::warn!(target: "security", action, subject, "admin action");
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOperator {
+    name: String,
+    #[serde(default = "default_max_nodes")]
+    max_nodes: i64,
+    #[serde(default = "default_max_weight")]
+    max_weight: i64,
+}
+
+fn default_max_nodes() -> i64 {
+    10
+}
+
+fn default_max_weight() -> i64 {
+    1
+}
+
+#[derive(Debug, Serialize)]
+struct OperatorCreated {
+    #[serde(flatten)]
+    operator: Operator,
+    /// Shown this once; stored only as a hash.
+    enrollment_token: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateOperator>,
+) -> ApiResult<(StatusCode, Json<OperatorCreated>)> {
+    require_admin(&state, &headers)?;
+    operators::check(&body.name, body.max_nodes, body.max_weight)
+        .map_err(ApiError::Unprocessable)?;
+    let created = operators::create(
+        &state.db,
+        &body.name,
+        body.max_nodes,
+        body.max_weight,
+        state.clock.now_ms(),
+    )
+    .await;
+    let (operator, enrollment_token) = match created {
+        Ok(created) => created,
+        Err(e) if crate::db::is_unique_violation(&e) => {
+            return Err(ApiError::Conflict(format!(
+                "an operator named {} exists already",
+                body.name
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    security_event("operator_created", &operator.name);
+    Ok((
+        StatusCode::CREATED,
+        Json(OperatorCreated {
+            operator,
+            enrollment_token,
+        }),
+    ))
+}
+
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Vec<Operator>>> {
+    require_admin(&state, &headers)?;
+    Ok(Json(operators::list(&state.db).await?))
+}
+
+#[derive(Debug, Serialize)]
+struct Revoked {
+    operator: Operator,
+    /// Nodes of the operator taken out of the network.
+    nodes_removed: usize,
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Revoked>> {
+    require_admin(&state, &headers)?;
+    let now = state.clock.now_ms();
+    let operator = operators::revoke(&state.db, &name, now)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no operator named {name:?}")))?;
+    let removed = store::leave_all_of(&state.db, &operator.name, now).await?;
+    for id in &removed {
+        if let Some(node) = state.registry.get(id) {
+            node.left.store(true, Ordering::Relaxed);
+        }
+    }
+    state.registry.changed();
+    security_event("operator_revoked", &operator.name);
+    Ok(Json(Revoked {
+        operator,
+        nodes_removed: removed.len(),
+    }))
+}
+
+/// A stored vote of the node, newest first.
+#[derive(Debug, Serialize)]
+struct RecentVote {
+    battle_id: String,
+    role: String,
+    voted_winner_id: Option<String>,
+    is_valid: bool,
+    agrees: Option<bool>,
+    response_time_ms: i64,
+    error: Option<String>,
+    created_at_ms: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct NodeDetails {
+    #[serde(flatten)]
+    node: hero_protocol::NodeInfo,
+    public_key: Option<String>,
+    quarantined_until_ms: Option<i64>,
+    busy_until_ms: Option<i64>,
+    recent_votes: Vec<RecentVote>,
+}
+
+async fn details(state: &AppState, id: &str) -> ApiResult<NodeDetails> {
+    let node = match state.registry.get(id) {
+        Some(node) => node,
+        None if uuid::Uuid::parse_str(id).is_ok() => match store::find(&state.db, id).await? {
+            Some(entry) => std::sync::Arc::new(entry),
+            None => return Err(ApiError::NotFound("unknown node".into())),
+        },
+        None => return Err(ApiError::NotFound("unknown node".into())),
+    };
+    let now = state.clock.now_ms();
+    let rows = sqlx::query(
+        "SELECT battle_id, role, voted_winner_id, is_valid, agrees, response_time_ms, error, \
+             created_at_ms FROM battle_votes WHERE node_id = $1 \
+         ORDER BY created_at_ms DESC LIMIT 50",
+    )
+    .bind(id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let recent_votes = rows
+        .iter()
+        .map(|v| {
+            Ok(RecentVote {
+                battle_id: v.try_get("battle_id")?,
+                role: v.try_get("role")?,
+                voted_winner_id: v.try_get("voted_winner_id")?,
+                is_valid: v.try_get::<i64, _>("is_valid")? == 1,
+                agrees: v.try_get::<Option<i64>, _>("agrees")?.map(|a| a == 1),
+                response_time_ms: v.try_get("response_time_ms")?,
+                error: v.try_get("error")?,
+                created_at_ms: v.try_get("created_at_ms")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let quarantined = node.snapshot_counters().quarantined_until_ms;
+    let busy = node.busy_until_ms.load(Ordering::Relaxed);
+    Ok(NodeDetails {
+        node: node.info(now, state.settings.offline_after_ms()),
+        public_key: node.public_key.clone(),
+        quarantined_until_ms: (quarantined > now).then_some(quarantined),
+        busy_until_ms: (busy > now).then_some(busy),
+        recent_votes,
+    })
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<NodeDetails>> {
+    require_admin(&state, &headers)?;
+    Ok(Json(details(&state, &id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchNode {
+    /// Selection weight (0-1000), overriding what the node asks for.
+    weight: Option<u32>,
+    /// Out of selection (true) or back in (false).
+    maintenance: Option<bool>,
+    /// Close the circuit breaker now.
+    #[serde(default)]
+    lift_quarantine: bool,
+    /// Put on probation (true) or trust at once (false).
+    probation: Option<bool>,
+    /// Forget the node's key, so its URL may be registered with a new one.
+    #[serde(default)]
+    reset_key: bool,
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchNode>,
+) -> ApiResult<Json<NodeDetails>> {
+    require_admin(&state, &headers)?;
+    if body.weight.is_some_and(|w| w > 1000) {
+        return Err(ApiError::Unprocessable(
+            "weight must be between 0 and 1000".into(),
+        ));
+    }
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(ApiError::NotFound("unknown node".into()));
+    }
+    let change = AdminPatch {
+        weight: body.weight,
+        maintenance: body.maintenance,
+        probation: body.probation,
+        reset_key: body.reset_key,
+    };
+    let entry = store::patch(&state.db, &id, &change, state.clock.now_ms())
+        .await?
+        .ok_or_else(|| ApiError::NotFound("unknown node".into()))?;
+    let left = entry.left.load(Ordering::Relaxed);
+    let node = state.registry.upsert(entry);
+    node.left.store(left, Ordering::Relaxed);
+    if body.lift_quarantine {
+        if let Ok(mut c) = node.counters.lock() {
+            c.quarantined_until_ms = 0;
+            c.consecutive_failures = 0;
+        }
+        node.busy_until_ms.store(0, Ordering::Relaxed);
+        security_event("node_quarantine_lifted", &id);
+    }
+    for (changed, action) in [
+        (body.weight.is_some(), "node_weight_set"),
+        (body.maintenance.is_some(), "node_maintenance_set"),
+        (body.probation.is_some(), "node_probation_set"),
+        (body.reset_key, "node_key_reset"),
+    ] {
+        if changed {
+            security_event(action, &id);
+        }
+    }
+    Ok(Json(details(&state, &id).await?))
+}
