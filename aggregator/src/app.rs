@@ -190,10 +190,12 @@ impl Application {
             state.db.clone(),
             Arc::clone(&state.registry),
             Arc::clone(&state.clock),
-            Duration::from_millis(settings.flush_interval_ms.max(10)),
-            Duration::from_millis(settings.sync_interval_ms.max(10)),
-            settings.offline_after_ms(),
-            retention_ms(&settings),
+            maintenance::Schedule {
+                flush_every: Duration::from_millis(settings.flush_interval_ms.max(10)),
+                sync_every: Duration::from_millis(settings.sync_interval_ms.max(10)),
+                offline_after_ms: settings.offline_after_ms(),
+                retention_ms: retention_ms(&settings),
+            },
             shutdown.clone(),
         ));
         let battles = worker.tracker.clone();

@@ -20,10 +20,10 @@
 //!   the dispatcher re-enters `poll_read_head` and re-arms the timer at once.
 //!
 //! So hyper covers all three and we add no timer of our own; `tests/slow_clients.rs` checks
-//! each case. Not covered by this timer: a request body sent slowly (the routers' request
-//! timeout covers that) and a client that never reads our response while hyper is writing
-//! it (the timer only runs while waiting for a head; the kernel's send buffer absorbs our
-//! small responses, so this needs large ones).
+//! each case. Not covered by this timer: a request body sent slowly (a request timeout layer
+//! in the router has to cover that) and a client that never reads our response while hyper
+//! is writing it (the timer only runs while waiting for a head; the kernel's send buffer
+//! absorbs small responses, so this takes large ones).
 
 use std::io;
 use std::net::SocketAddr;

@@ -218,17 +218,20 @@ impl Aggregator {
             &options.quorum_size.to_string(),
             "--probation-votes",
             &options.probation_votes.to_string(),
-            // Every test talks from 127.0.0.1: the per-address limits have tests of their own.
-            "--ip-limit-auth-per-minute",
-            "100000",
-            "--ip-limit-register-per-minute",
-            "100000",
-            "--ip-limit-heartbeat-per-minute",
-            "100000",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        // Every test talks from 127.0.0.1: the per-address limits have tests of their own.
+        for limit in [
+            "--ip-limit-auth-per-minute",
+            "--ip-limit-register-per-minute",
+            "--ip-limit-heartbeat-per-minute",
+        ] {
+            if !options.extra.iter().any(|e| e == limit) {
+                args.extend([limit.to_string(), "100000".to_string()]);
+            }
+        }
         if options.allow_private {
             args.push("--allow-private-node-urls".into());
         }

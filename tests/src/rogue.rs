@@ -64,7 +64,21 @@ fn signed(
     battle_id: &str,
     result: &BattleResult,
 ) -> Response {
-    let body = serde_json::to_vec(result).expect("json");
+    signed_bytes(
+        state,
+        headers,
+        battle_id,
+        serde_json::to_vec(result).expect("json"),
+    )
+}
+
+/// Any body, signed for the assignment in the request headers.
+fn signed_bytes(
+    state: &NodeState,
+    headers: &HeaderMap,
+    battle_id: &str,
+    body: Vec<u8>,
+) -> Response {
     let header = |name: &str| {
         headers
             .get(name)
@@ -174,7 +188,12 @@ async fn generate(
         Behavior::FlippedWinner => {
             signed(&state, &headers, &req.battle_id, &flip(&honest, &fighters))
         }
-        Behavior::Garbage => (StatusCode::OK, "this is not json {").into_response(),
+        Behavior::Garbage => signed_bytes(
+            &state,
+            &headers,
+            &req.battle_id,
+            b"this is not json {".to_vec(),
+        ),
         Behavior::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()

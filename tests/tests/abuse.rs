@@ -141,7 +141,7 @@ async fn two_replicas_sharing_busy_nodes_never_quarantine_them(backend: Backend)
         delay_ms: 200,
         max: 1,
     };
-    let _nodes = vec![
+    let _nodes = [
         TestNode::start(&a.url(), "busy-1", busy).await,
         TestNode::start(&a.url(), "busy-2", busy).await,
         TestNode::start(&a.url(), "busy-3", busy).await,

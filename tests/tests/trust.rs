@@ -231,7 +231,9 @@ async fn poisoned_votes_cannot_stop_an_honest_majority(backend: Backend) {
     let _text = TestNode::start(&agg.url(), "nul-text", Behavior::NulText).await;
     agg.wait_online(5).await;
     let fighters = pair();
-    for seed in 0..5 {
+    // Three battles: after three failures in a row the breaker takes the two failing
+    // poisoners out of selection for a while.
+    for seed in 0..3 {
         let id = agg.create_battle(&fighters, seed).await;
         let battle = agg.settled(&id, 30).await;
         assert_eq!(battle["status"], "COMPLETED", "{battle}");

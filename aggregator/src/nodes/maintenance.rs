@@ -100,17 +100,30 @@ pub async fn sync_once(
     Ok(added)
 }
 
+/// When the upkeep runs, and what it judges nodes by.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub flush_every: std::time::Duration,
+    pub sync_every: std::time::Duration,
+    pub offline_after_ms: i64,
+    /// Silent nodes leave memory after this long.
+    pub retention_ms: i64,
+}
+
 /// Runs flush and sync on their intervals until shutdown, then flushes one last time.
 pub async fn run(
     db: Db,
     registry: Arc<NodeRegistry>,
     clock: SharedClock,
-    flush_every: std::time::Duration,
-    sync_every: std::time::Duration,
-    offline_after_ms: i64,
-    retention_ms: i64,
+    schedule: Schedule,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let Schedule {
+        flush_every,
+        sync_every,
+        offline_after_ms,
+        retention_ms,
+    } = schedule;
     let mut flush_tick = tokio::time::interval(flush_every);
     let mut sync_tick = tokio::time::interval(sync_every);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
