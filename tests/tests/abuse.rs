@@ -75,6 +75,8 @@ async fn a_registration_flood_is_limited_and_the_registry_stays_bounded(backend:
             "3".into(),
             "--node-retention-secs".into(),
             "3".into(),
+            "--trusted-proxy".into(),
+            "127.0.0.1/32".into(),
         ],
         ..AggregatorOptions::default()
     };
@@ -109,6 +111,15 @@ async fn a_registration_flood_is_limited_and_the_registry_stays_bounded(backend:
     }
     assert_eq!(statuses[..3], [(201, false), (201, false), (201, false)]);
     assert_eq!(statuses[3], (429, true));
+    // Behind a trusted proxy (here 127.0.0.1), X-Forwarded-For names the client: another
+    // client is not limited by the first one's sign-ups.
+    let other = client
+        .post(format!("{}/api/v1/auth/guest", agg.url()))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 201);
     assert_eq!(agg.get("/api/nodes").await.as_array().unwrap().len(), 5);
     // The flood never heartbeats: past the retention period it leaves memory (the rows stay).
     hero_tests::eventually(20, "silent nodes to leave memory", || async {

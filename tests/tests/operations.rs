@@ -1,9 +1,68 @@
 //! Operator commands of the real binaries: `hero-aggregator migrate`, and settings refused
 //! at start with a reason.
 
-use hero_tests::{Backend, TestDb, on_both_databases, run_to_exit};
+#![expect(
+    clippy::unwrap_used,
+    reason = "test bodies, run through on_both_databases!, which clippy does not see as tests"
+)]
 
-on_both_databases!(migrate_creates_the_schema_and_is_repeatable);
+use hero_protocol::signing::VoteSigner;
+use hero_tests::enroll::register;
+use hero_tests::{Aggregator, AggregatorOptions, Backend, TestDb, on_both_databases, run_to_exit};
+
+on_both_databases!(
+    migrate_creates_the_schema_and_is_repeatable,
+    operators_are_created_listed_and_revoked_from_the_command_line,
+);
+
+async fn operators_are_created_listed_and_revoked_from_the_command_line(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let run = |args: &[&str]| {
+        let mut all = vec!["operators"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database-url", &db.url]);
+        let out = run_to_exit("hero-aggregator", &all, &[("RUST_BACKTRACE", "0")], &[]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&["create", "acme", "--max-nodes", "2", "--max-weight", "3"]);
+    assert!(ok, "{stderr}");
+    let token = stdout
+        .lines()
+        .find_map(|l| l.split("operator): ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(token.len(), 64, "{stdout}");
+    let (ok, _, stderr) = run(&["create", "acme"]);
+    assert!(!ok, "a second acme is refused");
+    assert!(stderr.contains("acme"), "{stderr}");
+    let (ok, _, stderr) = run(&["create", "bad name!"]);
+    assert!(!ok && stderr.contains("operator name"), "{stderr}");
+    let (ok, stdout, _) = run(&["list"]);
+    assert!(
+        ok && stdout.contains("acme\tmax_nodes=2\tmax_weight=3\tactive"),
+        "{stdout}"
+    );
+    // The token works; the network is closed to everyone else.
+    let agg = Aggregator::start(&db, &AggregatorOptions::default());
+    let body = serde_json::json!({"name": "n", "url": "http://127.0.0.1:9", "weight": 9});
+    let k = VoteSigner::generate().unwrap();
+    let (status, _) = register(&agg.url(), None, body.clone(), Some(&k)).await;
+    assert_eq!(status, 401, "no open registration once an operator exists");
+    let (status, reg) = register(&agg.url(), Some(&token), body.clone(), Some(&k)).await;
+    assert_eq!(status, 200, "{reg}");
+    let nodes = agg.get("/api/nodes").await;
+    assert_eq!(nodes[0]["operator"], "acme");
+    assert_eq!(nodes[0]["weight"], 3, "clamped to max_weight");
+    let (ok, stdout, _) = run(&["revoke", "acme"]);
+    assert!(ok && stdout.contains("1 of its nodes left"), "{stdout}");
+    let (status, _) = register(&agg.url(), Some(&token), body, Some(&k)).await;
+    assert_eq!(status, 401, "a revoked token registers nothing");
+}
 
 async fn migrate_creates_the_schema_and_is_repeatable(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -32,8 +91,10 @@ async fn migrate_creates_the_schema_and_is_repeatable(backend: Backend) {
 
 #[test]
 fn impossible_settings_are_refused_with_a_reason() {
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--quorum-size", "4"], "--quorum-size must be odd"),
+        (&["--quorum-size", "1"], "--insecure-single-node"),
+        (&["--trusted-proxy", "not-a-cidr"], "trusted-proxy"),
         (
             &[
                 "--battle-lease-ms",

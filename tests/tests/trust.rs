@@ -78,6 +78,7 @@ async fn one_operator_never_holds_two_seats(backend: Backend) {
     let _a = NodeProcess::start(&agg.url(), "honest-a", &["--enrollment-token", &honest_a]);
     let _b = NodeProcess::start(&agg.url(), "honest-b", &["--enrollment-token", &honest_b]);
     agg.wait_online(12).await;
+    check_paging(&agg).await;
     let nodes = agg.get("/api/nodes?limit=1000").await;
     assert_eq!(node_by_name(&nodes, "sybil-3")["weight"], 5, "{nodes}");
     assert_eq!(node_by_name(&nodes, "sybil-3")["operator"], "sybil");
@@ -136,6 +137,48 @@ async fn one_operator_never_holds_two_seats(backend: Backend) {
         seated, 200,
         "k = 3 over three operators seats each in every battle"
     );
+}
+
+/// `GET /api/nodes` pages by `limit` and `cursor`, filters by `status`, refuses nonsense.
+async fn check_paging(agg: &Aggregator) {
+    let client = reqwest::Client::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut url = format!("{}/api/nodes?limit=5", agg.url());
+    let mut pages = 0;
+    loop {
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let next = response
+            .headers()
+            .get("x-next-cursor")
+            .map(|v| v.to_str().unwrap().to_string());
+        let page: Value = response.json().await.unwrap();
+        assert!(page.as_array().unwrap().len() <= 5);
+        for n in page.as_array().unwrap() {
+            assert!(
+                seen.insert(n["id"].as_str().unwrap().to_string()),
+                "repeated {n}"
+            );
+        }
+        pages += 1;
+        match next {
+            Some(cursor) => url = format!("{}/api/nodes?limit=5&cursor={cursor}", agg.url()),
+            None => break,
+        }
+    }
+    assert_eq!((seen.len(), pages), (12, 3));
+    let online = agg.get("/api/nodes?status=online&limit=1000").await;
+    assert_eq!(online.as_array().unwrap().len(), 12);
+    let offline = agg.get("/api/nodes?status=offline").await;
+    assert!(offline.as_array().unwrap().is_empty());
+    for bad in ["limit=0", "status=sleeping", "cursor=%00", "cursor=bm9wZQ"] {
+        let r = client
+            .get(format!("{}/api/nodes?{bad}", agg.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
 }
 
 async fn url_takeover_is_refused_and_the_victim_keeps_voting(backend: Backend) {
