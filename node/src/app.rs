@@ -124,7 +124,7 @@ impl Application {
                 max_connections_per_ip: config.max_connections_per_ip.max(1),
                 header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(100)),
             },
-            router: server::router(state),
+            router: server::router(state, Duration::from_secs(config.request_timeout_secs)),
             lifecycle,
         })
     }

@@ -89,6 +89,12 @@ pub struct NodeConfig {
         default_value_t = 10_000
     )]
     pub header_read_timeout_ms: u64,
+
+    /// Longest one request may take, generation included (seconds); 408 after that. Keep it
+    /// above the engine's own timeout (--llm-timeout-secs).
+    #[arg(long, env = "HERO_NODE_REQUEST_TIMEOUT_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
 }
 
 /// Where the identity key lives unless told otherwise.
@@ -112,6 +118,7 @@ impl Default for NodeConfig {
             max_connections: 4096,
             max_connections_per_ip: 1024,
             header_read_timeout_ms: 10_000,
+            request_timeout_secs: 120,
         }
     }
 }
@@ -134,6 +141,7 @@ impl fmt::Debug for NodeConfig {
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("header_read_timeout_ms", &self.header_read_timeout_ms)
+            .field("request_timeout_secs", &self.request_timeout_secs)
             .finish()
     }
 }

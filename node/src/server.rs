@@ -41,7 +41,7 @@ impl FromRef<AppState> for ApiKey {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/generate_battle", post(generate_battle))
@@ -52,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         // A request body that trickles in slower than this is cut off (408).
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             std::time::Duration::from_secs(10),
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
         ))
         .with_state(state)
 }

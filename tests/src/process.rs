@@ -306,6 +306,36 @@ impl Aggregator {
         .await
     }
 
+    /// Creates a battle, waits for it, and checks that the nodes' quorum settled it with the
+    /// Sim engine's winner (what every honest node answers); returns it.
+    pub async fn quorum_battle(
+        &self,
+        fighters: &[hero_protocol::Fighter],
+        seed: u64,
+    ) -> serde_json::Value {
+        let id = self.create_battle(fighters, seed).await;
+        let battle = self.settled(&id, 30).await;
+        assert_eq!(battle["settled_by"], "quorum", "{battle}");
+        assert_eq!(
+            battle["winner_id"],
+            crate::fighters::sim_winner(&id, fighters, seed),
+            "{battle}"
+        );
+        battle
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.url()))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Waits until the battle shows `n` votes and returns it.
     pub async fn with_votes(&self, id: &str, n: usize, secs: u64) -> serde_json::Value {
         crate::eventually(secs, &format!("{n} votes recorded"), || async {

@@ -8,7 +8,7 @@
 
 use hero_protocol::signing::VoteSigner;
 use hero_tests::enroll::register;
-use hero_tests::fighters::{pair, sim_winner};
+use hero_tests::fighters::pair;
 use hero_tests::{
     Aggregator, AggregatorOptions, Backend, Behavior, NodeProcess, TestDb, TestNode,
     on_both_databases,
@@ -52,10 +52,7 @@ async fn idle_connections_do_not_stop_honest_traffic(backend: Backend) {
     assert_eq!(health.status(), 200);
     let fighters = pair();
     for seed in 0..5 {
-        let id = agg.create_battle(&fighters, seed).await;
-        let battle = agg.settled(&id, 30).await;
-        assert_eq!(battle["settled_by"], "quorum", "{battle}");
-        assert_eq!(battle["winner_id"], sim_winner(&id, &fighters, seed));
+        agg.quorum_battle(&fighters, seed).await;
     }
     let node_health = reqwest::get(format!("{}/health", nodes[0].process.url()))
         .await

@@ -277,12 +277,9 @@ async fn poisoned_votes_cannot_stop_an_honest_majority(backend: Backend) {
     // Three battles: after three failures in a row the breaker takes the two failing
     // poisoners out of selection for a while.
     for seed in 0..3 {
-        let id = agg.create_battle(&fighters, seed).await;
-        let battle = agg.settled(&id, 30).await;
-        assert_eq!(battle["status"], "COMPLETED", "{battle}");
-        assert_eq!(battle["settled_by"], "quorum", "{battle}");
-        assert_eq!(battle["winner_id"], sim_winner(&id, &fighters, seed));
-        let battle = agg.with_votes(&id, 5, 15).await;
+        let battle = agg.quorum_battle(&fighters, seed).await;
+        let id = battle["id"].as_str().unwrap();
+        let battle = agg.with_votes(id, 5, 15).await;
         let text = serde_json::to_string(&battle).unwrap();
         assert!(!text.contains("\\u0000"), "a NUL was published: {text}");
         assert!(!text.contains("\\u001b"), "an escape code was published");
@@ -317,10 +314,7 @@ async fn a_colluding_minority_never_decides(backend: Backend) {
     agg.wait_online(5).await;
     let fighters = pair();
     for seed in 0..20 {
-        let id = agg.create_battle(&fighters, seed).await;
-        let battle = agg.settled(&id, 30).await;
-        assert_eq!(battle["settled_by"], "quorum", "{battle}");
-        assert_eq!(battle["winner_id"], sim_winner(&id, &fighters, seed));
+        agg.quorum_battle(&fighters, seed).await;
     }
     // The honest nodes lost nothing for disagreeing with the colluders.
     hero_tests::eventually(10, "counters flushed", || async {
@@ -430,7 +424,7 @@ async fn admins_inspect_steer_and_revoke(backend: Backend) {
     )
     .await;
     assert_eq!(status, 422);
-    // In maintenance the node is out of selection: only two nodes remain, no quorum of 3.
+    // In maintenance the node is out of selection: the other two vote.
     let id = agg.create_battle(&fighters, 6).await;
     let battle = agg.with_votes(&id, 2, 30).await;
     assert!(
@@ -450,6 +444,22 @@ async fn admins_inspect_steer_and_revoke(backend: Backend) {
     .await;
     assert_eq!(status, 200, "{revoked}");
     assert_eq!(revoked["nodes_removed"], 1);
+    for bad in ["nobody", "%00", "a%0Ab"] {
+        let (status, _) = admin(
+            reqwest::Method::DELETE,
+            format!("{}/api/v1/admin/operators/{bad}", agg.url()),
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{bad}");
+    }
+    let (status, _) = admin(
+        reqwest::Method::GET,
+        format!("{}/api/v1/admin/nodes/%00", agg.url()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
     let (status, _) = register(
         &agg.url(),
         Some(&tokens[1]),
@@ -458,12 +468,7 @@ async fn admins_inspect_steer_and_revoke(backend: Backend) {
     )
     .await;
     assert_eq!(status, 401);
-    let metrics = reqwest::get(format!("{}/metrics", agg.url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = agg.metrics().await;
     assert!(
         metrics.contains("hero_admin_actions_total{action=\"operator_revoked\"} 1"),
         "{metrics}"

@@ -115,6 +115,9 @@ async fn revoke(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Revoked>> {
     require_admin(&state, &headers)?;
+    if operators::check(&name, 1, 0).is_err() {
+        return Err(ApiError::NotFound(format!("no operator named {name:?}")));
+    }
     let now = state.clock.now_ms();
     let operator = operators::revoke(&state.db, &name, now)
         .await?
