@@ -47,6 +47,8 @@ pub struct NodeOptions {
     /// `operator` in the registration body.
     pub operator: Option<String>,
     pub weight: Option<u32>,
+    /// Register as a seed-style node: no key, results unsigned, heartbeats without a token.
+    pub unsigned: bool,
 }
 
 #[derive(Clone)]
@@ -287,7 +289,7 @@ impl TestNode {
                     &aggregator,
                     options.token.as_deref(),
                     registration.clone(),
-                    Some(&signer),
+                    (!options.unsigned).then_some(&*signer),
                 )
                 .await;
                 let Ok(reg) = serde_json::from_value::<RegistrationReply>(reply) else {
@@ -300,9 +302,11 @@ impl TestNode {
                 }
                 loop {
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    let hb = client
-                        .post(format!("{aggregator}/api/nodes/heartbeat"))
-                        .bearer_auth(&reg.node_token)
+                    let mut hb = client.post(format!("{aggregator}/api/nodes/heartbeat"));
+                    if !options.unsigned {
+                        hb = hb.bearer_auth(&reg.node_token);
+                    }
+                    let hb = hb
                         .json(&serde_json::json!({
                             "node_id": reg.node_id,
                             "current_requests": load.load(Ordering::SeqCst)

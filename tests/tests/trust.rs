@@ -28,6 +28,7 @@ on_both_databases!(
     new_nodes_vote_in_the_shadow_until_they_agree,
     admins_inspect_steer_and_revoke,
     unsigned_seed_nodes_only_behind_the_flag,
+    an_unsigned_seed_node_votes_behind_the_flag,
 );
 
 fn node_by_name<'a>(nodes: &'a Value, name: &str) -> &'a Value {
@@ -525,4 +526,42 @@ async fn unsigned_seed_nodes_only_behind_the_flag(backend: Backend) {
     );
     let (status, _) = register(&agg.url(), None, keyed, None).await;
     assert_eq!(status, 409);
+}
+
+async fn an_unsigned_seed_node_votes_behind_the_flag(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let options = AggregatorOptions {
+        max_replacements: 0,
+        extra: vec!["--allow-unsigned-nodes".into()],
+        ..AggregatorOptions::default()
+    };
+    let agg = Aggregator::start(&db, &options);
+    let _a = NodeProcess::start(&agg.url(), "signed-a", &[]);
+    let _b = NodeProcess::start(&agg.url(), "signed-b", &[]);
+    let seed = NodeOptions {
+        unsigned: true,
+        ..NodeOptions::default()
+    };
+    let _seed = TestNode::start_with(
+        &agg.url(),
+        "seed-style",
+        Behavior::Honest { delay_ms: 0 },
+        seed,
+    )
+    .await;
+    agg.wait_online(3).await;
+    assert_eq!(
+        node_by_name(&agg.get("/api/nodes").await, "seed-style")["signed"],
+        false
+    );
+    let battle = agg.quorum_battle(&pair(), 42).await;
+    let battle = agg.with_votes(battle["id"].as_str().unwrap(), 3, 10).await;
+    let vote = battle["votes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["node_name"] == "seed-style")
+        .unwrap();
+    assert_eq!(vote["is_valid"], true, "{vote}");
+    assert_eq!(vote["agrees"], true, "{vote}");
 }
