@@ -73,7 +73,16 @@ impl Application {
             store::leave_all_of(&db, &name, clock.now_ms()).await?;
             local_tokens.push(token);
         }
-        if !crate::nodes::operators::any(&db).await? {
+        if crate::nodes::operators::any(&db).await? {
+            // Operators exist (perhaps created by the CLI while this was down): nodes of the
+            // open network must register again with an operator's token.
+            let left = store::leave_open_nodes(&db, clock.now_ms()).await?;
+            for id in &left {
+                if let Some(node) = registry.get(id) {
+                    node.left.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        } else {
             tracing::warn!(
                 "no operator accounts: this is an OPEN network. Any node may register (with \
                  --enrollment-token when set), counted as run by its host address, with weight 1. \
@@ -257,10 +266,15 @@ impl Application {
         {
             tracing::warn!("late votes of still-running battles were not recorded");
         }
-        server
-            .await
-            .context("server task panicked")?
-            .context("server failed")?;
+        // Requests are bounded by --request-timeout-ms, but a client that never reads its
+        // answer could hold the drain open: stop waiting after a while.
+        let drain = Duration::from_millis(settings.net.request_timeout_ms.saturating_add(5_000));
+        match tokio::time::timeout(drain, server).await {
+            Ok(served) => served
+                .context("server task panicked")?
+                .context("server failed")?,
+            Err(_) => tracing::warn!("connections still open at shutdown were dropped"),
+        }
         Ok(())
     }
 }

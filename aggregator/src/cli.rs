@@ -238,6 +238,12 @@ impl ServeArgs {
                 self.quorum_size
             );
         }
+        if self.probation_votes > 0 && self.shadow_seats == 0 {
+            anyhow::bail!(
+                "--shadow-seats 0 with --probation-votes above 0 would keep new nodes on \
+                 probation for ever: give them shadow seats, or turn probation off"
+            );
+        }
         if self.battle_lease_ms <= self.consensus_deadline_ms {
             anyhow::bail!("--battle-lease-ms must be larger than --consensus-deadline-ms");
         }

@@ -45,6 +45,14 @@ async fn operators(command: OperatorsCommand) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("creating operator {name} (does it exist already?)"))?;
             tracing::warn!(target: "security", action = "operator_created", operator = %op.name, source = "cli", "security event");
+            let left = hero_aggregator::nodes::store::leave_open_nodes(&db, now).await?;
+            if !left.is_empty() {
+                println!(
+                    "the network is now closed: {} open-network node(s) left and must register \
+                     with an operator token",
+                    left.len()
+                );
+            }
             println!(
                 "operator {} created (max_nodes={}, max_weight={})",
                 op.name, op.max_nodes, op.max_weight

@@ -69,6 +69,8 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
         result_hash: None,
         reputation: 1.0,
         busy_retry_after_ms: None,
+        answered_at: std::time::Instant::now(),
+        after_verdict: false,
     }];
     let ledger = Ledger {
         dialect: db.dialect,

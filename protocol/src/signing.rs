@@ -75,7 +75,11 @@ impl std::fmt::Debug for VoteSigner {
 
 /// Whether `public_key_hex` is a well-formed Ed25519 public key.
 pub fn is_public_key(public_key_hex: &str) -> bool {
-    hex::decode(public_key_hex).is_ok_and(|k| k.len() == 32)
+    // Lowercase only: one key, one spelling, one identity.
+    public_key_hex.len() == 64
+        && public_key_hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Whether `signature_hex` is `public_key_hex`'s signature of `message`.
@@ -123,5 +127,6 @@ mod tests {
         assert!(!verify(&stranger.public_key_hex(), &message, &signature));
         assert!(!verify(&key, &message, "not hex"));
         assert!(!is_public_key("abcd"));
+        assert!(!is_public_key(&key.to_uppercase()), "one spelling per key");
     }
 }

@@ -129,6 +129,23 @@ async fn private_and_metadata_urls_are_refused(backend: Backend) {
     )
     .await;
     assert_eq!(status, 422);
+    // An open network takes IP addresses only: a host name could later point several nodes
+    // (several seats) at one machine.
+    let (status, body) = register(
+        &agg.url(),
+        None,
+        registration("http://localhost:8001"),
+        Some(&k),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("IP address"),
+        "{body}"
+    );
     // NUL bytes in any text field: 422, never a 500 (PostgreSQL text cannot hold them).
     for field in ["name", "api_key", "operator", "backend", "version"] {
         let mut body = registration("http://8.8.8.8");

@@ -29,6 +29,7 @@ on_both_databases!(
     admins_inspect_steer_and_revoke,
     unsigned_seed_nodes_only_behind_the_flag,
     an_unsigned_seed_node_votes_behind_the_flag,
+    the_first_operator_closes_the_open_network,
 );
 
 fn node_by_name<'a>(nodes: &'a Value, name: &str) -> &'a Value {
@@ -564,4 +565,30 @@ async fn an_unsigned_seed_node_votes_behind_the_flag(backend: Backend) {
         .unwrap();
     assert_eq!(vote["is_valid"], true, "{vote}");
     assert_eq!(vote["agrees"], true, "{vote}");
+}
+
+async fn the_first_operator_closes_the_open_network(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let agg = Aggregator::start(&db, &AggregatorOptions::default());
+    let k = VoteSigner::generate().unwrap();
+    let body = json!({"name": "early", "url": "http://127.0.0.1:9", "weight": 1});
+    let (status, first) = register(&agg.url(), None, body.clone(), Some(&k)).await;
+    assert_eq!(status, 200, "{first}");
+    let token = create_operator(&agg.url(), "acme", 3, 2).await;
+    // The node of the open network is out; without a token it cannot come back.
+    let nodes = agg.get("/api/nodes").await;
+    assert_eq!(
+        node_by_name(&nodes, "early")["status"],
+        "offline",
+        "{nodes}"
+    );
+    let (status, _) = register(&agg.url(), None, body.clone(), Some(&k)).await;
+    assert_eq!(status, 401);
+    // With an operator's token and its own key it is the same node, now the operator's.
+    let (status, again) = register(&agg.url(), Some(&token), body, Some(&k)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["node_id"], first["node_id"]);
+    let nodes = agg.get("/api/nodes").await;
+    assert_eq!(node_by_name(&nodes, "early")["operator"], "acme");
+    assert_eq!(node_by_name(&nodes, "early")["status"], "online");
 }

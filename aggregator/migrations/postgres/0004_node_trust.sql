@@ -12,6 +12,12 @@ CREATE TABLE operators (
     created_at_ms BIGINT NOT NULL
 );
 
+-- Nodes registered before this chose their own operator and weight: they leave, and their URL
+-- and key are freed, so that they register again under these rules (as new nodes). Their rows
+-- and votes stay.
+UPDATE nodes SET left_at_ms = COALESCE(left_at_ms, updated_at_ms),
+    url = url || '#before-node-trust-' || id, public_key = NULL, token_hash = 'none';
+
 ALTER TABLE nodes ADD COLUMN probation BIGINT NOT NULL DEFAULT 0 CHECK (probation IN (0, 1));
 ALTER TABLE nodes ADD COLUMN maintenance BIGINT NOT NULL DEFAULT 0 CHECK (maintenance IN (0, 1));
 -- Weight set by an admin; wins over what the node asks for.

@@ -429,6 +429,8 @@ mod tests {
             result_hash: None,
             reputation: 1.0,
             busy_retry_after_ms: None,
+            answered_at: std::time::Instant::now(),
+            after_verdict: false,
         }
     }
 

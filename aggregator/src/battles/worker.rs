@@ -129,12 +129,18 @@ impl BattleWorker {
             votes = votes.len(),
             "battle settled"
         );
+        // From now on the verdict is public: a shadow vote arriving later could be a copy.
+        let written_at = std::time::Instant::now();
         let winner = verdict.winner().map(str::to_owned);
         self.feed_back(&votes, winner.as_deref());
         let pending = pending.filter(|p| !p.is_empty())?;
         let worker = self.clone();
         Some(Box::pin(async move {
-            let late = pending.finish().await;
+            let mut late = pending.finish().await;
+            for vote in &mut late {
+                vote.after_verdict = vote.role == crate::consensus::VoteRole::Shadow
+                    && vote.answered_at > written_at;
+            }
             worker.feed_back(&late, winner.as_deref());
             worker.late_votes.record(store::LateVotes {
                 battle_id: job.id,
@@ -154,6 +160,8 @@ impl BattleWorker {
                 _ if vote.busy_retry_after_ms.is_some() => VoteOutcome::Busy {
                     retry_after_ms: vote.busy_retry_after_ms.unwrap_or(1_000),
                 },
+                // A shadow vote after the verdict could be a copy: reliable, not agreeing.
+                (Some(_), _) if vote.after_verdict => VoteOutcome::Valid,
                 (None, _) => VoteOutcome::Failed,
                 (Some(v), Some(w)) if v == w => VoteOutcome::Agreed,
                 (Some(_), Some(_)) => VoteOutcome::Disagreed,

@@ -26,6 +26,9 @@ pub struct CallContext {
 
 /// Longest a busy node may ask to be left alone.
 const MAX_BUSY_MS: i64 = 60_000;
+/// A 503 counts as "busy" only when it comes this fast: a node at capacity knows at once. A
+/// slow 503 held a seat for nothing and counts as a failure.
+const BUSY_ANSWER_MS: u64 = 1_000;
 
 enum Failure {
     /// 503 at capacity: come back after this many milliseconds. Not a failure of the node.
@@ -161,6 +164,12 @@ pub async fn call_node(
     let outcome = exchange(&ctx, &assignment, timeout).await;
     let latency = started.elapsed();
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    let outcome = match outcome {
+        Err(Failure::Busy(_)) if latency_ms > BUSY_ANSWER_MS => Err(Failure::Http(format!(
+            "node answered 503 after {latency_ms} ms: a busy node answers at once"
+        ))),
+        other => other,
+    };
     let label = match &outcome {
         Ok(_) => "ok",
         Err(f) => f.label(),
@@ -181,6 +190,8 @@ pub async fn call_node(
             error: None,
             reputation,
             busy_retry_after_ms: None,
+            answered_at: Instant::now(),
+            after_verdict: false,
         },
         Err(failure) => {
             let busy = match failure {
@@ -213,6 +224,8 @@ pub async fn call_node(
                 error: Some(error),
                 reputation,
                 busy_retry_after_ms: busy,
+                answered_at: Instant::now(),
+                after_verdict: false,
             }
         }
     }

@@ -60,6 +60,34 @@ impl Verdict {
 
 type VoteFuture = BoxFuture<'static, Vote>;
 
+/// A shadow vote's call, running on its own task.
+struct Shadow {
+    node_id: String,
+    call: tokio::task::JoinHandle<Vote>,
+}
+
+/// Shadow calls join the calls still running when the round ends: they are recorded when
+/// they arrive (the battle worker judges whether they came before the verdict was written).
+fn collect_shadows(shadows: Vec<Shadow>, pending: &FuturesUnordered<VoteFuture>) {
+    for Shadow { node_id, call } in shadows {
+        pending.push(Box::pin(async move {
+            call.await
+                .unwrap_or_else(|_| Vote::lost(node_id, VoteRole::Shadow))
+        }));
+    }
+}
+
+/// Waits until every shadow call has ended, or the deadline.
+async fn wait_for_shadows(shadows: &[Shadow], deadline: Instant) {
+    while shadows.iter().any(|s| !s.call.is_finished()) && Instant::now() < deadline {
+        tokio::time::sleep(SHADOW_POLL.min(deadline.saturating_duration_since(Instant::now())))
+            .await;
+    }
+}
+
+/// How often a round about to fall back checks whether its shadow votes are in.
+const SHADOW_POLL: Duration = Duration::from_millis(2);
+
 /// How often a round short of nodes retries busy ones.
 const CAPACITY_RETRY: Duration = Duration::from_millis(5);
 
@@ -164,23 +192,28 @@ impl Consensus {
         };
         // Slots of the k that no node could take yet because every candidate was busy.
         let mut unfilled = k - self.launch(&mut fanout, k, VoteRole::Selected);
-        // Nodes on probation vote in the shadow: their calls run beside the round and are
-        // recorded with the late votes, never counted.
-        let shadows: FuturesUnordered<VoteFuture> = FuturesUnordered::new();
+        // Nodes on probation vote in the shadow: their calls run now, beside the round (as
+        // tasks of their own), are recorded, and are never counted.
         let timeout = self.settings.node_timeout;
-        for a in self.registry.assign_shadows(
-            self.settings.shadow_seats,
-            &fanout.operators,
-            self.clock.now_ms(),
-            self.settings.offline_after_ms,
-        ) {
-            shadows.push(Box::pin(call_node(
-                Arc::clone(&fanout.ctx),
-                a,
-                VoteRole::Shadow,
-                timeout,
-            )));
-        }
+        let shadows: Vec<Shadow> = self
+            .registry
+            .assign_shadows(
+                self.settings.shadow_seats,
+                &fanout.operators,
+                self.clock.now_ms(),
+                self.settings.offline_after_ms,
+            )
+            .into_iter()
+            .map(|a| Shadow {
+                node_id: a.node.id.clone(),
+                call: tokio::spawn(call_node(
+                    Arc::clone(&fanout.ctx),
+                    a,
+                    VoteRole::Shadow,
+                    timeout,
+                )),
+            })
+            .collect();
         let mut replacements_left = self.settings.max_replacements;
         let mut votes: Vec<Vote> = Vec::new();
         let mut reason = "no node answered before the deadline".to_string();
@@ -239,11 +272,11 @@ impl Consensus {
                     .iter()
                     .map(|v| (v.result_hash.unwrap_or_default(), v.reputation))
                     .collect();
-                let result = tally::published(&candidates)
+                let result = tally::published(k, &candidates)
                     .and_then(|i| agreeing.get(i))
                     .and_then(|v| v.result.clone());
                 if let Some(result) = result {
-                    fanout.calls.extend(shadows);
+                    collect_shadows(shadows, &fanout.calls);
                     return Decision {
                         verdict: Verdict::Quorum { result },
                         votes,
@@ -263,7 +296,10 @@ impl Consensus {
                 break;
             }
         }
-        fanout.calls.extend(shadows);
+        // Without a quorum, shadow votes are the only way new nodes earn trust (a network of
+        // new nodes starts here): give them until the deadline, before the verdict exists.
+        wait_for_shadows(&shadows, deadline).await;
+        collect_shadows(shadows, &fanout.calls);
         Decision {
             verdict: self.fall_back(request, fighters, reason).await,
             votes,

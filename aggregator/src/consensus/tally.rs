@@ -39,28 +39,21 @@ pub fn still_reachable<'a>(
 }
 
 /// Which agreeing vote's log and description are published (index into the candidates, each
-/// `(result hash, node reputation)` of a valid vote for the winner): those that the most
-/// agreeing votes sent byte for byte, when at least two did; otherwise (and between equally
-/// large groups) the one of the most reputable voter. Never simply the fastest.
-pub fn published(candidates: &[([u8; 32], f64)]) -> Option<usize> {
+/// `(result hash, node reputation)` of a counted valid vote for the winner): those a quorum of
+/// k sent byte for byte, when a quorum did; otherwise those of the most reputable voter.
+/// Remaining ties go to the smallest hash, so neither the fastest node nor a colluding
+/// minority picks the text.
+pub fn published(k: usize, candidates: &[([u8; 32], f64)]) -> Option<usize> {
     let group = |hash: &[u8; 32]| candidates.iter().filter(|(h, _)| h == hash).count();
-    let best_rep = |hash: &[u8; 32]| {
-        candidates
-            .iter()
-            .filter(|(h, _)| h == hash)
-            .map(|(_, r)| *r)
-            .fold(f64::MIN, f64::max)
-    };
+    let need = quorum(k);
     (0..candidates.len()).max_by(|&a, &b| {
         let (ha, ra) = &candidates[a];
         let (hb, rb) = &candidates[b];
-        let (ga, gb) = (group(ha).min(2), group(hb).min(2));
-        // Identical bodies sent by two or more voters beat a lone one; among those, the
-        // larger group; then the most reputable voter; ties go to the earliest index.
-        ga.cmp(&gb)
-            .then_with(|| group(ha).cmp(&group(hb)))
-            .then_with(|| best_rep(ha).total_cmp(&best_rep(hb)))
+        let agreed = |h: &[u8; 32]| group(h) >= need;
+        agreed(ha)
+            .cmp(&agreed(hb))
             .then_with(|| ra.total_cmp(rb))
+            .then_with(|| hb.cmp(ha))
             .then_with(|| b.cmp(&a))
     })
 }
@@ -73,16 +66,22 @@ mod tests {
     #[test]
     fn the_published_result_is_the_agreed_one_not_the_fastest() {
         let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
-        // The fastest (first) vote sent its own text; two others agree byte for byte.
-        assert_eq!(published(&[(a, 1.0), (b, 0.5), (b, 0.4)]), Some(1));
+        // k = 3: the fastest (first) vote sent its own text; a quorum agrees byte for byte.
+        assert_eq!(published(3, &[(c, 1.0), (b, 0.5), (b, 0.4)]), Some(1));
         // Nobody agrees byte for byte: the most reputable voter's.
-        assert_eq!(published(&[(a, 0.6), (b, 0.9), (c, 0.7)]), Some(1));
-        // A larger identical group wins over reputation.
+        assert_eq!(published(3, &[(a, 0.6), (b, 0.9), (c, 0.7)]), Some(1));
+        // k = 5: three identical bodies are a quorum, whatever the reputations.
         assert_eq!(
-            published(&[(a, 1.0), (a, 1.0), (b, 0.2), (b, 0.2), (b, 0.2)]),
+            published(5, &[(a, 0.9), (b, 0.2), (b, 0.2), (b, 0.2), (a, 0.9)]),
+            Some(1)
+        );
+        // Two colluders sending one text in k = 5 do not pick it; equal reputations fall
+        // to the smallest hash, not to the fastest.
+        assert_eq!(
+            published(5, &[(c, 1.0), (c, 1.0), (a, 1.0), (b, 1.0)]),
             Some(2)
         );
-        assert_eq!(published(&[]), None);
+        assert_eq!(published(3, &[]), None);
     }
 
     #[test]

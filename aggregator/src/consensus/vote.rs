@@ -38,9 +38,32 @@ pub struct Vote {
     pub reputation: f64,
     /// The node answered 503 at capacity: asked to come back after this many milliseconds.
     pub busy_retry_after_ms: Option<i64>,
+    /// When the answer arrived.
+    pub answered_at: std::time::Instant,
+    /// A shadow vote that arrived after the verdict was written (when it could have been
+    /// copied from the published battle): it earns no agreement. Set by the battle worker.
+    pub after_verdict: bool,
 }
 
 impl Vote {
+    /// A vote for a call that never ended normally (its task was lost).
+    pub fn lost(node_id: String, role: VoteRole) -> Vote {
+        Vote {
+            node_id,
+            role,
+            winner: None,
+            result: None,
+            latency_ms: 0,
+            valid: false,
+            error: Some("the call was lost".into()),
+            result_hash: None,
+            reputation: 0.0,
+            busy_retry_after_ms: None,
+            answered_at: std::time::Instant::now(),
+            after_verdict: false,
+        }
+    }
+
     pub fn valid_winner(&self) -> Option<&str> {
         self.valid.then_some(self.winner.as_deref()).flatten()
     }

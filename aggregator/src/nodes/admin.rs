@@ -88,6 +88,7 @@ async fn create(
         Err(e) => return Err(e.into()),
     };
     security_event("operator_created", &operator.name);
+    close_open_network(&state).await?;
     Ok((
         StatusCode::CREATED,
         Json(OperatorCreated {
@@ -134,6 +135,22 @@ async fn revoke(
         operator,
         nodes_removed: removed.len(),
     }))
+}
+
+/// Once operators exist the network is closed: nodes of the open network leave (they may
+/// register again with an operator's token, keeping their identity by their key).
+async fn close_open_network(state: &AppState) -> ApiResult<()> {
+    let left = store::leave_open_nodes(&state.db, state.clock.now_ms()).await?;
+    for id in &left {
+        if let Some(node) = state.registry.get(id) {
+            node.left.store(true, Ordering::Relaxed);
+        }
+    }
+    if !left.is_empty() {
+        state.registry.changed();
+        tracing::warn!(target: "security", nodes = left.len(), "the network is closed: open-network nodes left and must register with an operator token");
+    }
+    Ok(())
 }
 
 /// A stored vote of the node, newest first.
@@ -222,7 +239,7 @@ struct PatchNode {
     /// Close the circuit breaker now.
     #[serde(default)]
     lift_quarantine: bool,
-    /// Put on probation (true) or trust at once (false).
+    /// `false` ends probation at once (a node cannot be put back on it: use maintenance).
     probation: Option<bool>,
     /// Forget the node's key, so its URL may be registered with a new one.
     #[serde(default)]
@@ -243,6 +260,13 @@ async fn patch(
     }
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::NotFound("unknown node".into()));
+    }
+    if body.probation == Some(true) {
+        return Err(ApiError::Unprocessable(
+            "probation can only be lifted (false); to take a node out of selection set \
+             maintenance"
+                .into(),
+        ));
     }
     let change = AdminPatch {
         weight: body.weight,

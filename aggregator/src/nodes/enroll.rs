@@ -93,7 +93,7 @@ pub fn check_signature(
     let timestamp: i64 = timestamp
         .parse()
         .map_err(|_| ApiError::Unauthorized("X-Hero-Timestamp must be Unix milliseconds".into()))?;
-    if (now_ms - timestamp).abs() > MAX_SIGNATURE_AGE_MS {
+    if now_ms.abs_diff(timestamp) > MAX_SIGNATURE_AGE_MS.unsigned_abs() {
         return Err(ApiError::Unauthorized(
             "registration signature is stale or from the future (more than 60 s off): check the \
              node's clock"
@@ -148,7 +148,14 @@ pub fn claim(
         }
         _ => {}
     }
-    if existing.operator.as_deref() != Some(operator) {
+    // A node of the open network (run by `host ...`) may join an operator account: its key
+    // on file proves it is the same node. Otherwise a node stays with its operator.
+    let open_row = existing
+        .operator
+        .as_deref()
+        .is_none_or(|o| o.starts_with("host "));
+    let same_key = public_key.is_some() && existing.public_key.as_deref() == public_key;
+    if existing.operator.as_deref() != Some(operator) && !(open_row && same_key) {
         return conflict("this node belongs to another operator: refused");
     }
     if let (Some(last), Some(now)) = (existing.signed_at_ms, signed_at)
@@ -239,6 +246,15 @@ mod tests {
             status(claim("a", Some("k"), Some(11), Some(&other), Some(&held))),
             409
         );
+    }
+
+    #[test]
+    fn an_open_network_node_joins_an_operator_with_its_own_key_only() {
+        let open = identity("n1", "host 10.0.0.1", Some("k"), Some(10));
+        assert!(claim("acme", Some("k"), Some(11), Some(&open), Some(&open)).is_ok());
+        assert!(claim("acme", Some("x"), Some(11), Some(&open), None).is_err());
+        let owned = identity("n1", "beta", Some("k"), Some(10));
+        assert!(claim("acme", Some("k"), Some(11), Some(&owned), Some(&owned)).is_err());
     }
 
     #[test]

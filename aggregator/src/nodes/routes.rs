@@ -60,7 +60,7 @@ fn check_registration(reg: &NodeRegistration) -> Result<(), ApiError> {
         .as_ref()
         .is_some_and(|k| !hero_protocol::signing::is_public_key(k))
     {
-        return bad("public_key must be an Ed25519 public key, 64 hex characters");
+        return bad("public_key must be an Ed25519 public key, 64 lowercase hex characters");
     }
     if let Some(key) = &reg.api_key {
         printable("api_key", key, 255)?;
@@ -116,6 +116,18 @@ async fn register(
         state.settings.allow_unsigned_nodes,
     )
     .map_err(refused("signature"))?;
+    // In an open network the seat is the host address; a DNS name checked now could later
+    // resolve to a machine that already holds a seat. Names only where the network is trusted.
+    if matches!(enrollment, Enrollment::Open)
+        && url_policy::names_host(&reg.url)
+        && !state.settings.allow_private_node_urls
+    {
+        return Err(refused("invalid")(ApiError::Unprocessable(
+            "in an open network (no operator accounts) a node URL must name its host by IP \
+             address: a host name could later point several nodes at one machine"
+                .into(),
+        )));
+    }
     let allow_private = state.settings.allow_private_node_urls
         || matches!(&enrollment, Enrollment::Operator(op) if op.is_local);
     let checked = url_policy::check_node_url(&reg.url, allow_private)
@@ -170,17 +182,15 @@ async fn register(
         probation: state.settings.probation_votes > 0 && !local,
     };
     let entry = match claim {
-        Claim::New => {
-            if let Some(max) = max_nodes
-                && store::count_active(&state.db, &operator).await? >= max
-            {
-                return Err(refused("limit")(ApiError::Conflict(format!(
-                    "operator {operator} already has its {max} nodes (max_nodes): remove one or \
-                     ask the admin for more"
-                ))));
-            }
-            store::insert(&state.db, &registered, now).await?
-        }
+        Claim::New => store::insert_within(&state.db, &registered, max_nodes, now)
+            .await?
+            .ok_or_else(|| {
+                refused("limit")(ApiError::Conflict(format!(
+                    "operator {operator} already has its {} nodes (max_nodes): remove one or \
+                     ask the admin for more",
+                    max_nodes.unwrap_or_default()
+                )))
+            })?,
         Claim::Update { id, signed_at } => {
             let rejoining = by_key.as_ref().or(by_url.as_ref()).is_some_and(|n| n.left);
             if rejoining

@@ -77,8 +77,44 @@ pub struct Registered<'a> {
     pub probation: bool,
 }
 
+/// Inserts a new node unless its operator already has `max_nodes` active nodes (`None`
+/// then). Count and insert are one transaction holding the operator's row (PostgreSQL) or
+/// the one writer (SQLite), so racing registrations cannot exceed the cap.
+pub async fn insert_within(
+    db: &Db,
+    r: &Registered<'_>,
+    max_nodes: Option<i64>,
+    now_ms: i64,
+) -> Result<Option<NodeEntry>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    if let Some(max) = max_nodes {
+        if db.dialect == crate::db::Dialect::Postgres {
+            sqlx::query("SELECT id FROM operators WHERE name = $1 FOR UPDATE")
+                .bind(r.operator)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM nodes WHERE operator = $1 AND left_at_ms IS NULL",
+        )
+        .bind(r.operator)
+        .fetch_one(&mut *tx)
+        .await?;
+        if active >= max {
+            return Ok(None);
+        }
+    }
+    let entry = insert(&mut tx, r, now_ms).await?;
+    tx.commit().await?;
+    Ok(Some(entry))
+}
+
 /// Inserts a new node; returns it as stored.
-pub async fn insert(db: &Db, r: &Registered<'_>, now_ms: i64) -> Result<NodeEntry, sqlx::Error> {
+async fn insert(
+    tx: &mut crate::db::Tx,
+    r: &Registered<'_>,
+    now_ms: i64,
+) -> Result<NodeEntry, sqlx::Error> {
     let sql = format!(
         "INSERT INTO nodes (id, name, url, api_key, token_hash, operator, backend, version, \
              weight, max_concurrent_requests, last_heartbeat_ms, created_at_ms, updated_at_ms, \
@@ -101,7 +137,7 @@ pub async fn insert(db: &Db, r: &Registered<'_>, now_ms: i64) -> Result<NodeEntr
         .bind(r.reg.public_key.clone())
         .bind(r.signed_at_ms)
         .bind(i64::from(r.probation))
-        .fetch_one(&db.writer)
+        .fetch_one(&mut **tx)
         .await?;
     entry_from_row(&row)
 }
@@ -120,7 +156,8 @@ pub async fn update(
     let sql = format!(
         "UPDATE nodes SET name = $1, url = $2, api_key = $3, token_hash = $4, backend = $5, \
              version = $6, weight = $7, max_concurrent_requests = $8, last_heartbeat_ms = $9, \
-             updated_at_ms = $9, left_at_ms = NULL, public_key = $10, signed_at_ms = $11 \
+             updated_at_ms = $9, left_at_ms = NULL, public_key = $10, signed_at_ms = $11, \
+             operator = $14 \
          WHERE id = $12 AND (signed_at_ms = $13 OR (signed_at_ms IS NULL AND $13 IS NULL)) \
          RETURNING {COLUMNS}"
     );
@@ -138,6 +175,7 @@ pub async fn update(
         .bind(r.signed_at_ms)
         .bind(id)
         .bind(expected_signed_at)
+        .bind(r.operator)
         .fetch_optional(&db.writer)
         .await?;
     row.as_ref().map(entry_from_row).transpose()
@@ -209,6 +247,20 @@ pub async fn leave_all_of(
     )
     .bind(now_ms)
     .bind(operator)
+    .fetch_all(&db.writer)
+    .await
+}
+
+/// Marks as left every node whose operator is no operator account (nodes of the open network,
+/// once the first operator exists); returns their ids. They may come back with a token.
+pub async fn leave_open_nodes(db: &Db, now_ms: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE nodes SET left_at_ms = $1, updated_at_ms = $1 \
+         WHERE left_at_ms IS NULL \
+           AND (operator IS NULL OR operator NOT IN (SELECT name FROM operators)) \
+         RETURNING id",
+    )
+    .bind(now_ms)
     .fetch_all(&db.writer)
     .await
 }

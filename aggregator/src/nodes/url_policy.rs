@@ -131,6 +131,11 @@ pub fn host_operator(ip: IpAddr) -> String {
     }
 }
 
+/// Whether `raw` is a URL that names its host by a DNS name (not an IP address).
+pub fn names_host(raw: &str) -> bool {
+    Url::parse(raw).is_ok_and(|u| matches!(u.host(), Some(Host::Domain(_))))
+}
+
 /// A node URL that passed the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedUrl {
@@ -138,6 +143,9 @@ pub struct CheckedUrl {
     pub url: String,
     /// The first address the host resolved to.
     pub address: IpAddr,
+    /// The URL names its host by address, not by a DNS name (which could later resolve
+    /// elsewhere).
+    pub ip_literal: bool,
 }
 
 /// Checks a node URL; on success returns it normalised with the address it resolves to.
@@ -156,6 +164,7 @@ pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<CheckedUrl
         return Err("node url must not have a query or fragment".into());
     }
     let port = url.port_or_known_default().unwrap_or(80);
+    let ip_literal = matches!(url.host(), Some(Host::Ipv4(_) | Host::Ipv6(_)));
     let addresses: Vec<IpAddr> = match url.host() {
         None => return Err("node url has no host".into()),
         Some(Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
@@ -198,6 +207,7 @@ pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<CheckedUrl
     Ok(CheckedUrl {
         url: url.as_str().trim_end_matches('/').to_string(),
         address: addresses[0],
+        ip_literal,
     })
 }
 
@@ -210,6 +220,7 @@ mod tests {
         let checked = check_node_url("http://8.8.8.8:8001/", false).await.unwrap();
         assert_eq!(checked.url, "http://8.8.8.8:8001");
         assert_eq!(checked.address, IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)));
+        assert!(checked.ip_literal);
         assert!(
             check_node_url("https://[2001:4860::1]", false)
                 .await
