@@ -80,13 +80,17 @@ async fn a_registration_flood_is_limited_and_the_registry_stays_bounded(backend:
     let agg = Aggregator::start(&db, &options);
     let mut accepted = 0;
     let mut limited = 0;
+    let mut flooded_id = String::new();
     for i in 0..20 {
         let k = VoteSigner::generate().unwrap();
         let body =
             json!({"name": format!("flood-{i}"), "url": format!("http://127.0.0.1:{}", 1000 + i)});
         let (status, answer) = register(&agg.url(), None, body, Some(&k)).await;
         match status {
-            200 => accepted += 1,
+            200 => {
+                accepted += 1;
+                flooded_id = answer["node_id"].as_str().unwrap().to_string();
+            }
             429 => {
                 limited += 1;
                 assert_eq!(answer["error"]["code"], "rate_limited");
@@ -133,6 +137,16 @@ async fn a_registration_flood_is_limited_and_the_registry_stays_bounded(backend:
             .await,
         5
     );
+    // A heartbeat with a wrong token does not bring a forgotten node back into memory.
+    let hb = client
+        .post(format!("{}/api/nodes/heartbeat", agg.url()))
+        .bearer_auth("not-its-token")
+        .json(&json!({"node_id": flooded_id, "current_requests": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hb.status(), 401);
+    assert!(agg.get("/api/nodes").await.as_array().unwrap().is_empty());
 }
 
 async fn two_replicas_sharing_busy_nodes_never_quarantine_them(backend: Backend) {

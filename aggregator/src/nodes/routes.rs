@@ -217,18 +217,43 @@ async fn register(
     }))
 }
 
-/// Finds a node in memory, or in the database when another replica registered it (or it was
-/// forgotten after a long silence).
-async fn find_node(state: &AppState, id: &str) -> ApiResult<Option<Arc<NodeEntry>>> {
+/// A node found for a heartbeat or a leave.
+enum Found {
+    /// In memory.
+    Known(Arc<NodeEntry>),
+    /// Only in the database (registered through another replica, or forgotten after a long
+    /// silence): it enters memory only once its caller has proved who it is.
+    Stored(Box<NodeEntry>),
+}
+
+impl Found {
+    fn node(&self) -> &NodeEntry {
+        match self {
+            Found::Known(node) => node,
+            Found::Stored(node) => node,
+        }
+    }
+
+    /// The node in the registry (inserted if it was only stored).
+    fn admit(self, state: &AppState) -> Arc<NodeEntry> {
+        match self {
+            Found::Known(node) => node,
+            Found::Stored(node) => state.registry.upsert(*node),
+        }
+    }
+}
+
+/// Finds a node in memory, or in the database.
+async fn find_node(state: &AppState, id: &str) -> ApiResult<Option<Found>> {
     if let Some(node) = state.registry.get(id) {
-        return Ok(Some(node));
+        return Ok(Some(Found::Known(node)));
     }
     if uuid::Uuid::parse_str(id).is_err() {
         return Ok(None);
     }
     Ok(store::find(&state.db, id)
         .await?
-        .map(|entry| state.registry.upsert(entry)))
+        .map(|node| Found::Stored(Box::new(node))))
 }
 
 async fn heartbeat(
@@ -240,14 +265,16 @@ async fn heartbeat(
     let now = state.clock.now_ms();
     state.ip_limiter.check(ip, Kind::Heartbeat, now)?;
     let token = bearer(&headers);
-    let node = find_node(&state, &hb.node_id)
+    let found = find_node(&state, &hb.node_id)
         .await?
-        .filter(|n| !n.left.load(Ordering::Relaxed))
+        .filter(|n| !n.node().left.load(Ordering::Relaxed))
         .ok_or_else(|| ApiError::NotFound("unknown node: register again".into()))?;
     let node = match token {
         // Seed-style nodes heartbeat without a token; accepted for unsigned nodes only, and
         // only when the aggregator admits them.
-        None if node.public_key.is_none() && state.settings.allow_unsigned_nodes => node,
+        None if found.node().public_key.is_none() && state.settings.allow_unsigned_nodes => {
+            found.admit(&state)
+        }
         None => {
             return Err(ApiError::Unauthorized(
                 "heartbeat needs the node token".into(),
@@ -255,8 +282,8 @@ async fn heartbeat(
         }
         Some(token) => {
             let presented = hash_secret(token);
-            if secrets_match(&presented, &node.token_hash) {
-                node
+            if secrets_match(&presented, &found.node().token_hash) {
+                found.admit(&state)
             } else {
                 // The node may have registered again through another replica.
                 match store::find(&state.db, &hb.node_id).await? {
@@ -285,9 +312,10 @@ async fn leave(
 ) -> ApiResult<StatusCode> {
     let token = bearer(&headers)
         .ok_or_else(|| ApiError::Unauthorized("needs the node token or the admin token".into()))?;
-    let node = find_node(&state, &id)
+    let found = find_node(&state, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound("unknown node".into()))?;
+    let node = found.node();
     let is_admin = state
         .settings
         .admin_token
