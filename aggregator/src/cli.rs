@@ -71,7 +71,9 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         env = "HERO_DATABASE_URL",
-        default_value = "sqlite://data/hero.db"
+        default_value = "sqlite://data/hero.db",
+        // It may hold a password: `--help` must not print it from the environment.
+        hide_env_values = true
     )]
     pub database_url: String,
     /// Largest number of pooled database connections.

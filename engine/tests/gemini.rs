@@ -306,3 +306,16 @@ async fn summon_refuses_an_invalid_name() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_redirect_never_carries_the_key_elsewhere() {
+    let elsewhere = FakeServer::start(vec![gemini::json_text(&valid_battle("c1"))]).await;
+    let gateway = FakeServer::start(vec![
+        Reply::json(307, json!({}))
+            .with_header("location", &format!("{}{PATH}", elsewhere.base_url)),
+    ])
+    .await;
+    let engine = GeminiEngine::new(gemini::settings(&gateway)).expect("engine builds");
+    assert!(engine.generate(&battle_request()).await.is_err());
+    assert_eq!(elsewhere.call_count(), 0, "the key followed a redirect");
+}

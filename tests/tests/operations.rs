@@ -90,6 +90,36 @@ async fn migrate_creates_the_schema_and_is_repeatable(backend: Backend) {
 }
 
 #[test]
+fn help_never_prints_secrets_from_the_environment() {
+    let secrets = [
+        ("HERO_DATABASE_URL", "postgres://u:dbsecret@h/db"),
+        ("HERO_ADMIN_TOKEN", "adminsecret-0123456789"),
+        ("HERO_ENROLLMENT_TOKEN", "enrollsecret"),
+        ("HERO_GEMINI_API_KEY", "geminisecret"),
+        ("HERO_JWT_SECRET", "jwtsecret-0123456789-0123456789-01"),
+    ];
+    for args in [&["--help"][..], &["operators", "create", "--help"][..]] {
+        let out = run_to_exit("hero-aggregator", args, &secrets, &[]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success());
+        for (_, value) in secrets {
+            assert!(!help.contains(value), "{args:?} printed {value}");
+        }
+    }
+    let node_secrets = [
+        ("HERO_NODE_API_KEY", "nodekeysecret"),
+        ("HERO_NODE_ENROLLMENT_TOKEN", "nodeenrollsecret"),
+        ("HERO_NODE_GEMINI_API_KEY", "nodegeminisecret"),
+        ("HERO_NODE_OPENAI_API_KEY", "nodeopenaisecret"),
+    ];
+    let out = run_to_exit("hero-node", &["--help"], &node_secrets, &[]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (_, value) in node_secrets {
+        assert!(!help.contains(value), "hero-node --help printed {value}");
+    }
+}
+
+#[test]
 fn impossible_settings_are_refused_with_a_reason() {
     let cases: [(&[&str], &str); 5] = [
         (&["--quorum-size", "4"], "--quorum-size must be odd"),

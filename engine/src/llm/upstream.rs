@@ -19,6 +19,9 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, EngineError> 
     reqwest::Client::builder()
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("hero-engine/", env!("CARGO_PKG_VERSION")))
+        // Requests carry the provider's key (`x-goog-api-key`, `Authorization`): a redirect
+        // from a gateway must not send it to whatever host it names.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| EngineError::Config(format!("cannot build the HTTP client: {e}")))
 }
