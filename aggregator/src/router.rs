@@ -23,8 +23,13 @@ pub fn build(state: AppState) -> Router {
         .merge(crate::ledger::router())
         .merge(crate::http::openapi::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("this endpoint does not take that method".into())
+        })
         .layer(middleware::from_fn(crate::http::metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // The unread rest of a too-large body makes the connection unusable: say it closes.
+        .layer(middleware::map_response(hero_serve::close_after_413))
         // A client slower than this (sending its body, or waiting for an answer) gets 408.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -48,7 +48,9 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(hero_serve::close_after_413))
         // A request body that trickles in slower than this is cut off (408).
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             std::time::Duration::from_secs(10),
@@ -163,6 +165,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.prometheus.render(),
+    )
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(ErrorBody::new(
+            "method_not_allowed",
+            "this route does not take that method",
+        )),
     )
 }
 

@@ -11,9 +11,43 @@ use hero_tests::enroll::register;
 use hero_tests::{Aggregator, AggregatorOptions, Backend, TestDb, on_both_databases, run_to_exit};
 
 on_both_databases!(
+    wrong_methods_and_huge_bodies_get_the_error_shape,
     migrate_creates_the_schema_and_is_repeatable,
     operators_are_created_listed_and_revoked_from_the_command_line,
 );
+
+async fn wrong_methods_and_huge_bodies_get_the_error_shape(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let agg = Aggregator::start(&db, &AggregatorOptions::default());
+    let node = hero_tests::NodeProcess::start(&agg.url(), "shape", &["--api-key", "shape-key"]);
+    let client = reqwest::Client::new();
+    for url in [
+        format!("{}/api/nodes/register", agg.url()),
+        format!("{}/generate_battle", node.process.url()),
+    ] {
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 405, "{url}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed", "{url}: {body}");
+    }
+    for url in [
+        format!("{}/api/nodes/register", agg.url()),
+        format!("{}/generate_battle", node.process.url()),
+    ] {
+        let r = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .bearer_auth("shape-key")
+            .body(vec![b' '; 2 * 1024 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413, "{url}");
+        assert_eq!(r.headers()["connection"], "close", "{url}");
+        // The pooled client's next request on a fresh connection works.
+        assert_ne!(client.get(&url).send().await.unwrap().status(), 413);
+    }
+}
 
 async fn operators_are_created_listed_and_revoked_from_the_command_line(backend: Backend) {
     let db = TestDb::new(backend).await;

@@ -22,7 +22,7 @@ pub struct ErrorResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
     /// `payload_too_large`, `invalid_request`, `rate_limited`, `unavailable`, `internal`.
     pub code: String,
     pub message: String,
