@@ -253,12 +253,7 @@ impl Consensus {
             if let Some(retry_after_ms) = vote.busy_retry_after_ms {
                 // Busy is not failure: keep it out of selection for a while, at no cost.
                 if let Some(node) = self.registry.get(&vote.node_id) {
-                    node.record(
-                        crate::nodes::reputation::VoteOutcome::Busy { retry_after_ms },
-                        vote.latency_ms,
-                        self.clock.now_ms(),
-                        u64::MAX,
-                    );
+                    node.mark_busy(self.clock.now_ms() + retry_after_ms);
                 }
             }
             votes.push(vote);

@@ -144,8 +144,7 @@ impl NodeEntry {
     /// busy mark and probation (`probation_votes`: agreed verdicts that end it).
     pub fn record(&self, outcome: VoteOutcome, latency_ms: u64, now_ms: i64, probation_votes: u64) {
         if let VoteOutcome::Busy { retry_after_ms } = outcome {
-            self.busy_until_ms
-                .fetch_max(now_ms + retry_after_ms, Ordering::Relaxed);
+            self.mark_busy(now_ms + retry_after_ms);
             return;
         }
         let mut counters = match self.counters.lock() {
@@ -158,6 +157,11 @@ impl NodeEntry {
             tracing::info!(node.id = %self.id, node.name = %self.name, agreed = counters.agreed_votes, "node finished probation");
         }
         self.dirty.store(true, Ordering::Release);
+    }
+
+    /// The node said it is at capacity: leave it alone until `until_ms`, at no cost.
+    pub fn mark_busy(&self, until_ms: i64) {
+        self.busy_until_ms.fetch_max(until_ms, Ordering::Relaxed);
     }
 
     pub fn status(&self, now_ms: i64, offline_after_ms: i64) -> &'static str {

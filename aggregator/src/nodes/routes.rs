@@ -195,7 +195,7 @@ async fn register(
             let rejoining = by_key.as_ref().or(by_url.as_ref()).is_some_and(|n| n.left);
             if rejoining
                 && let Some(max) = max_nodes
-                && store::count_active(&state.db, &operator).await? >= max
+                && store::count_active(&state.db.writer, &operator).await? >= max
             {
                 return Err(refused("limit")(ApiError::Conflict(format!(
                     "operator {operator} already has its {max} nodes (max_nodes)"

@@ -94,13 +94,7 @@ pub async fn insert_within(
                 .fetch_optional(&mut *tx)
                 .await?;
         }
-        let active: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM nodes WHERE operator = $1 AND left_at_ms IS NULL",
-        )
-        .bind(r.operator)
-        .fetch_one(&mut *tx)
-        .await?;
-        if active >= max {
+        if count_active(&mut *tx, r.operator).await? >= max {
             return Ok(None);
         }
     }
@@ -228,10 +222,13 @@ pub async fn by_key(db: &Db, public_key: &str) -> Result<Option<Identity>, sqlx:
 }
 
 /// Nodes of `operator` that have not left.
-pub async fn count_active(db: &Db, operator: &str) -> Result<i64, sqlx::Error> {
+pub async fn count_active<'e, E>(executor: E, operator: &str) -> Result<i64, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query_scalar("SELECT COUNT(*) FROM nodes WHERE operator = $1 AND left_at_ms IS NULL")
         .bind(operator)
-        .fetch_one(&db.writer)
+        .fetch_one(executor)
         .await
 }
 

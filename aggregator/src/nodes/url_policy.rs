@@ -143,9 +143,6 @@ pub struct CheckedUrl {
     pub url: String,
     /// The first address the host resolved to.
     pub address: IpAddr,
-    /// The URL names its host by address, not by a DNS name (which could later resolve
-    /// elsewhere).
-    pub ip_literal: bool,
 }
 
 /// Checks a node URL; on success returns it normalised with the address it resolves to.
@@ -164,7 +161,6 @@ pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<CheckedUrl
         return Err("node url must not have a query or fragment".into());
     }
     let port = url.port_or_known_default().unwrap_or(80);
-    let ip_literal = matches!(url.host(), Some(Host::Ipv4(_) | Host::Ipv6(_)));
     let addresses: Vec<IpAddr> = match url.host() {
         None => return Err("node url has no host".into()),
         Some(Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
@@ -207,7 +203,6 @@ pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<CheckedUrl
     Ok(CheckedUrl {
         url: url.as_str().trim_end_matches('/').to_string(),
         address: addresses[0],
-        ip_literal,
     })
 }
 
@@ -220,7 +215,8 @@ mod tests {
         let checked = check_node_url("http://8.8.8.8:8001/", false).await.unwrap();
         assert_eq!(checked.url, "http://8.8.8.8:8001");
         assert_eq!(checked.address, IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)));
-        assert!(checked.ip_literal);
+        assert!(!names_host(&checked.url));
+        assert!(names_host("http://node.example.com:8001"));
         assert!(
             check_node_url("https://[2001:4860::1]", false)
                 .await
