@@ -1,8 +1,18 @@
-//! Command line: every setting is a flag with a `HERO_*` environment variable.
+//! Command line: every setting is a flag with a `HERO_*` environment variable. This module
+//! only parses; [`ServeArgs::into_config`] turns the flags into the typed [`Config`].
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::battles::WorkerSettings;
+use crate::config::Config;
+use crate::consensus::{ConsensusSettings, FallbackSettings};
+use crate::db::DbSettings;
+use crate::http::admin::AdminSettings;
+use crate::nodes::NodesPolicy;
+use crate::nodes::maintenance::Schedule;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,11 +69,7 @@ pub enum OperatorsCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use crate::telemetry::LogFormat;
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
@@ -223,7 +229,7 @@ impl std::fmt::Debug for ServeArgs {
 
 impl ServeArgs {
     /// Heartbeat age after which a node counts as offline.
-    pub fn offline_after_ms(&self) -> i64 {
+    fn offline_after_ms(&self) -> i64 {
         i64::try_from(self.heartbeat_interval_secs * self.missed_heartbeats * 1000)
             .unwrap_or(i64::MAX)
     }
@@ -267,6 +273,65 @@ impl ServeArgs {
         self.auth.check()?;
         Ok(())
     }
+
+    /// The checked settings as the aggregator's [`Config`], with what flags imply filled in:
+    /// `--local-nodes` generates an admin token when none is given (it is printed).
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        self.check()?;
+        let millis = |ms: u64| Duration::from_millis(ms.max(10));
+        let offline_after_ms = self.offline_after_ms();
+        let admin_token = match self.admin_token {
+            None if self.local_nodes > 0 => Some(crate::http::bearer::new_secret()),
+            token => token,
+        };
+        Ok(Config {
+            listen: self.listen,
+            database: DbSettings {
+                url: self.database.database_url,
+                max_connections: self.database.db_max_connections,
+            },
+            admin: AdminSettings { token: admin_token },
+            nodes: NodesPolicy {
+                enrollment_token: self.enrollment_token,
+                allow_private_node_urls: self.allow_private_node_urls,
+                allow_unsigned_nodes: self.allow_unsigned_nodes,
+                probation_votes: self.probation_votes,
+                heartbeat_interval_secs: self.heartbeat_interval_secs,
+                schedule: Schedule {
+                    flush_every: millis(self.flush_interval_ms),
+                    sync_every: millis(self.sync_interval_ms),
+                    offline_after_ms,
+                    retention_ms: i64::try_from(self.node_retention_secs.saturating_mul(1000))
+                        .unwrap_or(i64::MAX),
+                },
+                local_nodes: self.local_nodes,
+            },
+            consensus: ConsensusSettings {
+                k: self.quorum_size,
+                node_timeout: Duration::from_millis(self.node_timeout_ms),
+                deadline: Duration::from_millis(self.consensus_deadline_ms),
+                max_replacements: self.max_replacements,
+                offline_after_ms,
+                shadow_seats: self.shadow_seats,
+            },
+            worker: WorkerSettings {
+                lease_ms: i64::try_from(self.battle_lease_ms).unwrap_or(i64::MAX),
+                max_attempts: self.max_battle_attempts,
+                concurrency: self.battle_concurrency,
+                poll_interval: millis(self.poll_interval_ms),
+                drain: Duration::from_millis(self.consensus_deadline_ms.saturating_add(5_000)),
+            },
+            fallback: FallbackSettings::gemini(
+                self.gemini_api_key.as_deref(),
+                &self.gemini_base_url,
+                &self.gemini_model,
+                Duration::from_secs(self.llm_timeout_secs),
+            ),
+            auth: self.auth,
+            game: self.game,
+            net: self.net,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -291,6 +356,9 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.serve.local_nodes, 3);
         assert!(cli.serve.check().is_ok());
+        // Local nodes imply an admin token, printed at start.
+        let config = cli.serve.into_config().map_err(|e| e.to_string());
+        assert!(config.is_ok_and(|c| c.admin.token.is_some() && c.nodes.local_nodes == 3));
     }
 
     #[test]

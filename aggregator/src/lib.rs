@@ -6,6 +6,7 @@ pub mod auth;
 pub mod battles;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod consensus;
 pub mod db;
 pub mod game;
@@ -16,6 +17,7 @@ pub mod nodes;
 mod ops;
 pub mod router;
 pub mod state;
+pub mod supervisor;
 pub mod telemetry;
 
 pub use app::Application;

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hero_node::NodeConfig;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+
+use crate::supervisor::{Stage, Supervisor};
 
 /// The local operator of local node `i` (1-based).
 pub fn operator_name(i: usize) -> String {
@@ -14,13 +14,12 @@ pub fn operator_name(i: usize) -> String {
 }
 
 /// Starts one node per local operator token on free loopback ports, registered with the
-/// aggregator at `aggregator`.
+/// aggregator at `aggregator`; they deregister first at shutdown.
 pub async fn start_nodes(
     tokens: &[String],
     aggregator: SocketAddr,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<TaskTracker> {
-    let tracker = TaskTracker::new();
+    supervisor: &Supervisor,
+) -> anyhow::Result<()> {
     for (i, token) in tokens.iter().enumerate().map(|(i, t)| (i + 1, t)) {
         let config = NodeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -33,14 +32,14 @@ pub async fn start_nodes(
             ..NodeConfig::default()
         };
         let app = hero_node::Application::build(config, Arc::new(hero_engine::Sim)).await?;
-        let token = shutdown.clone();
-        tracker.spawn(async move {
+        let token = supervisor.stop_token(Stage::LocalNodes);
+        supervisor.spawn(Stage::LocalNodes, async move {
             if let Err(e) = app.run_until_stopped(token).await {
                 tracing::error!(error = format!("{e:#}"), "local node failed");
             }
         });
     }
-    Ok(tracker)
+    Ok(())
 }
 
 /// Tells a new user how to try the network.

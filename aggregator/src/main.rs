@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use hero_aggregator::cli::{Cli, Command, OperatorsCommand};
+use hero_aggregator::clock::SystemClock;
 use hero_aggregator::{Application, db::Db, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -94,7 +95,9 @@ async fn operators(command: OperatorsCommand) -> anyhow::Result<()> {
 
 async fn serve(args: hero_aggregator::cli::ServeArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
-    let app = Application::build(args)
+    let config = args.into_config()?;
+    let database_url = config.database.url.clone();
+    let app = Application::assemble(config, std::sync::Arc::new(SystemClock))
         .await
         .context("starting the aggregator")?;
     let shutdown = CancellationToken::new();
@@ -103,7 +106,10 @@ async fn serve(args: hero_aggregator::cli::ServeArgs) -> anyhow::Result<()> {
         wait_for_signal().await;
         on_signal.cancel();
     });
-    app.run_until_stopped(shutdown).await
+    let running = app.start().await.context("starting the aggregator")?;
+    running.announce(&database_url);
+    running.until(shutdown).await;
+    Ok(())
 }
 
 async fn wait_for_signal() {

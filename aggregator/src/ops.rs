@@ -36,8 +36,8 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let db = state.db.ping().await;
     let online = state
         .registry
-        .online_count(state.clock.now_ms(), state.settings.offline_after_ms());
-    let k = state.settings.quorum_size;
+        .online_count(state.clock.now_ms(), state.nodes.offline_after_ms());
+    let k = state.consensus.k;
     let healthy = db.is_ok();
     let status = if healthy {
         StatusCode::OK

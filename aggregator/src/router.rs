@@ -12,8 +12,7 @@ use crate::state::AppState;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn build(state: AppState) -> Router {
-    let request_timeout =
-        std::time::Duration::from_millis(state.settings.net.request_timeout_ms.max(100));
+    let request_timeout = std::time::Duration::from_millis(state.net.request_timeout_ms.max(100));
     Router::new()
         .merge(crate::nodes::router())
         .merge(crate::battles::router())

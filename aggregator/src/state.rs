@@ -1,21 +1,32 @@
-//! `AppState`: the cheap handles every route and background task shares.
+//! `AppState`: the cheap handles every route and background task shares, and the config
+//! sections handlers need (each extractable on its own through `FromRef`).
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 
-use crate::cli::ServeArgs;
 use crate::clock::SharedClock;
+use crate::consensus::ConsensusSettings;
 use crate::db::Db;
-use crate::nodes::NodeRegistry;
+use crate::http::admin::AdminSettings;
+use crate::http::net::NetArgs;
+use crate::nodes::{NodeRegistry, NodesPolicy};
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub registry: Arc<NodeRegistry>,
     pub clock: SharedClock,
-    pub settings: Arc<ServeArgs>,
+    /// Who may join the network and how nodes are judged.
+    pub nodes: Arc<NodesPolicy>,
+    /// k, timeouts and replacements of consensus rounds.
+    pub consensus: Arc<ConsensusSettings>,
+    /// Who may call admin endpoints.
+    pub admin: Arc<AdminSettings>,
+    /// Connection limits, timeouts and trusted proxies.
+    pub net: Arc<NetArgs>,
     /// Wakes the battle worker when a battle is created.
     pub battle_wake: Arc<Notify>,
     pub metrics: PrometheusHandle,
@@ -29,4 +40,26 @@ pub struct AppState {
     pub game: Arc<crate::game::Game>,
     /// Per-address limits of the unauthenticated endpoints.
     pub ip_limiter: Arc<crate::http::ip_limit::IpLimiter>,
+}
+
+macro_rules! section {
+    ($($field:ident: $ty:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        }
+    )*};
+}
+
+section! {
+    db: Db,
+    registry: Arc<NodeRegistry>,
+    clock: SharedClock,
+    nodes: Arc<NodesPolicy>,
+    consensus: Arc<ConsensusSettings>,
+    admin: Arc<AdminSettings>,
+    net: Arc<NetArgs>,
+    auth: Arc<crate::auth::Auth>,
+    game: Arc<crate::game::Game>,
 }

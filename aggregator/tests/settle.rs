@@ -6,10 +6,10 @@
     reason = "test helpers and bodies outside #[test] functions"
 )]
 
+use hero_aggregator::battles::VerdictEffects;
 use hero_aggregator::battles::store::{self, NewBattle, Settlement};
 use hero_aggregator::consensus::{Verdict, Vote, VoteRole};
 use hero_aggregator::db::Db;
-use hero_aggregator::ledger::Ledger;
 use hero_protocol::Fighter;
 
 mod common;
@@ -72,10 +72,7 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
         answered_at: std::time::Instant::now(),
         after_verdict: false,
     }];
-    let ledger = Ledger {
-        dialect: db.dialect,
-        energy_regen_ms: 360_000,
-    };
+    let effects = VerdictEffects::default();
     let one = |job| Settlement {
         job,
         verdict: &verdict,
@@ -83,17 +80,17 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
     };
     // The middle battle is settled first; the batch must not settle it again.
     assert!(
-        store::settle(&db, &one(&jobs[1]), "me", &ledger, now)
+        store::settle(&db, &one(&jobs[1]), "me", &effects, now)
             .await
             .unwrap()
     );
     let batch: Vec<Settlement<'_>> = jobs.iter().map(one).collect();
-    let written = store::settle_many(&db, &batch, "me", &ledger, now)
+    let written = store::settle_many(&db, &batch, "me", &effects, now)
         .await
         .unwrap();
     assert_eq!(written, vec![true, false, true]);
     // Someone who does not hold the lease settles nothing.
-    let other = store::settle_many(&db, &batch, "someone-else", &ledger, now)
+    let other = store::settle_many(&db, &batch, "someone-else", &effects, now)
         .await
         .unwrap();
     assert_eq!(other, vec![false, false, false]);

@@ -1,13 +1,17 @@
 //! Battles as durable work: a row PENDING → RUNNING → COMPLETED | ERROR, claimed by workers
 //! with a lease, settled once through consensus, readable with every vote.
 
+pub mod effects;
 pub mod late_votes;
 mod routes;
+pub mod start;
 pub mod store;
 pub mod verdicts;
 pub mod worker;
 
+pub use effects::{Settled, VerdictEffect, VerdictEffects};
 pub use late_votes::LateVoteRecorder;
 pub use routes::router;
+pub use start::{Parts, WorkerSettings, start};
 pub use verdicts::VerdictWriter;
 pub use worker::BattleWorker;

@@ -2,14 +2,14 @@
 //! `/api/v1/battles/{id}` (status, verdict, log and every vote).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hero_protocol::Fighter;
 use serde::{Deserialize, Serialize};
 
 use super::store::{self, BattleView, NewBattle};
-use crate::http::admin::require_admin;
+use crate::http::admin::Admin;
 use crate::http::error::ApiResult;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
@@ -78,11 +78,10 @@ pub fn check_fighters(fighters: &[Fighter]) -> Result<(), ApiError> {
 }
 
 async fn create(
+    _: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateBattle>,
 ) -> ApiResult<(StatusCode, Json<BattleCreated>)> {
-    require_admin(&state, &headers)?;
     check_fighters(&body.fighters)?;
     if body.seed.is_some_and(|s| s > MAX_SEED) {
         return Err(ApiError::Unprocessable(format!(

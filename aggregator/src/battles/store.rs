@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::effects::{Settled, VerdictEffects};
 use crate::consensus::{Verdict, Vote};
 use crate::db::{Db, Dialect, Tx};
 
@@ -175,16 +176,16 @@ pub struct Settlement<'a> {
 }
 
 /// Writes the votes and the verdict in one transaction, only if `owner` still holds the
-/// battle, together with the verdict's game effects (rewards, refunds; none for admin
-/// battles). Returns false when someone else settled it first.
+/// battle, together with the verdict's registered effects. Returns false when someone else
+/// settled it first.
 pub async fn settle(
     db: &Db,
     settlement: &Settlement<'_>,
     owner: &str,
-    ledger: &crate::ledger::Ledger,
+    effects: &VerdictEffects,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
-    let written = settle_many(db, std::slice::from_ref(settlement), owner, ledger, now_ms).await?;
+    let written = settle_many(db, std::slice::from_ref(settlement), owner, effects, now_ms).await?;
     Ok(written.first().copied().unwrap_or(false))
 }
 
@@ -194,14 +195,14 @@ pub async fn settle_many(
     db: &Db,
     settlements: &[Settlement<'_>],
     owner: &str,
-    ledger: &crate::ledger::Ledger,
+    effects: &VerdictEffects,
     now_ms: i64,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let mut written = Vec::with_capacity(settlements.len());
     let mut rows: Vec<VoteRow<'_>> = Vec::new();
     for s in settlements {
-        let ok = write_verdict(&mut tx, s.job, s.verdict, owner, ledger, now_ms).await?;
+        let ok = write_verdict(&mut tx, s.job, s.verdict, owner, effects, now_ms).await?;
         if ok {
             rows.extend(s.votes.iter().map(|vote| VoteRow {
                 battle_id: &s.job.id,
@@ -216,13 +217,13 @@ pub async fn settle_many(
     Ok(written)
 }
 
-/// The guarded status change and its game effects; false when the battle is not ours.
+/// The guarded status change and its effects; false when the battle is not ours.
 async fn write_verdict(
     tx: &mut Tx,
     job: &BattleJob,
     verdict: &Verdict,
     owner: &str,
-    ledger: &crate::ledger::Ledger,
+    effects: &VerdictEffects,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
     let (status, winner, settled_by, engine, result, error) = match verdict {
@@ -268,7 +269,12 @@ async fn write_verdict(
     if updated.rows_affected() != 1 {
         return Ok(false);
     }
-    crate::game::rewards::on_settled(tx, ledger, &job.id, verdict, now_ms).await?;
+    let settled = Settled {
+        battle_id: &job.id,
+        verdict,
+        now_ms,
+    };
+    effects.apply(tx, &settled).await?;
     Ok(true)
 }
 

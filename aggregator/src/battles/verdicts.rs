@@ -5,11 +5,11 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::effects::VerdictEffects;
 use super::store::{self, BattleJob, Settlement};
 use crate::clock::SharedClock;
 use crate::consensus::{Verdict, Vote};
 use crate::db::{Db, Dialect};
-use crate::ledger::Ledger;
 
 /// Most verdicts written in one transaction.
 const MAX_BATCH: usize = 128;
@@ -28,7 +28,7 @@ pub type Outcome = (Result<bool, sqlx::Error>, Verdict, Vec<Vote>);
 #[derive(Clone)]
 pub struct VerdictWriter {
     db: Db,
-    ledger: Ledger,
+    effects: VerdictEffects,
     owner: String,
     clock: SharedClock,
     batcher: Option<mpsc::UnboundedSender<Request>>,
@@ -39,14 +39,14 @@ impl VerdictWriter {
     /// once every clone of the writer is dropped.
     pub fn spawn(
         db: Db,
-        ledger: Ledger,
+        effects: VerdictEffects,
         owner: String,
         clock: SharedClock,
         tracker: &tokio_util::task::TaskTracker,
     ) -> Self {
         let mut writer = Self {
             db,
-            ledger,
+            effects,
             owner,
             clock,
             batcher: None,
@@ -91,7 +91,7 @@ impl VerdictWriter {
             votes: &votes,
         };
         let now = self.clock.now_ms();
-        let result = store::settle(&self.db, &settlement, &self.owner, &self.ledger, now).await;
+        let result = store::settle(&self.db, &settlement, &self.owner, &self.effects, now).await;
         (result, verdict, votes)
     }
 }
@@ -122,7 +122,7 @@ async fn run(writer: VerdictWriter, mut receiver: mpsc::UnboundedReceiver<Reques
             &writer.db,
             &settlements,
             &writer.owner,
-            &writer.ledger,
+            &writer.effects,
             writer.clock.now_ms(),
         )
         .await;

@@ -29,8 +29,6 @@ pub struct BattleWorker {
     pub slots: Arc<Semaphore>,
     pub wake: Arc<Notify>,
     pub tracker: TaskTracker,
-    /// Applies player battles' rewards and refunds when they settle.
-    pub ledger: crate::ledger::Ledger,
     /// Writes votes that arrive after the verdict, batched across battles.
     pub late_votes: super::LateVoteRecorder,
     /// Writes verdicts (batched on SQLite).

@@ -7,8 +7,6 @@ use std::time::Duration;
 use anyhow::Context;
 use hero_engine::{BattleEngine, GeminiEngine, GeminiSettings, Sim, Summoner};
 
-use crate::cli::ServeArgs;
-
 /// What [`crate::consensus::Consensus`] and the game API generate with locally.
 pub struct LocalEngines {
     /// Tried in order when no quorum forms; the last one is always the Sim engine.
@@ -18,10 +16,11 @@ pub struct LocalEngines {
 }
 
 impl LocalEngines {
-    /// Gemini (one engine and one connection pool for both uses) when `--gemini-api-key` is
-    /// set, else Sim only. An unusable Gemini setting is a start-up error, not a silent Sim.
-    pub fn from_settings(settings: &ServeArgs) -> anyhow::Result<Self> {
-        let Some(gemini) = gemini_settings(settings) else {
+    /// Gemini (one engine and one connection pool for both uses) when a Gemini key is
+    /// configured, else Sim only. An unusable Gemini setting is a start-up error, not a
+    /// silent Sim.
+    pub fn from_settings(settings: &FallbackSettings) -> anyhow::Result<Self> {
+        let Some(gemini) = settings.gemini.clone() else {
             tracing::info!("fallback engines: sim (no --gemini-api-key)");
             return Ok(Self {
                 fallbacks: vec![Arc::new(Sim)],
@@ -42,16 +41,24 @@ impl LocalEngines {
     }
 }
 
-/// The Gemini settings from the command line, when a (non-blank) key is configured.
-fn gemini_settings(settings: &ServeArgs) -> Option<GeminiSettings> {
-    let key = settings.gemini_api_key.as_deref().map(str::trim)?;
-    if key.is_empty() {
-        return None;
+/// How the aggregator generates locally: Gemini when configured (a non-blank key), then Sim.
+#[derive(Debug, Clone, Default)]
+pub struct FallbackSettings {
+    pub gemini: Option<GeminiSettings>,
+}
+
+impl FallbackSettings {
+    /// Gemini with `key` (ignored when blank) at `base_url`, `model`, each call within `timeout`.
+    pub fn gemini(key: Option<&str>, base_url: &str, model: &str, timeout: Duration) -> Self {
+        let gemini = key
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|key| GeminiSettings {
+                base_url: base_url.to_owned(),
+                model: model.to_owned(),
+                timeout,
+                ..GeminiSettings::new(key)
+            });
+        Self { gemini }
     }
-    Some(GeminiSettings {
-        base_url: settings.gemini_base_url.clone(),
-        model: settings.gemini_model.clone(),
-        timeout: Duration::from_secs(settings.llm_timeout_secs),
-        ..GeminiSettings::new(key)
-    })
 }

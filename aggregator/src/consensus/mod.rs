@@ -8,6 +8,6 @@ pub mod sanitize;
 pub mod tally;
 mod vote;
 
-pub use local_engines::LocalEngines;
+pub use local_engines::{FallbackSettings, LocalEngines};
 pub use round::{Consensus, ConsensusSettings, Decision, Pending, Verdict};
 pub use vote::{Vote, VoteRole};

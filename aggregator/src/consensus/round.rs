@@ -130,6 +130,23 @@ pub struct Consensus {
 }
 
 impl Consensus {
+    /// Consensus over the nodes of `registry`, calling them with [`super::call::node_client`].
+    pub fn new(
+        registry: Arc<NodeRegistry>,
+        clock: SharedClock,
+        settings: ConsensusSettings,
+        fallbacks: Vec<Arc<dyn BattleEngine>>,
+        allow_private_node_urls: bool,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            registry,
+            client: super::call::node_client(allow_private_node_urls)?,
+            clock,
+            settings,
+            fallbacks,
+        })
+    }
+
     /// Selects up to `n` more nodes, none already tried and none of an operator already used,
     /// and starts a call to each; returns how many were started.
     fn launch(&self, fanout: &mut Fanout, n: usize, role: VoteRole) -> usize {

@@ -27,6 +27,23 @@ pub struct Db {
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// Where the database is and how many connections to pool.
+#[derive(Clone)]
+pub struct DbSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for DbSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbSettings")
+            .field("url", &redact(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
 impl Db {
     /// Connects (creating the SQLite file and its folder when needed) and runs migrations.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {

@@ -1,23 +1,54 @@
-//! The admin token check shared by every admin endpoint.
+//! The admin check shared by every admin endpoint: the [`Admin`] extractor.
 
-use axum::http::HeaderMap;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
 use super::ApiError;
 use super::bearer::{bearer, secrets_match};
 use crate::state::AppState;
 
-/// Admin endpoints need `Authorization: Bearer <admin token>`; they are off without one.
-pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = state.settings.admin_token.as_deref() else {
-        return Err(ApiError::Forbidden(
-            "admin endpoints are disabled: start the aggregator with --admin-token".into(),
-        ));
-    };
-    match bearer(headers) {
-        Some(given) if secrets_match(given, expected) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized("admin token is not valid".into())),
-        None => Err(ApiError::Unauthorized(
-            "needs the admin token (Authorization: Bearer ...)".into(),
-        )),
+/// Who may call admin endpoints.
+#[derive(Clone, Default)]
+pub struct AdminSettings {
+    /// `Authorization: Bearer <token>`; admin endpoints are off without one.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSettings")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl AdminSettings {
+    /// Admin endpoints need `Authorization: Bearer <admin token>`; they are off without one.
+    pub fn check(&self, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+        let Some(expected) = self.token.as_deref() else {
+            return Err(ApiError::Forbidden(
+                "admin endpoints are disabled: start the aggregator with --admin-token".into(),
+            ));
+        };
+        match bearer(headers) {
+            Some(given) if secrets_match(given, expected) => Ok(()),
+            Some(_) => Err(ApiError::Unauthorized("admin token is not valid".into())),
+            None => Err(ApiError::Unauthorized(
+                "needs the admin token (Authorization: Bearer ...)".into(),
+            )),
+        }
+    }
+}
+
+/// A request that presented the admin token; a handler taking `_: Admin` is admin-only.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.admin.check(&parts.headers)?;
+        Ok(Admin)
     }
 }

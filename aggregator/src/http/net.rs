@@ -86,7 +86,7 @@ impl FromRequestParts<crate::state::AppState> for ClientIp {
         Ok(ClientIp(hero_serve::client_ip(
             peer,
             &parts.headers,
-            &state.settings.net.trusted_proxy,
+            &state.net.trusted_proxy,
         )))
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use super::operators::{self, Operator};
 use super::store::{self, AdminPatch};
-use crate::http::admin::require_admin;
+use crate::http::admin::Admin;
 use crate::http::error::ApiResult;
 use crate::http::metrics::ADMIN_ACTIONS;
 use crate::http::{ApiError, ApiJson};
@@ -62,11 +62,10 @@ struct OperatorCreated {
 }
 
 async fn create(
+    _: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateOperator>,
 ) -> ApiResult<(StatusCode, Json<OperatorCreated>)> {
-    require_admin(&state, &headers)?;
     operators::check(&body.name, body.max_nodes, body.max_weight)
         .map_err(ApiError::Unprocessable)?;
     let created = operators::create(
@@ -98,8 +97,7 @@ async fn create(
     ))
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Vec<Operator>>> {
-    require_admin(&state, &headers)?;
+async fn list(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Vec<Operator>>> {
     Ok(Json(operators::list(&state.db).await?))
 }
 
@@ -111,11 +109,10 @@ struct Revoked {
 }
 
 async fn revoke(
+    _: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Revoked>> {
-    require_admin(&state, &headers)?;
     if operators::check(&name, 1, 0).is_err() {
         return Err(ApiError::NotFound(format!("no operator named {name:?}")));
     }
@@ -212,7 +209,7 @@ async fn details(state: &AppState, id: &str) -> ApiResult<NodeDetails> {
     let quarantined = node.snapshot_counters().quarantined_until_ms;
     let busy = node.busy_until_ms.load(Ordering::Relaxed);
     Ok(NodeDetails {
-        node: node.info(now, state.settings.offline_after_ms()),
+        node: node.info(now, state.nodes.offline_after_ms()),
         public_key: node.public_key.clone(),
         quarantined_until_ms: (quarantined > now).then_some(quarantined),
         busy_until_ms: (busy > now).then_some(busy),
@@ -221,11 +218,10 @@ async fn details(state: &AppState, id: &str) -> ApiResult<NodeDetails> {
 }
 
 async fn show(
+    _: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<NodeDetails>> {
-    require_admin(&state, &headers)?;
     Ok(Json(details(&state, &id).await?))
 }
 
@@ -247,12 +243,11 @@ struct PatchNode {
 }
 
 async fn patch(
+    _: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchNode>,
 ) -> ApiResult<Json<NodeDetails>> {
-    require_admin(&state, &headers)?;
     if body.weight.is_some_and(|w| w > 1000) {
         return Err(ApiError::Unprocessable(
             "weight must be between 0 and 1000".into(),

@@ -6,16 +6,20 @@ pub mod enroll;
 pub mod entry;
 pub mod maintenance;
 pub mod operators;
+pub mod policy;
 pub mod registry;
 pub mod reputation;
 mod routes;
 pub mod sampler;
 pub mod selection;
+mod start;
 pub mod store;
 pub mod url_policy;
 
+pub use policy::NodesPolicy;
 pub use registry::{Assignment, NodeEntry, NodeRegistry};
 pub use routes::UNSIGNED_OFFLINE_AFTER_MS;
+pub use start::{Nodes, start};
 
 use axum::Router;
 

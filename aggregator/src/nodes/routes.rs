@@ -97,30 +97,22 @@ async fn register(
         .ip_limiter
         .check(ip, Kind::NodeRegistration, now)
         .map_err(refused("rate_limited"))?;
-    let enrollment = enroll::enrollment(
-        &state.db,
-        &headers,
-        state.settings.enrollment_token.as_deref(),
-    )
-    .await
-    .map_err(refused("token"))?;
+    let enrollment =
+        enroll::enrollment(&state.db, &headers, state.nodes.enrollment_token.as_deref())
+            .await
+            .map_err(refused("token"))?;
     let reg: NodeRegistration = serde_json::from_slice(&body)
         .map_err(|e| ApiError::Unprocessable(format!("not a node registration: {e}")))
         .map_err(refused("invalid"))?;
     check_registration(&reg).map_err(refused("invalid"))?;
-    let signed_at = enroll::check_signature(
-        &reg,
-        &headers,
-        &body,
-        now,
-        state.settings.allow_unsigned_nodes,
-    )
-    .map_err(refused("signature"))?;
+    let signed_at =
+        enroll::check_signature(&reg, &headers, &body, now, state.nodes.allow_unsigned_nodes)
+            .map_err(refused("signature"))?;
     // In an open network the seat is the host address; a DNS name checked now could later
     // resolve to a machine that already holds a seat. Names only where the network is trusted.
     if matches!(enrollment, Enrollment::Open)
         && url_policy::names_host(&reg.url)
-        && !state.settings.allow_private_node_urls
+        && !state.nodes.allow_private_node_urls
     {
         return Err(refused("invalid")(ApiError::Unprocessable(
             "in an open network (no operator accounts) a node URL must name its host by IP \
@@ -128,7 +120,7 @@ async fn register(
                 .into(),
         )));
     }
-    let allow_private = state.settings.allow_private_node_urls
+    let allow_private = state.nodes.allow_private_node_urls
         || matches!(&enrollment, Enrollment::Operator(op) if op.is_local);
     let checked = url_policy::check_node_url(&reg.url, allow_private)
         .await
@@ -179,7 +171,7 @@ async fn register(
         weight,
         token_hash: &token_hash,
         signed_at_ms: signed_at,
-        probation: state.settings.probation_votes > 0 && !local,
+        probation: state.nodes.probation_votes > 0 && !local,
     };
     let entry = match claim {
         Claim::New => store::insert_within(&state.db, &registered, max_nodes, now)
@@ -213,7 +205,7 @@ async fn register(
     Ok(Json(RegistrationReply {
         node_id: entry.id.clone(),
         node_token: token,
-        heartbeat_interval_secs: state.settings.heartbeat_interval_secs,
+        heartbeat_interval_secs: state.nodes.heartbeat_interval_secs,
     }))
 }
 
@@ -272,7 +264,7 @@ async fn heartbeat(
     let node = match token {
         // Seed-style nodes heartbeat without a token; accepted for unsigned nodes only, and
         // only when the aggregator admits them.
-        None if found.node().public_key.is_none() && state.settings.allow_unsigned_nodes => {
+        None if found.node().public_key.is_none() && state.nodes.allow_unsigned_nodes => {
             found.admit(&state)
         }
         None => {
@@ -301,7 +293,7 @@ async fn heartbeat(
     node.heartbeat(now, hb.current_requests);
     Ok(Json(HeartbeatReply {
         status: "ok".into(),
-        heartbeat_interval_secs: state.settings.heartbeat_interval_secs,
+        heartbeat_interval_secs: state.nodes.heartbeat_interval_secs,
     }))
 }
 
@@ -317,8 +309,8 @@ async fn leave(
         .ok_or_else(|| ApiError::NotFound("unknown node".into()))?;
     let node = found.node();
     let is_admin = state
-        .settings
-        .admin_token
+        .admin
+        .token
         .as_deref()
         .is_some_and(|admin| secrets_match(token, admin));
     if !is_admin && !secrets_match(&hash_secret(token), &node.token_hash) {
@@ -376,7 +368,7 @@ async fn list(
         None => None,
     };
     let now = state.clock.now_ms();
-    let offline_after = state.settings.offline_after_ms();
+    let offline_after = state.nodes.offline_after_ms();
     let mut nodes: Vec<NodeInfo> = state
         .registry
         .all()

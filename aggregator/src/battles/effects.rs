@@ -1,0 +1,54 @@
+//! The settlement port: what else a verdict changes is not the battle's business. Effects are
+//! registered at start-up (player rewards today; season points and bet payouts next) and run
+//! in the verdict's own transaction, in registration order, so a verdict and all its effects
+//! commit together or not at all.
+
+use std::sync::Arc;
+
+use crate::consensus::Verdict;
+use crate::db::Tx;
+
+/// A battle that has just been settled, as an effect sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Settled<'a> {
+    pub battle_id: &'a str,
+    pub verdict: &'a Verdict,
+    pub now_ms: i64,
+}
+
+/// One consequence of a verdict, applied inside the settling transaction.
+///
+/// An effect touches rows in the global lock order documented in `docs/architecture.md`
+/// (characters, quest rows, players, ledger), so concurrent settlements never deadlock.
+/// An error rolls back the verdict too: the battle stays leased and is retried.
+#[async_trait::async_trait]
+pub trait VerdictEffect: Send + Sync {
+    /// Short name for logs.
+    fn name(&self) -> &'static str;
+    async fn apply(&self, tx: &mut Tx, settled: &Settled<'_>) -> Result<(), sqlx::Error>;
+}
+
+/// The effects of every verdict, in the order they run.
+#[derive(Clone, Default)]
+pub struct VerdictEffects(Arc<[Arc<dyn VerdictEffect>]>);
+
+impl VerdictEffects {
+    pub fn new(effects: Vec<Arc<dyn VerdictEffect>>) -> Self {
+        Self(effects.into())
+    }
+
+    /// Runs every effect of one verdict.
+    pub async fn apply(&self, tx: &mut Tx, settled: &Settled<'_>) -> Result<(), sqlx::Error> {
+        for effect in self.0.iter() {
+            effect.apply(tx, settled).await.inspect_err(|e| {
+                tracing::warn!(effect = effect.name(), battle = settled.battle_id, error = %e,
+                    "verdict effect failed; the verdict is rolled back")
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|e| e.name()).collect()
+    }
+}

@@ -1,0 +1,37 @@
+//! `Config`: the aggregator's settings as typed sections, one per domain. Built from the
+//! command line by `cli::ServeArgs::into_config`, which checks them and fills in what flags
+//! imply; nothing below the binary reads flags.
+
+use std::net::SocketAddr;
+
+use crate::auth::AuthArgs;
+use crate::battles::WorkerSettings;
+use crate::consensus::{ConsensusSettings, FallbackSettings};
+use crate::db::DbSettings;
+use crate::game::GameArgs;
+use crate::http::admin::AdminSettings;
+use crate::http::net::NetArgs;
+use crate::nodes::NodesPolicy;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    pub database: DbSettings,
+    /// Who may call admin endpoints.
+    pub admin: AdminSettings,
+    /// Who may join the network, how nodes are judged, local nodes.
+    pub nodes: NodesPolicy,
+    /// k, timeouts, replacements and shadow seats of a consensus round.
+    pub consensus: ConsensusSettings,
+    /// Leases, attempts and concurrency of the battle worker.
+    pub worker: WorkerSettings,
+    /// What generates a battle without quorum, and character text.
+    pub fallback: FallbackSettings,
+    /// Player logins: token keys, lifetimes, rate limits.
+    pub auth: AuthArgs,
+    /// The game's economy.
+    pub game: GameArgs,
+    /// Connection caps, timeouts, per-address limits, trusted proxies.
+    pub net: NetArgs,
+}
