@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::admin::AdminSettings;
 use crate::battles::WorkerSettings;
 use crate::config::Config;
 use crate::consensus::{ConsensusSettings, FallbackSettings};
 use crate::db::DbSettings;
-use crate::http::admin::AdminSettings;
 use crate::nodes::NodesPolicy;
 use crate::nodes::maintenance::Schedule;
 
@@ -281,7 +281,7 @@ impl ServeArgs {
         let millis = |ms: u64| Duration::from_millis(ms.max(10));
         let offline_after_ms = self.offline_after_ms();
         let admin_token = match self.admin_token {
-            None if self.local_nodes > 0 => Some(crate::http::bearer::new_secret()),
+            None if self.local_nodes > 0 => Some(crate::auth::secrets::new_secret()),
             token => token,
         };
         Ok(Config {

@@ -5,11 +5,11 @@
 use std::net::SocketAddr;
 
 use crate::auth::AuthArgs;
+use crate::auth::admin::AdminSettings;
 use crate::battles::WorkerSettings;
 use crate::consensus::{ConsensusSettings, FallbackSettings};
 use crate::db::DbSettings;
 use crate::game::GameArgs;
-use crate::http::admin::AdminSettings;
 use crate::http::net::NetArgs;
 use crate::nodes::NodesPolicy;
 

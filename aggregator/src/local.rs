@@ -8,11 +8,6 @@ use hero_node::NodeConfig;
 
 use crate::supervisor::{Stage, Supervisor};
 
-/// The local operator of local node `i` (1-based).
-pub fn operator_name(i: usize) -> String {
-    format!("local-operator-{i}")
-}
-
 /// Starts one node per local operator token on free loopback ports, registered with the
 /// aggregator at `aggregator`; they deregister first at shutdown.
 pub async fn start_nodes(
@@ -24,7 +19,7 @@ pub async fn start_nodes(
         let config = NodeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             name: Some(format!("local-node-{i}")),
-            operator: Some(operator_name(i)),
+            operator: Some(crate::nodes::operators::local_name(i)),
             enrollment_token: Some(token.clone()),
             aggregator_url: Some(format!("http://{aggregator}")),
             // The Sim engine answers in microseconds: let a local node take many battles at once.

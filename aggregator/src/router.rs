@@ -19,7 +19,6 @@ pub fn build(state: AppState) -> Router {
         .merge(crate::ops::router())
         .merge(crate::auth::router())
         .merge(crate::game::router())
-        .merge(crate::ledger::router())
         .merge(crate::http::openapi::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {

@@ -7,10 +7,10 @@ use axum::extract::FromRef;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 
+use crate::auth::admin::AdminSettings;
 use crate::clock::SharedClock;
 use crate::consensus::ConsensusSettings;
 use crate::db::Db;
-use crate::http::admin::AdminSettings;
 use crate::http::net::NetArgs;
 use crate::nodes::{NodeRegistry, NodesPolicy};
 

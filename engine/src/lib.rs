@@ -14,7 +14,8 @@ pub use gemini::{GeminiEngine, GeminiSettings};
 pub use llm::{EngineSettings, Summoner, build_engine, build_summoner};
 pub use openai::{OpenAiEngine, OpenAiSettings};
 pub use prompt::{
-    CharacterText, Prompt, battle_prompt, starting_hp, summon_from_templates, summon_prompt,
+    CharacterText, Prompt, battle_prompt, request_prompt, starting_hp, summon_from_templates,
+    summon_prompt,
 };
 pub use sim::Sim;
 pub use validate::{MAX_DESCRIPTION_CHARS, MAX_TEXT_CHARS, ValidationError, validate};

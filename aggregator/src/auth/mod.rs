@@ -2,10 +2,13 @@
 //! refresh tokens with reuse detection, logout, the `CurrentPlayer` extractor and per-player
 //! rate limits.
 
+pub mod accounts;
+pub mod admin;
 mod extractor;
 pub mod jwt;
 pub mod rate_limit;
 pub(crate) mod routes;
+pub mod secrets;
 pub mod sessions;
 pub mod settings;
 
@@ -69,7 +72,7 @@ async fn stored_secret(db: &Db, now_ms: i64) -> Result<String, sqlx::Error> {
         "INSERT INTO server_secrets (name, value, created_at_ms) VALUES ('jwt_hs256', $1, $2) \
          ON CONFLICT (name) DO NOTHING",
     )
-    .bind(crate::http::bearer::new_secret())
+    .bind(secrets::new_secret())
     .bind(now_ms)
     .execute(&db.writer)
     .await?;

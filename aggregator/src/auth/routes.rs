@@ -9,9 +9,9 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::CurrentPlayer;
+use super::accounts::{self, PlayerView};
+use super::secrets::{hash_secret, new_secret, secrets_match};
 use super::sessions::{self, Tokens};
-use crate::game::players::{self, PlayerView};
-use crate::http::bearer::{hash_secret, new_secret, secrets_match};
 use crate::http::error::ApiResult;
 use crate::http::ip_limit::Kind;
 use crate::http::net::ClientIp;
@@ -51,7 +51,7 @@ async fn player_view(
     id: &str,
     now: i64,
 ) -> ApiResult<PlayerView> {
-    players::load(&mut **tx, id, state.game.ledger.energy_regen_ms, now)
+    accounts::load(&mut **tx, id, state.game.ledger.energy_regen_ms, now)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such player".into()))
 }
@@ -70,7 +70,7 @@ pub async fn guest(
     let now = state.clock.now_ms();
     state.ip_limiter.check(ip, Kind::Auth, now)?;
     let mut tx = state.db.begin_write().await?;
-    let player = players::create(&mut tx, &state.game.ledger, "guest", now).await?;
+    let player = accounts::create(&mut tx, &state.game.ledger, "guest", now).await?;
     let device_id = uuid::Uuid::new_v4().to_string();
     let device_secret = new_secret();
     sqlx::query(

@@ -6,9 +6,9 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::Auth;
+use super::secrets::{hash_secret, new_secret};
 use crate::db::{Db, Tx};
 use crate::http::ApiError;
-use crate::http::bearer::{hash_secret, new_secret};
 
 /// The tokens a login or a refresh hands out.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -9,7 +9,7 @@ use hero_protocol::Fighter;
 use serde::{Deserialize, Serialize};
 
 use super::store::{self, BattleView, NewBattle};
-use crate::http::admin::Admin;
+use crate::auth::admin::Admin;
 use crate::http::error::ApiResult;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
@@ -35,7 +35,7 @@ pub struct CreateBattle {
 #[derive(Debug, Serialize)]
 pub struct BattleCreated {
     pub battle_id: String,
-    pub status: &'static str,
+    pub status: crate::battles::Status,
 }
 
 /// Largest seed we hand out: JSON numbers stay exact in every client.
@@ -102,7 +102,7 @@ async fn create(
         .unwrap_or_else(|| rand::random::<u64>() & MAX_SEED);
     let prompt = body
         .prompt
-        .unwrap_or_else(|| crate::battles::worker::default_prompt(&body.fighters));
+        .unwrap_or_else(|| hero_engine::request_prompt(&body.fighters));
     let mut tx = state.db.begin_write().await?;
     let id = store::insert(
         &mut tx,
@@ -121,7 +121,7 @@ async fn create(
         StatusCode::ACCEPTED,
         Json(BattleCreated {
             battle_id: id,
-            status: "PENDING",
+            status: crate::battles::Status::Pending,
         }),
     ))
 }

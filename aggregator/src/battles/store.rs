@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::effects::{Settled, VerdictEffects};
+use super::status::{SettledBy, Status};
 use crate::consensus::{Verdict, Vote};
 use crate::db::{Db, Dialect, Tx};
 
@@ -226,38 +227,30 @@ async fn write_verdict(
     effects: &VerdictEffects,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
-    let (status, winner, settled_by, engine, result, error) = match verdict {
-        Verdict::Quorum { result } => (
-            "COMPLETED",
-            Some(result.winner.clone()),
-            Some("quorum"),
-            None,
-            Some(result),
-            None,
-        ),
+    let settled_by = SettledBy::of(verdict);
+    let status = match settled_by {
+        Some(_) => Status::Completed,
+        None => Status::Error,
+    };
+    let (result, engine, error) = match verdict {
+        Verdict::Quorum { result } => (Some(result), None, None),
         Verdict::Fallback {
             result,
             engine,
             reason,
-        } => (
-            "COMPLETED",
-            Some(result.winner.clone()),
-            Some("fallback"),
-            Some(engine.clone()),
-            Some(result),
-            Some(reason.clone()),
-        ),
-        Verdict::Error(e) => ("ERROR", None, None, None, None, Some(e.clone())),
+        } => (Some(result), Some(engine.clone()), Some(reason.clone())),
+        Verdict::Error(e) => (None, None, Some(e.clone())),
     };
+    let winner = result.map(|r| r.winner.clone());
     let updated = sqlx::query(
         "UPDATE battles SET status = $1, winner_id = $2, settled_by = $3, fallback_engine = $4, \
              result_json = $5, error = $6, lease_owner = NULL, lease_until_ms = NULL, \
              settled_at_ms = $7, updated_at_ms = $7 \
          WHERE id = $8 AND status = 'RUNNING' AND lease_owner = $9",
     )
-    .bind(status)
+    .bind(status.as_str())
     .bind(winner)
-    .bind(settled_by)
+    .bind(settled_by.map(SettledBy::as_str))
     .bind(engine)
     .bind(result.and_then(|r| serde_json::to_string(r).ok()))
     .bind(error)

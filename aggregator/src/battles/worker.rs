@@ -114,11 +114,7 @@ impl BattleWorker {
             tracing::warn!("battle was settled elsewhere; verdict discarded");
             return None;
         }
-        let outcome = match &verdict {
-            Verdict::Quorum { .. } => "quorum",
-            Verdict::Fallback { .. } => "fallback",
-            Verdict::Error(_) => "error",
-        };
+        let outcome = super::SettledBy::of(&verdict).map_or("error", super::SettledBy::as_str);
         metrics::counter!(BATTLES_SETTLED, "outcome" => outcome).increment(1);
         metrics::histogram!(SETTLE_DURATION).record(started.elapsed().as_secs_f64());
         tracing::info!(
@@ -170,19 +166,4 @@ impl BattleWorker {
             }
         }
     }
-}
-
-/// The prompt sent to seed-style nodes, which only read `prompt`.
-pub fn default_prompt(fighters: &[hero_protocol::Fighter]) -> String {
-    let describe = |f: &hero_protocol::Fighter| {
-        format!(
-            "{} (id {}, {}★, strength {}, agility {}, luck {})",
-            f.name, f.id, f.rarity, f.strength, f.agility, f.luck
-        )
-    };
-    let names: Vec<String> = fighters.iter().map(describe).collect();
-    format!(
-        "A battle between {}. The winner must be one of these ids.",
-        names.join(" and ")
-    )
 }

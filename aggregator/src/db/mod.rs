@@ -1,5 +1,7 @@
 //! The database: one `AnyPool` for SQLite or PostgreSQL, migrations, and write transactions.
 
+pub mod schema;
+
 use std::time::Duration;
 
 use anyhow::Context;

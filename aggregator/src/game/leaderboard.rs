@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::game::paging::{self, ApiQuery, Page, PageQuery};
 use crate::http::error::ApiResult;
+use crate::http::keyset::{Key, ListQuery};
 use crate::http::openapi::ErrorResponse;
+use crate::http::paging::{self, ApiQuery, Page, PageQuery};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -80,32 +81,22 @@ pub async fn leaderboard(
 }
 
 async fn characters(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult<Page<Standing>> {
-    let select = "SELECT c.id, c.name, c.rarity, c.level, c.rating, c.wins, c.losses, \
-             c.win_rate_bp, c.player_id, p.nickname \
-         FROM characters c JOIN players p ON p.id = c.player_id";
-    let order = "ORDER BY c.wins DESC, c.win_rate_bp DESC, c.id ASC";
-    let (rows, rank) = match page.cursor(4)? {
-        None => (
-            sqlx::query(&format!("{select} {order} LIMIT $1"))
-                .bind(limit + 1)
-                .fetch_all(&state.db.pool)
-                .await?,
-            0,
-        ),
-        Some(c) => (
-            sqlx::query(&format!(
-                "{select} WHERE c.wins <= $1 AND (c.wins < $1 OR c.win_rate_bp < $2 \
-                     OR (c.win_rate_bp = $2 AND c.id > $3)) {order} LIMIT $4"
-            ))
-            .bind(paging::int(&c[0])?)
-            .bind(paging::int(&c[1])?)
-            .bind(&c[2])
-            .bind(limit + 1)
-            .fetch_all(&state.db.pool)
-            .await?,
-            paging::rank(&c[3])?,
-        ),
+    let list = ListQuery {
+        select: "SELECT c.id, c.name, c.rarity, c.level, c.rating, c.wins, c.losses, \
+                 c.win_rate_bp, c.player_id, p.nickname \
+                 FROM characters c JOIN players p ON p.id = c.player_id",
+        filters: &[],
+        keys: &[
+            Key::desc_int("c.wins"),
+            Key::desc_int("c.win_rate_bp"),
+            Key::asc_text("c.id"),
+        ],
     };
+    let (rows, cursor) = list.page(&state.db, page, 4).await?;
+    let rank = cursor
+        .map(|c| paging::rank(&c[3]))
+        .transpose()?
+        .unwrap_or(0);
     let items = rows
         .iter()
         .zip(rank + 1..)
@@ -136,28 +127,16 @@ async fn characters(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult
 }
 
 async fn players(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult<Page<Standing>> {
-    let select = "SELECT id, nickname, wins, losses FROM players";
-    let order = "ORDER BY wins DESC, id ASC";
-    let (rows, rank) = match page.cursor(3)? {
-        None => (
-            sqlx::query(&format!("{select} {order} LIMIT $1"))
-                .bind(limit + 1)
-                .fetch_all(&state.db.pool)
-                .await?,
-            0,
-        ),
-        Some(c) => (
-            sqlx::query(&format!(
-                "{select} WHERE wins <= $1 AND (wins < $1 OR id > $2) {order} LIMIT $3"
-            ))
-            .bind(paging::int(&c[0])?)
-            .bind(&c[1])
-            .bind(limit + 1)
-            .fetch_all(&state.db.pool)
-            .await?,
-            paging::rank(&c[2])?,
-        ),
+    let list = ListQuery {
+        select: "SELECT id, nickname, wins, losses FROM players",
+        filters: &[],
+        keys: &[Key::desc_int("wins"), Key::asc_text("id")],
     };
+    let (rows, cursor) = list.page(&state.db, page, 3).await?;
+    let rank = cursor
+        .map(|c| paging::rank(&c[2]))
+        .transpose()?
+        .unwrap_or(0);
     let items = rows
         .iter()
         .zip(rank + 1..)

@@ -3,9 +3,7 @@
 
 pub mod battles;
 pub mod characters;
-pub mod energy;
 pub mod leaderboard;
-pub mod paging;
 pub mod players;
 pub mod quests;
 pub mod rewards;

@@ -5,6 +5,7 @@
 //! Rows are touched in one global order (characters, then quest rows, then players, each
 //! sorted by id) so concurrent settlements and spends never deadlock on PostgreSQL.
 
+use super::battles::Side as BattleSide;
 use super::quests::{self, QuestKind};
 use crate::battles::{Settled, VerdictEffect};
 use crate::db::Tx;
@@ -40,14 +41,14 @@ pub struct Side {
     pub player: String,
     #[sqlx(rename = "character_id")]
     pub character: String,
-    /// `attacker` or `defender`.
-    pub side: String,
+    #[sqlx(try_from = "String")]
+    pub side: BattleSide,
     pub energy_spent: i64,
 }
 
 impl Side {
     fn attacker(&self) -> bool {
-        self.side == "attacker"
+        self.side == BattleSide::Attacker
     }
 }
 
@@ -306,7 +307,11 @@ mod tests {
         Side {
             player: player.into(),
             character: character.into(),
-            side: if attacker { "attacker" } else { "defender" }.into(),
+            side: if attacker {
+                BattleSide::Attacker
+            } else {
+                BattleSide::Defender
+            },
             energy_spent: energy,
         }
     }

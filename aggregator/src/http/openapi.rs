@@ -43,7 +43,7 @@ pub struct ErrorDetail {
         crate::auth::routes::logout,
         crate::game::players::me,
         crate::game::players::rename,
-        crate::ledger::history::list,
+        crate::game::players::ledger,
         crate::game::characters::summon::summon,
         crate::game::characters::routes::list,
         crate::game::characters::routes::show,

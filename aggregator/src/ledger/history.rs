@@ -1,20 +1,13 @@
-//! `GET /api/v1/players/me/ledger`: the player's own ledger, newest first, paged.
+//! A player's ledger, newest first, paged (served at `GET /api/v1/players/me/ledger`).
 
-use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::auth::CurrentPlayer;
-use crate::game::paging::{self, ApiQuery, Page, PageQuery};
-use crate::http::error::ApiResult;
-use crate::state::AppState;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/players/me/ledger", get(list))
-}
+use crate::db::Db;
+use crate::http::ApiError;
+use crate::http::keyset::{Key, ListQuery};
+use crate::http::paging::{self, Page, PageQuery};
 
 /// One change to one balance.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -32,48 +25,16 @@ pub struct LedgerEntry {
     pub created_at_ms: i64,
 }
 
-#[utoipa::path(
-    get, path = "/api/v1/players/me/ledger", tag = "players",
-    params(PageQuery),
-    responses(
-        (status = 200, description = "Ledger entries, newest first", body = Page<LedgerEntry>),
-        (status = 401, description = "No valid access token", body = crate::http::openapi::ErrorResponse),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn list(
-    State(state): State<AppState>,
-    player: CurrentPlayer,
-    ApiQuery(page): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Page<LedgerEntry>>> {
-    let limit = page.limit()?;
-    let rows = match page.cursor(2)? {
-        None => {
-            sqlx::query(
-                "SELECT id, resource, delta, balance_after, reason, reference, created_at_ms \
-                 FROM ledger WHERE player_id = $1 \
-                 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
-            )
-            .bind(&player.id)
-            .bind(limit + 1)
-            .fetch_all(&state.db.pool)
-            .await?
-        }
-        Some(c) => {
-            sqlx::query(
-                "SELECT id, resource, delta, balance_after, reason, reference, created_at_ms \
-                 FROM ledger WHERE player_id = $1 \
-                     AND (created_at_ms < $2 OR (created_at_ms = $2 AND id < $3)) \
-                 ORDER BY created_at_ms DESC, id DESC LIMIT $4",
-            )
-            .bind(&player.id)
-            .bind(paging::int(&c[0])?)
-            .bind(&c[1])
-            .bind(limit + 1)
-            .fetch_all(&state.db.pool)
-            .await?
-        }
+/// One page of a player's ledger, newest first.
+pub async fn page(db: &Db, player: &str, page: &PageQuery) -> Result<Page<LedgerEntry>, ApiError> {
+    let list = ListQuery {
+        select: "SELECT id, resource, delta, balance_after, reason, reference, created_at_ms \
+                 FROM ledger",
+        filters: &[("player_id", player)],
+        keys: &[Key::desc_int("created_at_ms"), Key::desc_text("id")],
     };
+    let limit = page.limit()?;
+    let (rows, _) = list.page(db, page, 2).await?;
     let entries = rows
         .iter()
         .map(|r| {
@@ -88,7 +49,7 @@ pub async fn list(
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Json(Page::from_rows(entries, limit, |e| {
+    Ok(Page::from_rows(entries, limit, |e| {
         paging::cursor(&[&e.created_at_ms.to_string(), &e.id])
-    })))
+    }))
 }

@@ -2,17 +2,14 @@
 //! changes. Each change is a conditional UPDATE (a balance never goes below zero, and the
 //! schema's CHECK refuses it too) plus a ledger row, inside the caller's transaction.
 
-pub(crate) mod history;
-pub mod idempotency;
+pub mod energy;
+pub mod history;
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-pub use history::router;
-
 use crate::db::{Dialect, Tx};
-use crate::game::energy;
 use crate::http::ApiError;
 
 /// A player resource.

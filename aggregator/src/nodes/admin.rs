@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use super::operators::{self, Operator};
 use super::store::{self, AdminPatch};
-use crate::http::admin::Admin;
+use crate::auth::admin::Admin;
 use crate::http::error::ApiResult;
 use crate::http::metrics::ADMIN_ACTIONS;
 use crate::http::{ApiError, ApiJson};

@@ -8,9 +8,10 @@ use hero_protocol::signing::{SIGNATURE_HEADER, TIMESTAMP_HEADER, registration_me
 
 use super::operators::{self, Operator};
 use super::store::Identity;
+use crate::auth::secrets::secrets_match;
 use crate::db::Db;
 use crate::http::ApiError;
-use crate::http::bearer::{bearer, secrets_match};
+use crate::http::bearer::bearer;
 
 /// How old (or how far in the future) a signed registration may be.
 pub const MAX_SIGNATURE_AGE_MS: i64 = 60_000;

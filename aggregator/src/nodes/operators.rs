@@ -5,8 +5,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::auth::secrets::{hash_secret, new_secret};
 use crate::db::Db;
-use crate::http::bearer::{hash_secret, new_secret};
 
 /// Longest operator name.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -140,4 +140,9 @@ pub async fn revoke(db: &Db, name: &str, now_ms: i64) -> Result<Option<Operator>
     .fetch_optional(&db.writer)
     .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The local operator of local node `i` (1-based), under which `--local-nodes` registers.
+pub fn local_name(i: usize) -> String {
+    format!("local-operator-{i}")
 }

@@ -36,7 +36,7 @@ pub async fn start(
     // them alone); their nodes from an earlier run are gone.
     let mut local_tokens = Vec::with_capacity(policy.local_nodes);
     for i in 1..=policy.local_nodes {
-        let name = crate::local::operator_name(i);
+        let name = operators::local_name(i);
         let token = operators::ensure_local(db, &name, now)
             .await
             .context("creating the local operators")?;

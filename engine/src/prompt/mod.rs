@@ -39,6 +39,21 @@ pub struct Prompt {
 
 /// The prompt for one battle: fighter records when the request has them, otherwise the
 /// request's own `prompt` text as the data block.
+/// The one-line `prompt` of a [`BattleRequest`], for seed-style nodes that read nothing else.
+pub fn request_prompt(fighters: &[Fighter]) -> String {
+    let describe = |f: &Fighter| {
+        format!(
+            "{} (id {}, {}★, strength {}, agility {}, luck {})",
+            f.name, f.id, f.rarity, f.strength, f.agility, f.luck
+        )
+    };
+    let names: Vec<String> = fighters.iter().map(describe).collect();
+    format!(
+        "A battle between {}. The winner must be one of these ids.",
+        names.join(" and ")
+    )
+}
+
 pub fn battle_prompt(request: &BattleRequest) -> Result<Prompt, EngineError> {
     let battle_id = quote(&request.battle_id, MAX_ID_CHARS);
     let user = match request.fighters.as_deref() {

@@ -6,14 +6,16 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::matchmaking;
+use super::{Side, matchmaking};
 use crate::auth::{Bucket, CurrentPlayer};
 use crate::battles::store::{self as battle_store, NewBattle};
+use crate::db::Tx;
 use crate::game::characters::store::{self, CharacterView, Lock};
 use crate::http::error::ApiResult;
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::openapi::ErrorResponse;
+use crate::http::spend::spend;
 use crate::http::{ApiError, ApiJson};
-use crate::ledger::idempotency::{self, IdempotencyKey};
 use crate::ledger::{Change, Resource};
 use crate::state::AppState;
 
@@ -45,7 +47,7 @@ pub struct Opponent {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BattleStarted {
     pub battle_id: String,
-    pub status: &'static str,
+    pub status: crate::battles::Status,
     pub character_id: String,
     pub opponent: Opponent,
     pub energy_spent: i64,
@@ -103,53 +105,82 @@ pub async fn create(
         ));
     }
     let now = state.clock.now_ms();
-    let mut tx = state.db.begin_write().await?;
-    if let Some(replay) = request.replay(&mut tx).await? {
-        return Ok(replay);
-    }
-    player.limit(&state, Bucket::Battles)?;
-    // Lock both fighters in id order (shared), so deletes wait and nothing deadlocks.
-    let mut ids = [body.character_id.as_str(), opponent_id.as_str()];
-    ids.sort_unstable();
-    let mut locked: Vec<CharacterView> = Vec::with_capacity(2);
-    for id in ids {
-        if let Some(c) = store::lock(&mut tx, state.db.dialect, id, Lock::Share).await? {
-            locked.push(c);
+    let (state, player, body, opponent_id) = (&state, &player, &body, &opponent_id);
+    let limit = || player.limit(&state, Bucket::Battles);
+    let response = spend(&state.db, &request, now, StatusCode::ACCEPTED, limit, |mut tx| async move {
+        // Lock both fighters in id order (shared), so deletes wait and nothing deadlocks.
+        let mut ids = [body.character_id.as_str(), opponent_id.as_str()];
+        ids.sort_unstable();
+        let mut locked: Vec<CharacterView> = Vec::with_capacity(2);
+        for id in ids {
+            if let Some(c) = store::lock(&mut tx, state.db.dialect, id, Lock::Share).await? {
+                locked.push(c);
+            }
         }
-    }
-    let take = |id: &str| locked.iter().find(|c| c.id == id).cloned();
-    let mine = take(&body.character_id)
-        .filter(|c| c.player_id == player.id)
-        .ok_or_else(mine_missing)?;
-    let opponent = take(&opponent_id)
-        .ok_or_else(|| ApiError::NotFound(format!("no character with id {opponent_id}")))?;
-    if opponent.player_id == player.id {
-        return Err(ApiError::Unprocessable(
-            "you cannot fight your own character; pick another player's".into(),
-        ));
-    }
-    let fighters = [mine.fighter(), opponent.fighter()];
-    let prompt = crate::battles::worker::default_prompt(&fighters);
-    let battle_id = battle_store::insert(
-        &mut tx,
-        &NewBattle {
-            fighters: &fighters,
-            seed: rand::random::<u64>() & MAX_SEED,
-            prompt: &prompt,
-            created_by: Some(&player.id),
-        },
-        now,
-    )
+        let take = |id: &str| locked.iter().find(|c| c.id == id).cloned();
+        let mine = take(&body.character_id)
+            .filter(|c| c.player_id == player.id)
+            .ok_or_else(mine_missing)?;
+        let opponent = take(&opponent_id)
+            .ok_or_else(|| ApiError::NotFound(format!("no character with id {opponent_id}")))?;
+        if opponent.player_id == player.id {
+            return Err(ApiError::Unprocessable(
+                "you cannot fight your own character; pick another player's".into(),
+            ));
+        }
+        let fighters = [mine.fighter(), opponent.fighter()];
+        let prompt = hero_engine::request_prompt(&fighters);
+        let battle_id = battle_store::insert(
+            &mut tx,
+            &NewBattle {
+                fighters: &fighters,
+                seed: rand::random::<u64>() & MAX_SEED,
+                prompt: &prompt,
+                created_by: Some(&player.id),
+            },
+            now,
+        )
+        .await?;
+        let cost = state.game.battle_energy_cost;
+        let change = Change {
+            player: &player.id,
+            resource: Resource::Energy,
+            delta: -cost,
+            reason: "battle",
+            reference: Some(&battle_id),
+        };
+        let energy_left = state.game.ledger.apply(&mut tx, change, now).await?;
+        insert_sides(&mut tx, &battle_id, [&mine, &opponent], cost, now).await?;
+        tracing::debug!(battle.id = %battle_id, player.id = %player.id, "player battle created");
+        let started = BattleStarted {
+            battle_id,
+            status: crate::battles::Status::Pending,
+            character_id: mine.id.clone(),
+            opponent: Opponent {
+                character_id: opponent.id.clone(),
+                name: opponent.name.clone(),
+                rarity: opponent.rarity,
+                level: opponent.level,
+                rating: opponent.rating,
+            },
+            energy_spent: cost,
+            energy_left,
+        };
+        Ok((tx, started))
+    })
     .await?;
-    let cost = state.game.battle_energy_cost;
-    let change = Change {
-        player: &player.id,
-        resource: Resource::Energy,
-        delta: -cost,
-        reason: "battle",
-        reference: Some(&battle_id),
-    };
-    let energy_left = state.game.ledger.apply(&mut tx, change, now).await?;
+    state.battle_wake.notify_one();
+    Ok(response)
+}
+
+/// The attacker's and the defender's side of a new battle.
+async fn insert_sides(
+    tx: &mut Tx,
+    battle_id: &str,
+    [mine, opponent]: [&CharacterView; 2],
+    cost: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     let sql = format!(
         "INSERT INTO game_battles (battle_id, player_id, character_id, opponent_character_id, \
              side, energy_spent, created_at_ms) VALUES {}",
@@ -157,37 +188,30 @@ pub async fn create(
     );
     let mut insert = sqlx::query(&sql);
     for (p, c, o, side, spent) in [
-        (&player.id, &mine.id, &opponent.id, "attacker", cost),
-        (&opponent.player_id, &opponent.id, &mine.id, "defender", 0),
+        (
+            &mine.player_id,
+            &mine.id,
+            &opponent.id,
+            Side::Attacker,
+            cost,
+        ),
+        (
+            &opponent.player_id,
+            &opponent.id,
+            &mine.id,
+            Side::Defender,
+            0,
+        ),
     ] {
         insert = insert
-            .bind(battle_id.clone())
+            .bind(battle_id.to_owned())
             .bind(p.clone())
             .bind(c.clone())
             .bind(o.clone())
-            .bind(side)
+            .bind(side.as_str())
             .bind(spent)
             .bind(now);
     }
-    insert.execute(&mut *tx).await?;
-    let started = BattleStarted {
-        battle_id: battle_id.clone(),
-        status: "PENDING",
-        character_id: mine.id.clone(),
-        opponent: Opponent {
-            character_id: opponent.id.clone(),
-            name: opponent.name.clone(),
-            rarity: opponent.rarity,
-            level: opponent.level,
-            rating: opponent.rating,
-        },
-        energy_spent: cost,
-        energy_left,
-    };
-    let response = request
-        .commit(&state.db, tx, StatusCode::ACCEPTED, &started, now)
-        .await?;
-    state.battle_wake.notify_one();
-    tracing::debug!(battle.id = %battle_id, player.id = %player.id, "player battle created");
-    Ok(response)
+    insert.execute(&mut **tx).await?;
+    Ok(())
 }

@@ -8,10 +8,11 @@ use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CurrentPlayer;
-use crate::game::paging::{self, ApiQuery, Page, PageQuery};
 use crate::http::ApiError;
 use crate::http::error::ApiResult;
+use crate::http::keyset::{Key, ListQuery};
 use crate::http::openapi::ErrorResponse;
+use crate::http::paging::{self, ApiQuery, Page, PageQuery};
 use crate::state::AppState;
 
 /// One battle from one side's point of view.
@@ -44,38 +45,21 @@ pub async fn list(
     page: &PageQuery,
 ) -> ApiResult<Page<BattleSummary>> {
     let limit = page.limit()?;
-    let (column, value) = match by {
-        By::Player(p) => ("player_id", p),
-        By::Character(c) => ("character_id", c),
+    let filter = match by {
+        By::Player(p) => ("g.player_id", p),
+        By::Character(c) => ("g.character_id", c),
     };
-    let select = "SELECT g.battle_id, g.side, g.character_id, g.opponent_character_id, \
-             g.energy_spent, g.outcome, g.created_at_ms, b.status, b.winner_id, b.settled_at_ms \
-         FROM game_battles g JOIN battles b ON b.id = g.battle_id";
-    let rows = match page.cursor(2)? {
-        None => {
-            sqlx::query(&format!(
-                "{select} WHERE g.{column} = $1 \
-                 ORDER BY g.created_at_ms DESC, g.battle_id DESC LIMIT $2"
-            ))
-            .bind(value)
-            .bind(limit + 1)
-            .fetch_all(&state.db.pool)
-            .await?
-        }
-        Some(c) => {
-            sqlx::query(&format!(
-                "{select} WHERE g.{column} = $1 AND (g.created_at_ms < $2 \
-                     OR (g.created_at_ms = $2 AND g.battle_id < $3)) \
-                 ORDER BY g.created_at_ms DESC, g.battle_id DESC LIMIT $4"
-            ))
-            .bind(value)
-            .bind(paging::int(&c[0])?)
-            .bind(&c[1])
-            .bind(limit + 1)
-            .fetch_all(&state.db.pool)
-            .await?
-        }
+    let list = ListQuery {
+        select: "SELECT g.battle_id, g.side, g.character_id, g.opponent_character_id, \
+                 g.energy_spent, g.outcome, g.created_at_ms, b.status, b.winner_id, \
+                 b.settled_at_ms FROM game_battles g JOIN battles b ON b.id = g.battle_id",
+        filters: &[filter],
+        keys: &[
+            Key::desc_int("g.created_at_ms"),
+            Key::desc_text("g.battle_id"),
+        ],
     };
+    let (rows, _) = list.page(&state.db, page, 2).await?;
     let items = rows
         .iter()
         .map(|r| {

@@ -13,12 +13,14 @@ use super::odds;
 use super::store::{self, COLUMNS, CharacterView, Lock};
 use crate::auth::CurrentPlayer;
 use crate::game::battles::{self, BattleSummary};
-use crate::game::paging::{self, ApiQuery, Page, PageQuery};
 use crate::game::quests::{self, QuestKind};
 use crate::http::error::ApiResult;
+use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::keyset::{Key, ListQuery};
 use crate::http::openapi::ErrorResponse;
+use crate::http::paging::{self, ApiQuery, Page, PageQuery};
+use crate::http::spend::spend;
 use crate::http::{ApiError, ApiJson};
-use crate::ledger::idempotency::{self, IdempotencyKey};
 use crate::ledger::{Change, Resource};
 use crate::state::AppState;
 
@@ -49,31 +51,13 @@ pub async fn list(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<CharacterView>>> {
     let limit = page.limit()?;
-    let rows = match page.cursor(2)? {
-        None => {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM characters WHERE player_id = $1 \
-                 ORDER BY created_at_ms DESC, id DESC LIMIT $2"
-            ))
-            .bind(&player.id)
-            .bind(limit + 1)
-            .fetch_all(&state.db.pool)
-            .await?
-        }
-        Some(c) => {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM characters WHERE player_id = $1 \
-                     AND (created_at_ms < $2 OR (created_at_ms = $2 AND id < $3)) \
-                 ORDER BY created_at_ms DESC, id DESC LIMIT $4"
-            ))
-            .bind(&player.id)
-            .bind(paging::int(&c[0])?)
-            .bind(&c[1])
-            .bind(limit + 1)
-            .fetch_all(&state.db.pool)
-            .await?
-        }
+    let select = format!("SELECT {COLUMNS} FROM characters");
+    let list = ListQuery {
+        select: &select,
+        filters: &[("player_id", &player.id)],
+        keys: &[Key::desc_int("created_at_ms"), Key::desc_text("id")],
     };
+    let (rows, _) = list.page(&state.db, &page, 2).await?;
     let items = rows
         .iter()
         .map(CharacterView::from_row)
@@ -223,55 +207,49 @@ pub async fn upgrade(
     );
     let now = state.clock.now_ms();
     let ledger = state.game.ledger;
-    let mut tx = state.db.begin_write().await?;
-    if let Some(replay) = request.replay(&mut tx).await? {
-        return Ok(replay);
-    }
-    let character = store::lock(&mut tx, state.db.dialect, &id, Lock::Update)
-        .await?
-        .filter(|c| c.player_id == player.id)
-        .ok_or_else(|| not_found(&id))?;
-    if character.level >= odds::MAX_LEVEL {
-        return Err(ApiError::Conflict(format!(
-            "already at the maximum level {}",
-            odds::MAX_LEVEL
-        )));
-    }
-    let (gold, exp) = odds::upgrade_cost(character.level);
-    quests::progress(&mut tx, &player.id, QuestKind::Upgrade, 1, now).await?;
-    for (resource, cost) in [(Resource::Gold, gold), (Resource::ExpPotion, exp)] {
-        let change = Change {
-            player: &player.id,
-            resource,
-            delta: -cost,
-            reason: "upgrade",
-            reference: Some(&id),
-        };
-        ledger.apply(&mut tx, change, now).await?;
-    }
-    let gain = odds::stat_gain_per_level(character.rarity);
-    let raised = sqlx::query(
-        "UPDATE characters SET level = level + 1, strength = strength + $3, \
-             agility = agility + $3, luck = luck + $3, updated_at_ms = $4 \
-         WHERE id = $1 AND level = $2",
+    let (state, player, id) = (&state, &player, &id);
+    spend(
+        &state.db,
+        &request,
+        now,
+        StatusCode::OK,
+        || Ok(()),
+        |mut tx| async move {
+            let character = store::lock(&mut tx, state.db.dialect, &id, Lock::Update)
+                .await?
+                .filter(|c| c.player_id == player.id)
+                .ok_or_else(|| not_found(&id))?;
+            if character.level >= odds::MAX_LEVEL {
+                return Err(ApiError::Conflict(format!(
+                    "already at the maximum level {}",
+                    odds::MAX_LEVEL
+                )));
+            }
+            let (gold, exp) = odds::upgrade_cost(character.level);
+            quests::progress(&mut tx, &player.id, QuestKind::Upgrade, 1, now).await?;
+            for (resource, cost) in [(Resource::Gold, gold), (Resource::ExpPotion, exp)] {
+                let change = Change {
+                    player: &player.id,
+                    resource,
+                    delta: -cost,
+                    reason: "upgrade",
+                    reference: Some(&id),
+                };
+                ledger.apply(&mut tx, change, now).await?;
+            }
+            let gain = odds::stat_gain_per_level(character.rarity);
+            if !store::level_up(&mut tx, &id, character.level, gain, now).await? {
+                return Err(ApiError::Conflict(
+                    "the character changed meanwhile; try again".into(),
+                ));
+            }
+            let view = store::owned(&mut *tx, &player.id, id)
+                .await?
+                .ok_or_else(|| not_found(id))?;
+            Ok((tx, view))
+        },
     )
-    .bind(&id)
-    .bind(character.level)
-    .bind(gain)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    if raised.rows_affected() != 1 {
-        return Err(ApiError::Conflict(
-            "the character changed meanwhile; try again".into(),
-        ));
-    }
-    let view = store::owned(&mut *tx, &player.id, &id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    request
-        .commit(&state.db, tx, StatusCode::OK, &view, now)
-        .await
+    .await
 }
 
 #[utoipa::path(

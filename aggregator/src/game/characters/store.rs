@@ -12,6 +12,66 @@ use crate::db::{Dialect, Tx};
 pub const COLUMNS: &str = "id, player_id, name, wish, description, skill_description, text_source, \
      rarity, level, strength, agility, luck, rating, wins, losses, win_rate_bp, created_at_ms";
 
+/// A summoned character, before it is stored.
+pub struct NewCharacter<'a> {
+    pub id: &'a str,
+    pub player_id: &'a str,
+    pub wish: &'a str,
+    pub card: &'a hero_engine::CharacterText,
+    /// `llm` or `template`.
+    pub text_source: &'a str,
+    pub rarity: u32,
+    /// Strength, agility, luck.
+    pub stats: [i64; 3],
+}
+
+/// Stores a new level-1 character.
+pub async fn insert(tx: &mut Tx, c: &NewCharacter<'_>, now_ms: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO characters (id, player_id, name, wish, description, skill_description, \
+             text_source, rarity, level, strength, agility, luck, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12, $12)",
+    )
+    .bind(c.id)
+    .bind(c.player_id)
+    .bind(&c.card.name)
+    .bind(c.wish)
+    .bind(&c.card.description)
+    .bind(&c.card.skill_description)
+    .bind(c.text_source)
+    .bind(i64::from(c.rarity))
+    .bind(c.stats[0])
+    .bind(c.stats[1])
+    .bind(c.stats[2])
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Raises a character from `level` by one, adding `gain` to each stat; false when its level
+/// changed meanwhile.
+pub async fn level_up(
+    tx: &mut Tx,
+    id: &str,
+    level: i64,
+    gain: i64,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let raised = sqlx::query(
+        "UPDATE characters SET level = level + 1, strength = strength + $3, \
+             agility = agility + $3, luck = luck + $3, updated_at_ms = $4 \
+         WHERE id = $1 AND level = $2",
+    )
+    .bind(id)
+    .bind(level)
+    .bind(gain)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(raised.rows_affected() == 1)
+}
+
 /// What an upgrade to the next level costs.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UpgradeCost {

@@ -8,13 +8,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::odds::{self, MAX_SUMMON_POWER, SUMMON_PROMPT_COST};
-use super::store::{self, CharacterView};
+use super::store::{self, CharacterView, NewCharacter};
 use crate::auth::{Bucket, CurrentPlayer};
 use crate::game::quests::{self, QuestKind};
 use crate::http::error::ApiResult;
+use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::openapi::ErrorResponse;
+use crate::http::spend::spend;
 use crate::http::{ApiError, ApiJson};
-use crate::ledger::idempotency::{self, IdempotencyKey};
 use crate::ledger::{Change, Resource};
 use crate::state::AppState;
 
@@ -114,59 +115,59 @@ pub async fn summon(
     let now = state.clock.now_ms();
     let id = uuid::Uuid::new_v4().to_string();
     let ledger = state.game.ledger;
-    let mut tx = state.db.begin_write().await?;
-    if let Some(replay) = request.replay(&mut tx).await? {
-        return Ok(replay);
-    }
-    quests::progress(&mut tx, &player.id, QuestKind::Summon, 1, now).await?;
-    let spend = |resource, delta, reason| Change {
-        player: &player.id,
-        resource,
-        delta,
-        reason,
-        reference: Some(&id),
-    };
-    ledger
-        .apply(
-            &mut tx,
-            spend(Resource::Prompt, -SUMMON_PROMPT_COST, "summon"),
-            now,
-        )
-        .await?;
-    if body.power > 0 {
-        let power = spend(
-            Resource::PromptPower,
-            -i64::from(body.power),
-            "summon_power",
-        );
-        ledger.apply(&mut tx, power, now).await?;
-    }
-    sqlx::query(
-        "INSERT INTO characters (id, player_id, name, wish, description, skill_description, \
-             text_source, rarity, level, strength, agility, luck, created_at_ms, updated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12, $12)",
+    let (player, body, id, card) = (&player, &body, &id, &card);
+    // The limit was counted above, before the LLM was asked: a replay is answered before it.
+    let response = spend(
+        &state.db,
+        &request,
+        now,
+        StatusCode::CREATED,
+        || Ok(()),
+        |mut tx| async move {
+            quests::progress(&mut tx, &player.id, QuestKind::Summon, 1, now).await?;
+            let spend = |resource, delta, reason| Change {
+                player: &player.id,
+                resource,
+                delta,
+                reason,
+                reference: Some(&id),
+            };
+            ledger
+                .apply(
+                    &mut tx,
+                    spend(Resource::Prompt, -SUMMON_PROMPT_COST, "summon"),
+                    now,
+                )
+                .await?;
+            if body.power > 0 {
+                let power = spend(
+                    Resource::PromptPower,
+                    -i64::from(body.power),
+                    "summon_power",
+                );
+                ledger.apply(&mut tx, power, now).await?;
+            }
+            let character = NewCharacter {
+                id: &id,
+                player_id: &player.id,
+                wish,
+                card: &card,
+                text_source: source,
+                rarity,
+                stats,
+            };
+            store::insert(&mut tx, &character, now).await?;
+            let view = store::owned(&mut *tx, &player.id, id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("summoned character vanished"))
+                })?;
+            Ok((tx, view))
+        },
     )
-    .bind(&id)
-    .bind(&player.id)
-    .bind(&card.name)
-    .bind(wish)
-    .bind(&card.description)
-    .bind(&card.skill_description)
-    .bind(source)
-    .bind(i64::from(rarity))
-    .bind(stats[0])
-    .bind(stats[1])
-    .bind(stats[2])
-    .bind(now)
-    .execute(&mut *tx)
     .await?;
-    let view = store::owned(&mut *tx, &player.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("summoned character vanished")))?;
     tracing::info!(player.id = %player.id, character.id = %id, rarity, source, "character summoned");
-    request
-        .commit(&state.db, tx, StatusCode::CREATED, &view, now)
-        .await
+    Ok(response)
 }
 
 #[cfg(test)]

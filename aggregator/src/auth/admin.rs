@@ -3,8 +3,9 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::ApiError;
-use super::bearer::{bearer, secrets_match};
+use super::secrets::secrets_match;
+use crate::http::ApiError;
+use crate::http::bearer::bearer;
 use crate::state::AppState;
 
 /// Who may call admin endpoints.

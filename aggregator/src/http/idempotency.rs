@@ -1,7 +1,9 @@
-//! `Idempotency-Key` on spending endpoints: the first successful response is stored with a
-//! hash of the request, in the same transaction as the spend. The same key with the same
-//! request replays that response without charging again; with a different request it is 422.
-//! Failed requests change nothing and store nothing, so they may be retried with the same key.
+//! `Idempotency-Key` on spending endpoints: the key is claimed first in the spend's own
+//! transaction, and the first successful response is stored under it when that transaction
+//! commits. A concurrent duplicate waits on the claim (a row lock on PostgreSQL, the single
+//! writer on SQLite) and then replays the stored response without charging again; the same key
+//! with a different request is 422. Failed requests change nothing and store nothing, so they
+//! may be retried with the same key.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -10,9 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::db::{Db, Tx};
+use crate::db::Tx;
 use crate::http::ApiError;
-use crate::http::bearer::hash_secret;
 
 pub const HEADER: &str = "idempotency-key";
 /// Set on a response that was replayed from an earlier request.
@@ -60,7 +61,10 @@ impl<'a> Request<'a> {
         Request {
             player,
             key: key.0.as_deref(),
-            fingerprint: hash_secret(&format!("{route}\n{body}")),
+            fingerprint: hex::encode(ring::digest::digest(
+                &ring::digest::SHA256,
+                format!("{route}\n{body}").as_bytes(),
+            )),
         }
     }
 
@@ -85,10 +89,14 @@ impl<'a> Request<'a> {
                 "this Idempotency-Key was already used with a different request".into(),
             ));
         }
-        let status = u16::try_from(row.try_get::<i64, _>("status_code")?)
+        let Some(status) = u16::try_from(row.try_get::<i64, _>("status_code")?)
             .ok()
             .and_then(|s| StatusCode::from_u16(s).ok())
-            .unwrap_or(StatusCode::OK);
+        else {
+            return Err(ApiError::Conflict(
+                "a request with this Idempotency-Key is still running; try again".into(),
+            ));
+        };
         let mut response = json(status, row.try_get("response_body")?);
         response
             .headers_mut()
@@ -96,47 +104,54 @@ impl<'a> Request<'a> {
         Ok(Some(response))
     }
 
-    /// Stores the response under the key (when there is one) and commits the transaction. When
-    /// a concurrent request with the same key committed first, answers with its response.
-    pub async fn commit(
-        &self,
-        db: &Db,
-        mut tx: Tx,
-        status: StatusCode,
-        body: &impl Serialize,
-        now_ms: i64,
-    ) -> Result<Response, ApiError> {
-        let body = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.into()))?;
+    /// Claims the key inside `tx`, before anything is charged. `Some` is the stored response of
+    /// an earlier request with the key (after waiting for a concurrent one to finish): replay it.
+    pub async fn claim(&self, tx: &mut Tx, now_ms: i64) -> Result<Option<Response>, ApiError> {
         let Some(key) = self.key else {
-            tx.commit().await?;
-            return Ok(json(status, body));
+            return Ok(None);
         };
-        let stored = sqlx::query(
+        // Status 0 marks the claim; it is never committed (`finish` writes the answer).
+        let claimed = sqlx::query(
             "INSERT INTO idempotency_keys (player_id, idem_key, request_hash, status_code, \
-                 response_body, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                 response_body, created_at_ms) VALUES ($1, $2, $3, 0, '', $4) \
+             ON CONFLICT (player_id, idem_key) DO NOTHING",
         )
         .bind(self.player)
         .bind(key)
         .bind(&self.fingerprint)
-        .bind(i64::from(status.as_u16()))
-        .bind(&body)
         .bind(now_ms)
-        .execute(&mut *tx)
-        .await;
-        match stored {
-            Ok(_) => {
-                tx.commit().await?;
-                Ok(json(status, body))
-            }
-            Err(e) if crate::db::is_unique_violation(&e) => {
-                tx.rollback().await?;
-                let mut tx = db.begin_write().await?;
-                let replayed = self.replay(&mut tx).await?;
-                tx.rollback().await?;
-                replayed.ok_or(ApiError::Database(e))
-            }
-            Err(e) => Err(e.into()),
+        .execute(&mut **tx)
+        .await?;
+        if claimed.rows_affected() == 1 {
+            return Ok(None);
         }
+        self.replay(tx).await?.map(Some).ok_or_else(|| {
+            ApiError::Conflict("a request with this Idempotency-Key is still running".into())
+        })
+    }
+
+    /// Stores the response under the claimed key (when there is one) and commits.
+    pub async fn finish(
+        &self,
+        mut tx: Tx,
+        status: StatusCode,
+        body: &impl Serialize,
+    ) -> Result<Response, ApiError> {
+        let body = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.into()))?;
+        if let Some(key) = self.key {
+            sqlx::query(
+                "UPDATE idempotency_keys SET status_code = $3, response_body = $4 \
+                 WHERE player_id = $1 AND idem_key = $2",
+            )
+            .bind(self.player)
+            .bind(key)
+            .bind(i64::from(status.as_u16()))
+            .bind(&body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(json(status, body))
     }
 }
 
