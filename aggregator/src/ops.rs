@@ -1,20 +1,21 @@
 //! Operations endpoints: `/api/health` and `/metrics`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/health", get(health))
-        .route("/metrics", get(metrics_text))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(metrics_text))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct NodePool {
     registered: usize,
     online: usize,
@@ -23,7 +24,7 @@ struct NodePool {
     quorum_possible: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Health {
     status: &'static str,
     database: &'static str,
@@ -32,6 +33,14 @@ struct Health {
     version: &'static str,
 }
 
+/// Database and node-pool health.
+#[utoipa::path(
+    get, path = "/api/health", tag = "operations",
+    responses(
+        (status = 200, description = "Healthy", body = Health),
+        (status = 503, description = "The database is down", body = Health),
+    )
+)]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let db = state.db.ping().await;
     let online = state
@@ -70,6 +79,11 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     )
 }
 
+/// Prometheus metrics.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+)]
 async fn metrics_text(State(state): State<AppState>) -> String {
     state.metrics.render()
 }

@@ -1,9 +1,15 @@
-//! The one place routes are merged and layers added.
+//! The one place routes are merged and layers added, and the OpenAPI document built from the
+//! same routes (`GET /api/openapi.json`).
 
-use axum::Router;
+use std::sync::OnceLock;
+
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware;
+use axum::{Json, Router};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -11,15 +17,36 @@ use crate::state::AppState;
 /// Largest request body accepted (413 above).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-pub fn build(state: AppState) -> Router {
-    let request_timeout = std::time::Duration::from_millis(state.net.request_timeout_ms.max(100));
-    Router::new()
+/// Every route of the API with its OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::http::openapi::ApiDoc::openapi())
         .merge(crate::nodes::router())
         .merge(crate::battles::router())
         .merge(crate::ops::router())
         .merge(crate::auth::router())
         .merge(crate::game::router())
-        .merge(crate::http::openapi::router())
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI document of [`api`], built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| api().split_for_parts().1)
+}
+
+/// This document.
+#[utoipa::path(
+    get, path = "/api/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 JSON", body = Object))
+)]
+async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(document())
+}
+
+pub fn build(state: AppState) -> Router {
+    let request_timeout = std::time::Duration::from_millis(state.net.request_timeout_ms.max(100));
+    let (routes, _) = api().split_for_parts();
+    routes
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this endpoint does not take that method".into())
@@ -44,4 +71,83 @@ pub fn build(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::document;
+
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("$ref", Value::String(r)) => found.push(r.clone()),
+                        _ => refs(v, found),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+
+    /// The document built from the routes is consistent: every `$ref` resolves, every path
+    /// parameter is declared, every operation is tagged and answers something, errors have
+    /// the error shape, and every route of the API is in it.
+    #[test]
+    fn the_document_describes_every_route_consistently() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for r in &found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or(r);
+            assert!(schemas.contains_key(name), "{r} is not in the document");
+        }
+        let paths = doc["paths"].as_object().unwrap();
+        let mut operations = 0;
+        for (path, item) in paths {
+            let declared_in_path: Vec<&str> = path
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|(name, _)| name))
+                .collect();
+            for (method, op) in item.as_object().unwrap() {
+                operations += 1;
+                let at = format!("{} {path}", method.to_uppercase());
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                for name in &declared_in_path {
+                    assert!(
+                        params
+                            .iter()
+                            .any(|p| p["in"] == "path" && p["name"] == *name),
+                        "{at} does not declare its path parameter {name}"
+                    );
+                }
+                assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{at}");
+                let responses = op["responses"].as_object().unwrap();
+                assert!(responses.keys().any(|s| s.starts_with('2')), "{at}");
+                for (status, response) in responses {
+                    if status.starts_with('4') {
+                        let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                        assert_eq!(
+                            schema, "#/components/schemas/ErrorResponse",
+                            "{at} {status} is not the error shape"
+                        );
+                    }
+                }
+            }
+        }
+        // The node protocol, admin, operations and game API: 34 operations on 27 paths.
+        assert_eq!((paths.len(), operations), (27, 34), "{:?}", paths.keys());
+        assert_eq!(
+            doc["paths"]["/api/nodes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+                ["type"],
+            "array"
+        );
+    }
 }

@@ -7,6 +7,7 @@ pub const MAX_LOG_ENTRIES: usize = 200;
 
 /// One combatant as the aggregator snapshots it for a battle (our extension to the seed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Fighter {
     /// Character id; a result's `winner` is one of these.
     pub id: String,
@@ -24,6 +25,7 @@ pub struct Fighter {
 /// `POST /generate_battle` body. The seed sends `battle_id`, `prompt`, `seed`; `fighters`
 /// is our extension and is ignored by seed-style nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BattleRequest {
     pub battle_id: String,
     pub prompt: String,
@@ -38,6 +40,7 @@ pub struct BattleRequest {
 /// Every field has a default so a log from a seed-style node decodes; validation then
 /// decides whether it is complete enough to count as a vote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BattleLogEntry {
     #[serde(default)]
     pub round: u32,
@@ -62,6 +65,7 @@ pub struct BattleLogEntry {
 
 /// `POST /generate_battle` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BattleResult {
     /// Fighter id of the winner.
     pub winner: String,

@@ -13,6 +13,7 @@ fn default_max_concurrent() -> u32 {
 /// `POST /api/nodes/register` body. The first five fields are the seed's; the rest are
 /// optional extensions.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeRegistration {
     pub name: String,
     /// Base URL where the aggregator reaches the node (`http://host:port`).
@@ -56,6 +57,7 @@ impl std::fmt::Debug for NodeRegistration {
 
 /// Answer to a registration: the node's id, the token it heartbeats with, and how often.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegistrationReply {
     pub node_id: String,
     pub node_token: String,
@@ -74,6 +76,7 @@ impl std::fmt::Debug for RegistrationReply {
 
 /// `POST /api/nodes/heartbeat` body, sent with `Authorization: Bearer <node_token>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Heartbeat {
     pub node_id: String,
     #[serde(default)]
@@ -81,6 +84,7 @@ pub struct Heartbeat {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatReply {
     pub status: String,
     pub heartbeat_interval_secs: u64,
@@ -88,6 +92,7 @@ pub struct HeartbeatReply {
 
 /// A node's `GET /health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeHealth {
     pub status: String,
     pub name: String,
@@ -103,6 +108,7 @@ pub struct NodeHealth {
 
 /// A node's `GET /stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeStats {
     pub name: String,
     pub backend: String,
@@ -121,6 +127,7 @@ pub struct NodeStats {
 
 /// One entry of the aggregator's public `GET /api/nodes`: never a secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeInfo {
     pub id: String,
     pub name: String,

@@ -1,12 +1,13 @@
 //! `/api/v1/auth/...`: guest sign-up, device login, refresh-token rotation and logout.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::CurrentPlayer;
 use super::accounts::{self, PlayerView};
@@ -19,12 +20,12 @@ use crate::http::openapi::ErrorResponse;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/guest", post(guest))
-        .route("/api/v1/auth/device", post(device))
-        .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(guest))
+        .routes(routes!(device))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
 }
 
 /// A successful login.

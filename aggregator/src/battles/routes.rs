@@ -1,12 +1,13 @@
 //! `/api/v1/admin/battles` (create a battle between two inline fighters) and
 //! `/api/v1/battles/{id}` (status, verdict, log and every vote).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use hero_protocol::Fighter;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::store::{self, BattleView, NewBattle};
 use crate::auth::admin::Admin;
@@ -14,13 +15,13 @@ use crate::http::error::ApiResult;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/battles", post(create))
-        .route("/api/v1/battles/{id}", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(show))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBattle {
     pub fighters: Vec<Fighter>,
@@ -32,7 +33,7 @@ pub struct CreateBattle {
     pub prompt: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BattleCreated {
     pub battle_id: String,
     pub status: crate::battles::Status,
@@ -77,6 +78,18 @@ pub fn check_fighters(fighters: &[Fighter]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Create a battle between two inline fighters; it settles through consensus.
+#[utoipa::path(
+    post, path = "/api/v1/admin/battles", tag = "admin",
+    request_body = CreateBattle,
+    responses(
+        (status = 202, description = "Created and waiting for the nodes", body = BattleCreated),
+        (status = 401, description = "No or wrong admin token", body = crate::http::openapi::ErrorResponse),
+        (status = 403, description = "Admin endpoints are off (no --admin-token)", body = crate::http::openapi::ErrorResponse),
+        (status = 422, description = "Bad fighters or seed", body = crate::http::openapi::ErrorResponse),
+    ),
+    security(("token" = []))
+)]
 async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -126,6 +139,15 @@ async fn create(
     ))
 }
 
+/// A battle: status, winner, how it settled, the full log and every vote.
+#[utoipa::path(
+    get, path = "/api/v1/battles/{id}", tag = "battles",
+    params(("id" = String, Path, description = "Battle id")),
+    responses(
+        (status = 200, description = "The battle", body = BattleView),
+        (status = 404, description = "No such battle", body = crate::http::openapi::ErrorResponse),
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,

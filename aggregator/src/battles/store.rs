@@ -304,7 +304,7 @@ pub async fn record_late_votes(
 }
 
 /// A stored vote as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VoteView {
     pub node_id: String,
     pub node_name: Option<String>,
@@ -318,7 +318,7 @@ pub struct VoteView {
 }
 
 /// A battle as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BattleView {
     pub id: String,
     pub status: String,

@@ -52,8 +52,6 @@ pub async fn describe(db: &Db) -> Result<Schema, sqlx::Error> {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "test")]
-
     use sqlx::{Connection, Executor};
 
     use super::*;

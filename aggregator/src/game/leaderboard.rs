@@ -2,12 +2,12 @@
 //! paged by keyset over an index in exactly the listed order, so a page is an index walk.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::error::ApiResult;
 use crate::http::keyset::{Key, ListQuery};
@@ -15,8 +15,8 @@ use crate::http::openapi::ErrorResponse;
 use crate::http::paging::{self, ApiQuery, Page, PageQuery};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/leaderboard", get(leaderboard))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(leaderboard))
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
@@ -32,6 +32,7 @@ pub enum BoardKind {
 #[into_params(parameter_in = Query)]
 pub struct BoardQuery {
     /// `characters` (default) or `players`.
+    #[param(inline)]
     pub kind: Option<BoardKind>,
     pub cursor: Option<String>,
     /// Items per page, 1 to 100 (default 20).

@@ -9,7 +9,7 @@ pub mod quests;
 pub mod rewards;
 pub mod settings;
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use settings::GameArgs;
 
@@ -39,8 +39,8 @@ impl Game {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(players::router())
         .merge(characters::router())
         .merge(battles::router())

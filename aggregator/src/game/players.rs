@@ -1,11 +1,12 @@
 //! The player's own profile (`GET /api/v1/players/me`), the one-time nickname change
 //! (`PATCH /api/v1/players/me`) and the player's ledger (`GET /api/v1/players/me/ledger`).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::CurrentPlayer;
 use crate::auth::accounts::{self, PlayerView};
@@ -18,10 +19,10 @@ use crate::state::AppState;
 
 pub const NICKNAME_MAX_CHARS: usize = 32;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/players/me", get(me).patch(rename))
-        .route("/api/v1/players/me/ledger", get(ledger))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me, rename))
+        .routes(routes!(ledger))
 }
 
 #[utoipa::path(

@@ -2,13 +2,14 @@
 //! claimed once per UTC day for a ledger reward. The day comes from the clock, so quests
 //! "reset" at UTC midnight without any job: a new day simply has no progress rows yet.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::CurrentPlayer;
 use crate::db::Tx;
@@ -75,10 +76,10 @@ pub async fn progress(
     Ok(())
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/quests", get(list))
-        .route("/api/v1/quests/{id}/claim", post(claim))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(claim))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -3,11 +3,12 @@
 //! is a security event: logged (target `security`) and counted.
 
 use std::sync::atomic::Ordering;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -19,14 +20,11 @@ use crate::http::metrics::ADMIN_ACTIONS;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/operators", post(create).get(list))
-        .route(
-            "/api/v1/admin/operators/{name}",
-            axum::routing::delete(revoke),
-        )
-        .route("/api/v1/admin/nodes/{id}", get(show).patch(patch))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(revoke))
+        .routes(routes!(show, patch))
 }
 
 /// Logs and counts one admin action.
@@ -35,7 +33,7 @@ pub fn security_event(action: &'static str, subject: &str) {
     tracing::warn!(target: "security", action, subject, "admin action");
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateOperator {
     name: String,
@@ -53,7 +51,7 @@ fn default_max_weight() -> i64 {
     1
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct OperatorCreated {
     #[serde(flatten)]
     operator: Operator,
@@ -61,6 +59,19 @@ struct OperatorCreated {
     enrollment_token: String,
 }
 
+/// Create a node operator; its enrollment token is shown once.
+#[utoipa::path(
+    post, path = "/api/v1/admin/operators", tag = "admin",
+    request_body = CreateOperator,
+    responses(
+        (status = 201, description = "The operator with its enrollment token", body = OperatorCreated),
+        (status = 401, description = "No or wrong admin token", body = crate::http::openapi::ErrorResponse),
+        (status = 403, description = "Admin endpoints are off (no --admin-token)", body = crate::http::openapi::ErrorResponse),
+        (status = 409, description = "An operator with this name exists", body = crate::http::openapi::ErrorResponse),
+        (status = 422, description = "Bad name, max_nodes or max_weight", body = crate::http::openapi::ErrorResponse),
+    ),
+    security(("token" = []))
+)]
 async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -97,17 +108,39 @@ async fn create(
     ))
 }
 
+/// List node operators (never their tokens).
+#[utoipa::path(
+    get, path = "/api/v1/admin/operators", tag = "admin",
+    responses(
+        (status = 200, description = "Operators", body = Vec<Operator>),
+        (status = 401, description = "No or wrong admin token", body = crate::http::openapi::ErrorResponse),
+        (status = 403, description = "Admin endpoints are off (no --admin-token)", body = crate::http::openapi::ErrorResponse),
+    ),
+    security(("token" = []))
+)]
 async fn list(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Vec<Operator>>> {
     Ok(Json(operators::list(&state.db).await?))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Revoked {
     operator: Operator,
     /// Nodes of the operator taken out of the network.
     nodes_removed: usize,
 }
 
+/// Revoke an operator's token; its nodes leave the network.
+#[utoipa::path(
+    delete, path = "/api/v1/admin/operators/{name}", tag = "admin",
+    params(("name" = String, Path, description = "Operator name")),
+    responses(
+        (status = 200, description = "The operator and how many of its nodes left", body = Revoked),
+        (status = 401, description = "No or wrong admin token", body = crate::http::openapi::ErrorResponse),
+        (status = 403, description = "Admin endpoints are off (no --admin-token)", body = crate::http::openapi::ErrorResponse),
+        (status = 404, description = "No such operator", body = crate::http::openapi::ErrorResponse),
+    ),
+    security(("token" = []))
+)]
 async fn revoke(
     _: Admin,
     State(state): State<AppState>,
@@ -151,7 +184,7 @@ async fn close_open_network(state: &AppState) -> ApiResult<()> {
 }
 
 /// A stored vote of the node, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct RecentVote {
     battle_id: String,
     role: String,
@@ -163,7 +196,7 @@ struct RecentVote {
     created_at_ms: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct NodeDetails {
     #[serde(flatten)]
     node: hero_protocol::NodeInfo,
@@ -217,6 +250,18 @@ async fn details(state: &AppState, id: &str) -> ApiResult<NodeDetails> {
     })
 }
 
+/// A node's details and its 50 most recent votes.
+#[utoipa::path(
+    get, path = "/api/v1/admin/nodes/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Node id")),
+    responses(
+        (status = 200, description = "The node", body = NodeDetails),
+        (status = 401, description = "No or wrong admin token", body = crate::http::openapi::ErrorResponse),
+        (status = 403, description = "Admin endpoints are off (no --admin-token)", body = crate::http::openapi::ErrorResponse),
+        (status = 404, description = "No such node", body = crate::http::openapi::ErrorResponse),
+    ),
+    security(("token" = []))
+)]
 async fn show(
     _: Admin,
     State(state): State<AppState>,
@@ -225,7 +270,7 @@ async fn show(
     Ok(Json(details(&state, &id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PatchNode {
     /// Selection weight (0-1000), overriding what the node asks for.
@@ -242,6 +287,20 @@ struct PatchNode {
     reset_key: bool,
 }
 
+/// Change a node: weight, maintenance, quarantine, probation, key.
+#[utoipa::path(
+    patch, path = "/api/v1/admin/nodes/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Node id")),
+    request_body = PatchNode,
+    responses(
+        (status = 200, description = "The node as changed", body = NodeDetails),
+        (status = 401, description = "No or wrong admin token", body = crate::http::openapi::ErrorResponse),
+        (status = 403, description = "Admin endpoints are off (no --admin-token)", body = crate::http::openapi::ErrorResponse),
+        (status = 404, description = "No such node", body = crate::http::openapi::ErrorResponse),
+        (status = 422, description = "Bad weight, or probation set back on", body = crate::http::openapi::ErrorResponse),
+    ),
+    security(("token" = []))
+)]
 async fn patch(
     _: Admin,
     State(state): State<AppState>,

@@ -21,11 +21,11 @@ pub use registry::{Assignment, NodeEntry, NodeRegistry};
 pub use routes::UNSIGNED_OFFLINE_AFTER_MS;
 pub use start::{Nodes, start};
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
 /// The node protocol and the admin routes over operators and nodes.
-pub fn router() -> Router<AppState> {
+pub fn router() -> OpenApiRouter<AppState> {
     routes::router().merge(admin::router())
 }

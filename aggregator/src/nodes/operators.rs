@@ -11,7 +11,7 @@ use crate::db::Db;
 /// Longest operator name.
 pub const MAX_NAME_CHARS: usize = 64;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Operator {
     pub id: String,
     pub name: String,

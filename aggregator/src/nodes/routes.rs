@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use hero_protocol::{Heartbeat, HeartbeatReply, NodeInfo, NodeRegistration, RegistrationReply};
 use serde::Deserialize;
 
@@ -24,12 +25,12 @@ use crate::http::net::ClientIp;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/nodes", get(list))
-        .route("/api/nodes/register", post(register))
-        .route("/api/nodes/heartbeat", post(heartbeat))
-        .route("/api/nodes/{id}", delete(leave))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(register))
+        .routes(routes!(heartbeat))
+        .routes(routes!(leave))
 }
 
 /// Unsigned (seed-style) nodes heartbeat every 60 s: they count as offline only after this.
@@ -87,6 +88,24 @@ fn refused(reason: &'static str) -> impl FnOnce(ApiError) -> ApiError {
     }
 }
 
+/// Register a node with its operator's enrollment token, signed with the node's Ed25519 key.
+#[utoipa::path(
+    post, path = "/api/nodes/register", tag = "nodes",
+    request_body = NodeRegistration,
+    params(
+        ("X-Hero-Timestamp" = Option<String>, Header, description = "Milliseconds since the epoch, signed with the body"),
+        ("X-Node-Signature" = Option<String>, Header, description = "Ed25519 signature (hex) of `hero-register-v1\n{timestamp}\n{sha256(body)}` by the node's key"),
+    ),
+    responses(
+        (status = 200, description = "Registered (or re-registered): the node's id and token", body = RegistrationReply),
+        (status = 401, description = "No or wrong enrollment token", body = crate::http::openapi::ErrorResponse),
+        (status = 403, description = "The body names another operator than the token's", body = crate::http::openapi::ErrorResponse),
+        (status = 409, description = "The URL or key belongs to another node, or the operator's node limit is reached", body = crate::http::openapi::ErrorResponse),
+        (status = 422, description = "Not a valid registration, signature or node URL", body = crate::http::openapi::ErrorResponse),
+        (status = 429, description = "Too many registrations from this address", body = crate::http::openapi::ErrorResponse),
+    ),
+    security(("token" = []))
+)]
 async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -249,6 +268,18 @@ async fn find_node(state: &AppState, id: &str) -> ApiResult<Option<Found>> {
         .map(|node| Found::Stored(Box::new(node))))
 }
 
+/// Heartbeat with the node token.
+#[utoipa::path(
+    post, path = "/api/nodes/heartbeat", tag = "nodes",
+    request_body = Heartbeat,
+    responses(
+        (status = 200, description = "Acknowledged", body = HeartbeatReply),
+        (status = 401, description = "No or wrong node token", body = crate::http::openapi::ErrorResponse),
+        (status = 404, description = "Unknown node: register again", body = crate::http::openapi::ErrorResponse),
+        (status = 429, description = "Too many heartbeats from this address", body = crate::http::openapi::ErrorResponse),
+    ),
+    security(("token" = []))
+)]
 async fn heartbeat(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -298,6 +329,17 @@ async fn heartbeat(
     }))
 }
 
+/// Leave the network (node token or admin token).
+#[utoipa::path(
+    delete, path = "/api/nodes/{id}", tag = "nodes",
+    params(("id" = String, Path, description = "Node id")),
+    responses(
+        (status = 204, description = "Removed from selection"),
+        (status = 401, description = "No token, or a token that is not this node's or the admin's", body = crate::http::openapi::ErrorResponse),
+        (status = 404, description = "Unknown node", body = crate::http::openapi::ErrorResponse),
+    ),
+    security(("token" = []))
+)]
 async fn leave(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -330,14 +372,15 @@ async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Nodes per page (1-1000, default 100).
     limit: Option<usize>,
     /// From `X-Next-Cursor` of the previous page.
     cursor: Option<String>,
-    /// Only nodes with this status.
+    /// Only nodes with this status: online, offline, quarantined, busy or maintenance.
     status: Option<String>,
 }
 
@@ -345,6 +388,15 @@ const STATUSES: &[&str] = &["online", "offline", "quarantined", "busy", "mainten
 
 /// The public node list, ordered by name then id, paged: the next page's cursor comes in the
 /// `X-Next-Cursor` header (and a `Link: rel="next"`), absent on the last page.
+#[utoipa::path(
+    get, path = "/api/nodes", tag = "nodes",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Nodes (no secrets) by name, with status, weight, reputation, latency, agreement and probation; the next page's cursor is in `X-Next-Cursor`", body = Vec<NodeInfo>,
+            headers(("x-next-cursor" = String, description = "Cursor of the next page; absent on the last page"))),
+        (status = 400, description = "Bad limit, status or cursor", body = crate::http::openapi::ErrorResponse),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,

@@ -106,7 +106,7 @@ pub async fn create(
     }
     let now = state.clock.now_ms();
     let (state, player, body, opponent_id) = (&state, &player, &body, &opponent_id);
-    let limit = || player.limit(&state, Bucket::Battles);
+    let limit = || player.limit(state, Bucket::Battles);
     let response = spend(&state.db, &request, now, StatusCode::ACCEPTED, limit, |mut tx| async move {
         // Lock both fighters in id order (shared), so deletes wait and nothing deadlocks.
         let mut ids = [body.character_id.as_str(), opponent_id.as_str()];
@@ -121,7 +121,7 @@ pub async fn create(
         let mine = take(&body.character_id)
             .filter(|c| c.player_id == player.id)
             .ok_or_else(mine_missing)?;
-        let opponent = take(&opponent_id)
+        let opponent = take(opponent_id)
             .ok_or_else(|| ApiError::NotFound(format!("no character with id {opponent_id}")))?;
         if opponent.player_id == player.id {
             return Err(ApiError::Unprocessable(

@@ -7,8 +7,8 @@ pub mod history;
 pub mod matchmaking;
 pub(crate) mod replay;
 
-use axum::Router;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use history::BattleSummary;
 
@@ -44,8 +44,8 @@ impl TryFrom<String> for Side {
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/battles", get(history::mine).post(create::create))
-        .route("/api/v1/battles/{id}/replay", get(replay::replay))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(history::mine, create::create))
+        .routes(routes!(replay::replay))
 }

@@ -1,13 +1,14 @@
 //! `/api/v1/characters/...`: list, get, rename, delete, upgrade and battle history of the
 //! player's own characters. Another player's character answers 404, as if it did not exist.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::odds;
 use super::store::{self, COLUMNS, CharacterView, Lock};
@@ -24,15 +25,12 @@ use crate::http::{ApiError, ApiJson};
 use crate::ledger::{Change, Resource};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/characters", get(list).post(super::summon::summon))
-        .route(
-            "/api/v1/characters/{id}",
-            get(show).patch(rename).delete(remove),
-        )
-        .route("/api/v1/characters/{id}/upgrade", post(upgrade))
-        .route("/api/v1/characters/{id}/battles", get(history))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, super::summon::summon))
+        .routes(routes!(show, rename, remove))
+        .routes(routes!(upgrade))
+        .routes(routes!(history))
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -215,10 +213,10 @@ pub async fn upgrade(
         StatusCode::OK,
         || Ok(()),
         |mut tx| async move {
-            let character = store::lock(&mut tx, state.db.dialect, &id, Lock::Update)
+            let character = store::lock(&mut tx, state.db.dialect, id, Lock::Update)
                 .await?
                 .filter(|c| c.player_id == player.id)
-                .ok_or_else(|| not_found(&id))?;
+                .ok_or_else(|| not_found(id))?;
             if character.level >= odds::MAX_LEVEL {
                 return Err(ApiError::Conflict(format!(
                     "already at the maximum level {}",
@@ -233,12 +231,12 @@ pub async fn upgrade(
                     resource,
                     delta: -cost,
                     reason: "upgrade",
-                    reference: Some(&id),
+                    reference: Some(id),
                 };
                 ledger.apply(&mut tx, change, now).await?;
             }
             let gain = odds::stat_gain_per_level(character.rarity);
-            if !store::level_up(&mut tx, &id, character.level, gain, now).await? {
+            if !store::level_up(&mut tx, id, character.level, gain, now).await? {
                 return Err(ApiError::Conflict(
                     "the character changed meanwhile; try again".into(),
                 ));

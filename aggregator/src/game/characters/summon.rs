@@ -130,7 +130,7 @@ pub async fn summon(
                 resource,
                 delta,
                 reason,
-                reference: Some(&id),
+                reference: Some(id),
             };
             ledger
                 .apply(
@@ -148,10 +148,10 @@ pub async fn summon(
                 ledger.apply(&mut tx, power, now).await?;
             }
             let character = NewCharacter {
-                id: &id,
+                id,
                 player_id: &player.id,
                 wish,
-                card: &card,
+                card,
                 text_source: source,
                 rarity,
                 stats,
