@@ -1,29 +1,8 @@
-//! Fighters used across the end-to-end tests.
+//! What the Sim engine says about the tests' fighters: what honest nodes answer. The fighters
+//! themselves are `hero_testkit::fixtures`.
 
 use hero_protocol::Fighter;
-
-pub fn pair() -> Vec<Fighter> {
-    vec![
-        Fighter {
-            id: "c1".into(),
-            name: "Aria".into(),
-            strength: 60,
-            agility: 40,
-            luck: 30,
-            rarity: 3,
-            skill_description: "Storm blade".into(),
-        },
-        Fighter {
-            id: "c2".into(),
-            name: "Borin".into(),
-            strength: 45,
-            agility: 55,
-            luck: 35,
-            rarity: 2,
-            skill_description: "Shield bash".into(),
-        },
-    ]
-}
+use hero_testkit::LlmBehavior;
 
 /// The winner the Sim engine gives for these fighters and seed (what honest nodes say).
 pub fn sim_winner(battle_id: &str, fighters: &[Fighter], seed: u64) -> String {
@@ -31,4 +10,15 @@ pub fn sim_winner(battle_id: &str, fighters: &[Fighter], seed: u64) -> String {
         .battle(battle_id, fighters, Some(seed))
         .expect("sim battle")
         .winner
+}
+
+/// A fake LLM that answers each battle as the Sim engine does for these fighters and seed, so
+/// LLM nodes agree with Sim nodes.
+pub fn agree_with_sim(fighters: &[Fighter], seed: u64) -> LlmBehavior {
+    let fighters = fighters.to_vec();
+    LlmBehavior::answer(move |battle_id| {
+        hero_engine::Sim
+            .battle(battle_id, &fighters, Some(seed))
+            .expect("the fake's fighters can fight")
+    })
 }

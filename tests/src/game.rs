@@ -1,11 +1,12 @@
 //! Game API helpers for end-to-end tests: a logged-in player talking HTTP to the real
 //! aggregator, and direct checks of the ledger against the balances in the database.
 
+use hero_testkit::TestDb;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 
-use crate::{Aggregator, TestDb};
+use crate::Aggregator;
 
 /// A response: status, whether it was an idempotent replay, the `Retry-After` header, body.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::TestDb;
+use hero_testkit::TestDb;
 
 /// Where cargo put the workspace binaries (`target/<profile>/`).
 fn bin(name: &str) -> PathBuf {

@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn a_flipped_result_still_validates_but_names_the_other_winner() {
-        let fighters = crate::fighters::pair();
+        let fighters = hero_testkit::fixtures::pair();
         let honest = hero_engine::Sim.battle("b", &fighters, Some(9)).unwrap();
         let flipped = flip(&honest, &fighters);
         assert_ne!(flipped.winner, honest.winner);

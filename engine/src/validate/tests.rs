@@ -1,24 +1,9 @@
 //! Unit tests for each validation rule, starting from a valid result and breaking one thing.
 
-use hero_protocol::{BattleLogEntry, BattleResult, Fighter, MAX_LOG_ENTRIES};
+use hero_protocol::{BattleLogEntry, BattleResult, MAX_LOG_ENTRIES};
+use hero_testkit::fixtures::{plain, plain_pair};
 
 use super::*;
-
-fn fighter(id: &str) -> Fighter {
-    Fighter {
-        id: id.to_owned(),
-        name: id.to_uppercase(),
-        strength: 10,
-        agility: 10,
-        luck: 10,
-        rarity: 1,
-        skill_description: String::new(),
-    }
-}
-
-fn fighters() -> Vec<Fighter> {
-    vec![fighter("a"), fighter("b")]
-}
 
 fn hit(round: u32, actor: &str, target: &str, target_hp: u32) -> BattleLogEntry {
     BattleLogEntry {
@@ -46,7 +31,7 @@ fn knockout() -> BattleResult {
 }
 
 fn check(result: &BattleResult) -> Result<(), ValidationError> {
-    validate(&fighters(), result)
+    validate(&plain_pair(), result)
 }
 
 #[test]
@@ -56,17 +41,17 @@ fn a_consistent_knockout_passes() {
 
 #[test]
 fn fighters_must_be_two_distinct() {
-    let one = vec![fighter("a")];
+    let one = vec![plain("a")];
     assert_eq!(
         validate(&one, &knockout()),
         Err(ValidationError::FighterCount(1))
     );
-    let three = vec![fighter("a"), fighter("b"), fighter("c")];
+    let three = vec![plain("a"), plain("b"), plain("c")];
     assert_eq!(
         validate(&three, &knockout()),
         Err(ValidationError::FighterCount(3))
     );
-    let twins = vec![fighter("a"), fighter("a")];
+    let twins = vec![plain("a"), plain("a")];
     assert!(matches!(
         validate(&twins, &knockout()),
         Err(ValidationError::DuplicateFighter(_))

@@ -1,0 +1,18 @@
+//! The aggregator's library from the outside, one test binary: verdicts written in batches
+//! against real databases (`settle`), and the game's time rules with a hand-moved clock
+//! (`clock`). Each runs on a SQLite file and on a fresh PostgreSQL database.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers and bodies outside #[test] functions"
+)]
+
+mod clock;
+mod settle;
+
+use hero_aggregator::db::Db;
+
+/// The aggregator's database handle on a test database (`hero_testkit::TestDb::url`).
+pub async fn connect(url: &str) -> Db {
+    Db::connect(url, 4).await.unwrap()
+}

@@ -1,0 +1,175 @@
+//! Operator commands of the real binaries: `hero-aggregator migrate`, and settings refused
+//! at start with a reason.
+
+use hero_protocol::signing::VoteSigner;
+use hero_testkit::{Backend, TestDb, on_both_databases};
+use hero_tests::enroll::register;
+use hero_tests::{Aggregator, AggregatorOptions, run_to_exit};
+
+on_both_databases!(
+    wrong_methods_and_huge_bodies_get_the_error_shape,
+    migrate_creates_the_schema_and_is_repeatable,
+    operators_are_created_listed_and_revoked_from_the_command_line,
+);
+
+async fn wrong_methods_and_huge_bodies_get_the_error_shape(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let agg = Aggregator::start(&db, &AggregatorOptions::default());
+    let node = hero_tests::NodeProcess::start(&agg.url(), "shape", &["--api-key", "shape-key"]);
+    let client = reqwest::Client::new();
+    for url in [
+        format!("{}/api/nodes/register", agg.url()),
+        format!("{}/generate_battle", node.process.url()),
+    ] {
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 405, "{url}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed", "{url}: {body}");
+    }
+    for url in [
+        format!("{}/api/nodes/register", agg.url()),
+        format!("{}/generate_battle", node.process.url()),
+    ] {
+        let r = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .bearer_auth("shape-key")
+            .body(vec![b' '; 2 * 1024 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413, "{url}");
+        assert_eq!(r.headers()["connection"], "close", "{url}");
+        // The pooled client's next request on a fresh connection works.
+        assert_ne!(client.get(&url).send().await.unwrap().status(), 413);
+    }
+}
+
+async fn operators_are_created_listed_and_revoked_from_the_command_line(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let run = |args: &[&str]| {
+        let mut all = vec!["operators"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database-url", &db.url]);
+        let out = run_to_exit("hero-aggregator", &all, &[("RUST_BACKTRACE", "0")], &[]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&["create", "acme", "--max-nodes", "2", "--max-weight", "3"]);
+    assert!(ok, "{stderr}");
+    let token = stdout
+        .lines()
+        .find_map(|l| l.split("operator): ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(token.len(), 64, "{stdout}");
+    let (ok, _, stderr) = run(&["create", "acme"]);
+    assert!(!ok, "a second acme is refused");
+    assert!(stderr.contains("acme"), "{stderr}");
+    let (ok, _, stderr) = run(&["create", "bad name!"]);
+    assert!(!ok && stderr.contains("operator name"), "{stderr}");
+    let (ok, stdout, _) = run(&["list"]);
+    assert!(
+        ok && stdout.contains("acme\tmax_nodes=2\tmax_weight=3\tactive"),
+        "{stdout}"
+    );
+    // The token works; the network is closed to everyone else.
+    let agg = Aggregator::start(&db, &AggregatorOptions::default());
+    let body = serde_json::json!({"name": "n", "url": "http://127.0.0.1:9", "weight": 9});
+    let k = VoteSigner::generate().unwrap();
+    let (status, _) = register(&agg.url(), None, body.clone(), Some(&k)).await;
+    assert_eq!(status, 401, "no open registration once an operator exists");
+    let (status, reg) = register(&agg.url(), Some(&token), body.clone(), Some(&k)).await;
+    assert_eq!(status, 200, "{reg}");
+    let nodes = agg.get("/api/nodes").await;
+    assert_eq!(nodes[0]["operator"], "acme");
+    assert_eq!(nodes[0]["weight"], 3, "clamped to max_weight");
+    let (ok, stdout, _) = run(&["revoke", "acme"]);
+    assert!(ok && stdout.contains("1 of its nodes left"), "{stdout}");
+    let (status, _) = register(&agg.url(), Some(&token), body, Some(&k)).await;
+    assert_eq!(status, 401, "a revoked token registers nothing");
+}
+
+async fn migrate_creates_the_schema_and_is_repeatable(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    for _ in 0..2 {
+        let out = run_to_exit(
+            "hero-aggregator",
+            &["migrate", "--database-url", &db.url],
+            &[],
+            &[],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("migrations applied"), "{stdout}");
+    }
+    for table in ["nodes", "battles", "battle_votes", "players", "characters"] {
+        let n = db
+            .scalar_i64(&format!("SELECT COUNT(*) FROM {table} WHERE $1 = $1"), "x")
+            .await;
+        assert_eq!(n, 0, "{table} exists and is empty");
+    }
+}
+
+#[test]
+fn help_never_prints_secrets_from_the_environment() {
+    let secrets = [
+        ("HERO_DATABASE_URL", "postgres://u:dbsecret@h/db"),
+        ("HERO_ADMIN_TOKEN", "adminsecret-0123456789"),
+        ("HERO_ENROLLMENT_TOKEN", "enrollsecret"),
+        ("HERO_GEMINI_API_KEY", "geminisecret"),
+        ("HERO_JWT_SECRET", "jwtsecret-0123456789-0123456789-01"),
+    ];
+    for args in [&["--help"][..], &["operators", "create", "--help"][..]] {
+        let out = run_to_exit("hero-aggregator", args, &secrets, &[]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success());
+        for (_, value) in secrets {
+            assert!(!help.contains(value), "{args:?} printed {value}");
+        }
+    }
+    let node_secrets = [
+        ("HERO_NODE_API_KEY", "nodekeysecret"),
+        ("HERO_NODE_ENROLLMENT_TOKEN", "nodeenrollsecret"),
+        ("HERO_NODE_GEMINI_API_KEY", "nodegeminisecret"),
+        ("HERO_NODE_OPENAI_API_KEY", "nodeopenaisecret"),
+    ];
+    let out = run_to_exit("hero-node", &["--help"], &node_secrets, &[]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (_, value) in node_secrets {
+        assert!(!help.contains(value), "hero-node --help printed {value}");
+    }
+}
+
+#[test]
+fn impossible_settings_are_refused_with_a_reason() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--quorum-size", "4"], "--quorum-size must be odd"),
+        (&["--quorum-size", "1"], "--insecure-single-node"),
+        (&["--trusted-proxy", "not-a-cidr"], "trusted-proxy"),
+        (
+            &[
+                "--battle-lease-ms",
+                "1000",
+                "--consensus-deadline-ms",
+                "2000",
+            ],
+            "--battle-lease-ms",
+        ),
+        (&["--database-url", "mysql://x"], "unsupported database url"),
+    ];
+    for (args, reason) in cases {
+        let out = run_to_exit("hero-aggregator", args, &[("RUST_BACKTRACE", "0")], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should be refused");
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+    }
+}
