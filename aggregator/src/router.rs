@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::http::ApiError;
 use crate::state::AppState;
+use crate::supervisor::{Stage, Supervisor};
 
 /// Largest request body accepted (413 above).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -71,6 +72,23 @@ pub fn build(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Serves the API on `listener` until the supervisor stops the HTTP stage.
+pub fn serve(listener: tokio::net::TcpListener, state: AppState, supervisor: &mut Supervisor) {
+    let limits = state.net.serve_limits();
+    // Requests are bounded by --request-timeout-ms, but a client that never reads its answer
+    // could hold the drain open: stop waiting after a while.
+    let drain = state.net.request_timeout_ms.saturating_add(5_000);
+    supervisor.limit(Stage::Http, std::time::Duration::from_millis(drain));
+    let stop = supervisor.stop_token(Stage::Http);
+    let router = build(state);
+    supervisor.spawn(Stage::Http, async move {
+        let stopped = async move { stop.cancelled().await };
+        if let Err(e) = hero_serve::serve(listener, router, limits, stopped).await {
+            tracing::error!(error = format!("{e:#}"), "HTTP server failed");
+        }
+    });
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! refresh tokens with reuse detection, logout, the `CurrentPlayer` extractor and per-player
 //! rate limits.
 
-pub mod accounts;
 pub mod admin;
 mod extractor;
 pub mod jwt;
@@ -11,6 +10,7 @@ pub(crate) mod routes;
 pub mod secrets;
 pub mod sessions;
 pub mod settings;
+pub mod store;
 
 use anyhow::Context;
 

@@ -4,15 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::CurrentPlayer;
-use super::accounts::{self, PlayerView};
 use super::secrets::{hash_secret, new_secret, secrets_match};
 use super::sessions::{self, Tokens};
+use super::store::{self, PlayerView};
 use crate::http::error::ApiResult;
 use crate::http::ip_limit::Kind;
 use crate::http::net::ClientIp;
@@ -52,7 +51,7 @@ async fn player_view(
     id: &str,
     now: i64,
 ) -> ApiResult<PlayerView> {
-    accounts::load(&mut **tx, id, state.game.ledger.energy_regen_ms, now)
+    store::load(&mut **tx, id, state.game.ledger.energy_regen_ms, now)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such player".into()))
 }
@@ -71,18 +70,16 @@ pub async fn guest(
     let now = state.clock.now_ms();
     state.ip_limiter.check(ip, Kind::Auth, now)?;
     let mut tx = state.db.begin_write().await?;
-    let player = accounts::create(&mut tx, &state.game.ledger, "guest", now).await?;
+    let player = store::create(&mut tx, &state.game.ledger, "guest", now).await?;
     let device_id = uuid::Uuid::new_v4().to_string();
     let device_secret = new_secret();
-    sqlx::query(
-        "INSERT INTO devices (id, player_id, secret_hash, created_at_ms, last_login_at_ms) \
-         VALUES ($1, $2, $3, $4, $4)",
+    store::add_device(
+        &mut tx,
+        &device_id,
+        &player,
+        &hash_secret(&device_secret),
+        now,
     )
-    .bind(&device_id)
-    .bind(&player)
-    .bind(hash_secret(&device_secret))
-    .bind(now)
-    .execute(&mut *tx)
     .await?;
     let tokens = sessions::open(&mut tx, &state.auth, &player, Some(&device_id), now).await?;
     let view = player_view(&state, &mut tx, &player, now).await?;
@@ -132,26 +129,14 @@ pub async fn device(
     }
     let now = state.clock.now_ms();
     let mut tx = state.db.begin_write().await?;
-    let row = sqlx::query("SELECT player_id, secret_hash FROM devices WHERE id = $1")
-        .bind(&body.device_id)
-        .fetch_optional(&mut *tx)
+    let device = store::device(&mut tx, &body.device_id)
         .await?
         .ok_or_else(refused)?;
-    let stored: String = row.try_get("secret_hash")?;
-    if !secrets_match(&hash_secret(&body.device_secret), &stored) {
+    if !secrets_match(&hash_secret(&body.device_secret), &device.secret_hash) {
         return Err(refused());
     }
-    let player: String = row.try_get("player_id")?;
-    sqlx::query("UPDATE devices SET last_login_at_ms = $2 WHERE id = $1")
-        .bind(&body.device_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE players SET last_login_at_ms = $2 WHERE id = $1")
-        .bind(&player)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    let player = device.player_id;
+    store::touch_login(&mut tx, &body.device_id, &player, now).await?;
     let tokens = sessions::open(&mut tx, &state.auth, &player, Some(&body.device_id), now).await?;
     let view = player_view(&state, &mut tx, &player, now).await?;
     tx.commit().await?;

@@ -11,3 +11,26 @@ mod vote;
 pub use local_engines::{FallbackSettings, LocalEngines};
 pub use round::{Consensus, ConsensusSettings, Decision, Pending, Verdict};
 pub use vote::{Vote, VoteRole};
+
+/// Consensus over the nodes of `registry` with the configured fallback engines; also the
+/// summoner that writes character text (Gemini when configured).
+pub fn start(
+    registry: &std::sync::Arc<crate::nodes::NodeRegistry>,
+    clock: &crate::clock::SharedClock,
+    settings: &ConsensusSettings,
+    fallback: &FallbackSettings,
+    allow_private_node_urls: bool,
+) -> anyhow::Result<(
+    std::sync::Arc<Consensus>,
+    Option<std::sync::Arc<dyn hero_engine::Summoner>>,
+)> {
+    let engines = LocalEngines::from_settings(fallback)?;
+    let consensus = Consensus::new(
+        std::sync::Arc::clone(registry),
+        std::sync::Arc::clone(clock),
+        settings.clone(),
+        engines.fallbacks,
+        allow_private_node_urls,
+    )?;
+    Ok((std::sync::Arc::new(consensus), engines.summoner))
+}

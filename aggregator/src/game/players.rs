@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::CurrentPlayer;
-use crate::auth::accounts::{self, PlayerView};
+use crate::auth::store::{self as accounts, PlayerView};
 use crate::http::error::ApiResult;
 use crate::http::openapi::ErrorResponse;
 use crate::http::paging::{ApiQuery, Page, PageQuery};

@@ -10,7 +10,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::operators::{self, Operator};
 use super::store::{self, AdminPatch};
@@ -183,19 +182,6 @@ async fn close_open_network(state: &AppState) -> ApiResult<()> {
     Ok(())
 }
 
-/// A stored vote of the node, newest first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct RecentVote {
-    battle_id: String,
-    role: String,
-    voted_winner_id: Option<String>,
-    is_valid: bool,
-    agrees: Option<bool>,
-    response_time_ms: i64,
-    error: Option<String>,
-    created_at_ms: i64,
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct NodeDetails {
     #[serde(flatten)]
@@ -203,7 +189,7 @@ struct NodeDetails {
     public_key: Option<String>,
     quarantined_until_ms: Option<i64>,
     busy_until_ms: Option<i64>,
-    recent_votes: Vec<RecentVote>,
+    recent_votes: Vec<store::RecentVote>,
 }
 
 async fn details(state: &AppState, id: &str) -> ApiResult<NodeDetails> {
@@ -216,29 +202,7 @@ async fn details(state: &AppState, id: &str) -> ApiResult<NodeDetails> {
         None => return Err(ApiError::NotFound("unknown node".into())),
     };
     let now = state.clock.now_ms();
-    let rows = sqlx::query(
-        "SELECT battle_id, role, voted_winner_id, is_valid, agrees, response_time_ms, error, \
-             created_at_ms FROM battle_votes WHERE node_id = $1 \
-         ORDER BY created_at_ms DESC LIMIT 50",
-    )
-    .bind(id)
-    .fetch_all(&state.db.pool)
-    .await?;
-    let recent_votes = rows
-        .iter()
-        .map(|v| {
-            Ok(RecentVote {
-                battle_id: v.try_get("battle_id")?,
-                role: v.try_get("role")?,
-                voted_winner_id: v.try_get("voted_winner_id")?,
-                is_valid: v.try_get::<i64, _>("is_valid")? == 1,
-                agrees: v.try_get::<Option<i64>, _>("agrees")?.map(|a| a == 1),
-                response_time_ms: v.try_get("response_time_ms")?,
-                error: v.try_get("error")?,
-                created_at_ms: v.try_get("created_at_ms")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let recent_votes = store::recent_votes(&state.db, id, 50).await?;
     let quarantined = node.snapshot_counters().quarantined_until_ms;
     let busy = node.busy_until_ms.load(Ordering::Relaxed);
     Ok(NodeDetails {

@@ -6,10 +6,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Side, matchmaking};
+use super::matchmaking;
 use crate::auth::{Bucket, CurrentPlayer};
 use crate::battles::store::{self as battle_store, NewBattle};
-use crate::db::Tx;
 use crate::game::characters::store::{self, CharacterView, Lock};
 use crate::http::error::ApiResult;
 use crate::http::idempotency::{self, IdempotencyKey};
@@ -150,7 +149,7 @@ pub async fn create(
             reference: Some(&battle_id),
         };
         let energy_left = state.game.ledger.apply(&mut tx, change, now).await?;
-        insert_sides(&mut tx, &battle_id, [&mine, &opponent], cost, now).await?;
+        super::store::insert_sides(&mut tx, &battle_id, [&mine, &opponent], cost, now).await?;
         tracing::debug!(battle.id = %battle_id, player.id = %player.id, "player battle created");
         let started = BattleStarted {
             battle_id,
@@ -171,47 +170,4 @@ pub async fn create(
     .await?;
     state.battle_wake.notify_one();
     Ok(response)
-}
-
-/// The attacker's and the defender's side of a new battle.
-async fn insert_sides(
-    tx: &mut Tx,
-    battle_id: &str,
-    [mine, opponent]: [&CharacterView; 2],
-    cost: i64,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO game_battles (battle_id, player_id, character_id, opponent_character_id, \
-             side, energy_spent, created_at_ms) VALUES {}",
-        crate::db::values_placeholders(2, 7)
-    );
-    let mut insert = sqlx::query(&sql);
-    for (p, c, o, side, spent) in [
-        (
-            &mine.player_id,
-            &mine.id,
-            &opponent.id,
-            Side::Attacker,
-            cost,
-        ),
-        (
-            &opponent.player_id,
-            &opponent.id,
-            &mine.id,
-            Side::Defender,
-            0,
-        ),
-    ] {
-        insert = insert
-            .bind(battle_id.to_owned())
-            .bind(p.clone())
-            .bind(c.clone())
-            .bind(o.clone())
-            .bind(side.as_str())
-            .bind(spent)
-            .bind(now);
-    }
-    insert.execute(&mut **tx).await?;
-    Ok(())
 }

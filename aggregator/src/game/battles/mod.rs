@@ -6,6 +6,7 @@ pub(crate) mod create;
 pub mod history;
 pub mod matchmaking;
 pub(crate) mod replay;
+pub mod store;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

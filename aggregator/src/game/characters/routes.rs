@@ -118,16 +118,7 @@ pub async fn rename(
     }
     let now = state.clock.now_ms();
     let mut tx = state.db.begin_write().await?;
-    let updated = sqlx::query(
-        "UPDATE characters SET name = $3, updated_at_ms = $4 WHERE id = $1 AND player_id = $2",
-    )
-    .bind(&id)
-    .bind(&player.id)
-    .bind(name)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() != 1 {
+    if !store::rename(&mut tx, &player.id, &id, name, now).await? {
         return Err(not_found(&id));
     }
     let view = store::owned(&mut *tx, &player.id, &id)
@@ -162,11 +153,7 @@ pub async fn remove(
             "this character is in a battle that has not ended yet".into(),
         ));
     }
-    sqlx::query("DELETE FROM characters WHERE id = $1 AND player_id = $2")
-        .bind(&id)
-        .bind(&player.id)
-        .execute(&mut *tx)
-        .await?;
+    store::delete(&mut tx, &player.id, &id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

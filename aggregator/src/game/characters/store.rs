@@ -72,6 +72,35 @@ pub async fn level_up(
     Ok(raised.rows_affected() == 1)
 }
 
+/// Renames `player`'s character `id`; false when the player has no such character.
+pub async fn rename(
+    tx: &mut Tx,
+    player: &str,
+    id: &str,
+    name: &str,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE characters SET name = $3, updated_at_ms = $4 WHERE id = $1 AND player_id = $2",
+    )
+    .bind(id)
+    .bind(player)
+    .bind(name)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+pub async fn delete(tx: &mut Tx, player: &str, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM characters WHERE id = $1 AND player_id = $2")
+        .bind(id)
+        .bind(player)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// What an upgrade to the next level costs.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UpgradeCost {

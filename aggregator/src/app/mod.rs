@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -13,10 +12,13 @@ use crate::battles::VerdictEffects;
 use crate::cli::ServeArgs;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::consensus::{Consensus, LocalEngines};
 use crate::db::Db;
 use crate::state::AppState;
-use crate::supervisor::{Stage, Supervisor};
+use crate::supervisor::Supervisor;
+
+mod running;
+
+pub use running::Running;
 
 pub struct Application {
     listener: TcpListener,
@@ -27,7 +29,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Checks the flags, connects the database, starts the domains and binds the listener.
+    /// Checks the flags, then [`Application::assemble`].
     pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
         Self::build_with_clock(args, Arc::new(SystemClock)).await
     }
@@ -38,6 +40,7 @@ impl Application {
         Self::assemble(args.into_config()?, clock).await
     }
 
+    /// Connects the database, binds the listener and starts the domains.
     pub async fn assemble(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database.url, config.database.max_connections).await?;
         // Bound before anything starts, so a busy port leaves no task behind.
@@ -46,14 +49,13 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let mut supervisor = Supervisor::new();
         let nodes = crate::nodes::start(&db, &clock, &config.nodes, &mut supervisor).await?;
-        let engines = LocalEngines::from_settings(&config.fallback)?;
-        let consensus = Arc::new(Consensus::new(
-            Arc::clone(&nodes.registry),
-            Arc::clone(&clock),
-            config.consensus.clone(),
-            engines.fallbacks,
+        let (consensus, summoner) = crate::consensus::start(
+            &nodes.registry,
+            &clock,
+            &config.consensus,
+            &config.fallback,
             config.nodes.allow_private_node_urls,
-        )?);
+        )?;
         let game = Arc::new(crate::game::Game::new(&config.game, db.dialect));
         let auth = Arc::new(crate::auth::Auth::build(&config.auth, &db, clock.now_ms()).await?);
         let effects = VerdictEffects::new(vec![Arc::new(crate::game::rewards::PlayerRewards {
@@ -83,7 +85,7 @@ impl Application {
             net: Arc::new(config.net),
             battle_wake,
             metrics: crate::http::metrics::handle(),
-            summoner: engines.summoner,
+            summoner,
             auth,
             game,
         };
@@ -112,19 +114,7 @@ impl Application {
             local_tokens,
         } = self;
         let addr = listener.local_addr()?;
-        let router = crate::router::build(state.clone());
-        let stop = supervisor.stop_token(Stage::Http);
-        let limits = state.net.serve_limits();
-        supervisor.spawn(Stage::Http, async move {
-            let stopped = async move { stop.cancelled().await };
-            if let Err(e) = hero_serve::serve(listener, router, limits, stopped).await {
-                tracing::error!(error = format!("{e:#}"), "HTTP server failed");
-            }
-        });
-        // Requests are bounded by --request-timeout-ms, but a client that never reads its
-        // answer could hold the drain open: stop waiting after a while.
-        let drain = state.net.request_timeout_ms.saturating_add(5_000);
-        supervisor.limit(Stage::Http, Duration::from_millis(drain));
+        crate::router::serve(listener, state.clone(), &mut supervisor);
         crate::local::start_nodes(&local_tokens, addr, &supervisor).await?;
         Ok(Running {
             addr,
@@ -137,43 +127,5 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.start().await?.until(shutdown).await;
         Ok(())
-    }
-}
-
-/// A started aggregator.
-pub struct Running {
-    addr: SocketAddr,
-    state: AppState,
-    supervisor: Supervisor,
-}
-
-impl Running {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The line a user (and the tests) wait for, and the walkthrough of a local network.
-    pub fn announce(&self, database_url: &str) {
-        println!(
-            "hero-aggregator ready: listening=http://{} database={} quorum={}",
-            self.addr,
-            crate::db::redact(database_url),
-            self.state.consensus.k
-        );
-        if self.state.nodes.local_nodes > 0 {
-            crate::local::print_walkthrough(
-                self.addr,
-                self.state.admin.token.as_deref().unwrap_or_default(),
-            );
-        }
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-    }
-
-    /// Waits for `shutdown`, then stops every task in the supervisor's order.
-    pub async fn until(self, shutdown: CancellationToken) {
-        shutdown.cancelled().await;
-        tracing::info!("shutting down: local nodes, battles, HTTP, background, recorders");
-        self.supervisor.shutdown().await;
     }
 }

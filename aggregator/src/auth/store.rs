@@ -1,5 +1,5 @@
-//! Player accounts: created at sign-up with the seed's starting resources (ledger credits),
-//! and loaded as the profile every login answers with.
+//! Player accounts and their devices: created at sign-up with the seed's starting resources
+//! (ledger credits), loaded as the profile every login answers with.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -134,6 +134,61 @@ pub async fn rename_once(tx: &mut Tx, id: &str, nickname: &str) -> Result<bool, 
     .execute(&mut **tx)
     .await?;
     Ok(updated.rows_affected() == 1)
+}
+
+/// A device login: its id and the hash of its secret.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Device {
+    pub player_id: String,
+    pub secret_hash: String,
+}
+
+/// Stores a new device of `player` with its secret's hash.
+pub async fn add_device(
+    tx: &mut Tx,
+    id: &str,
+    player: &str,
+    secret_hash: &str,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO devices (id, player_id, secret_hash, created_at_ms, last_login_at_ms) \
+         VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(id)
+    .bind(player)
+    .bind(secret_hash)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn device(tx: &mut Tx, id: &str) -> Result<Option<Device>, sqlx::Error> {
+    sqlx::query_as("SELECT player_id, secret_hash FROM devices WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// Records a login through device `id` of `player`.
+pub async fn touch_login(
+    tx: &mut Tx,
+    id: &str,
+    player: &str,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE devices SET last_login_at_ms = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE players SET last_login_at_ms = $2 WHERE id = $1")
+        .bind(player)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
