@@ -38,6 +38,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// The game's rules: the ledger, battle cost, energy regeneration.
     pub game: Arc<crate::game::Game>,
+    /// Idempotent requests running in this process (a duplicate waits for the first).
+    pub in_flight: Arc<crate::http::idempotency::InFlight>,
     /// Per-address limits of the unauthenticated endpoints.
     pub ip_limiter: Arc<crate::http::ip_limit::IpLimiter>,
 }

@@ -14,6 +14,7 @@ on_both_databases!(
     concurrent_spends_stop_exactly_at_zero,
     ledger_explains_every_balance_after_mixed_load,
     idempotent_requests_charge_once,
+    concurrent_duplicates_replay_the_first_answer,
     error_battles_refund_their_energy,
     energy_regenerates_through_the_ledger,
 );
@@ -268,6 +269,82 @@ async fn idempotent_requests_charge_once(backend: Backend) {
         .scalar_i64("SELECT CAST(SUM(delta) AS BIGINT) FROM ledger WHERE player_id = $1 AND reason = 'upgrade' AND resource = 'gold'", &alice.id)
         .await;
     assert_eq!(gold, -100);
+    assert_ledger_balances(&db).await;
+}
+
+/// Twenty concurrent copies of one request (same key, same body) all get the first answer,
+/// even when the balance covers exactly one charge, and count once against the rate limit.
+async fn concurrent_duplicates_replay_the_first_answer(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    // One battle takes all of a new player's 100 energy; two summons an hour.
+    let agg = Aggregator::start(
+        &db,
+        &AggregatorOptions {
+            extra: [
+                "--battle-energy-cost",
+                "100",
+                "--rate-limit-summons-per-hour",
+                "2",
+                "--db-max-connections",
+                "30",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..AggregatorOptions::default()
+        },
+    );
+    let alice = Arc::new(Player::guest(&agg).await);
+    let bob = Player::guest(&agg).await;
+    let concurrently = |path: &'static str, body: serde_json::Value, key: &'static str| {
+        join_all((0..20).map(|_| {
+            let (alice, body) = (Arc::clone(&alice), body.clone());
+            tokio::spawn(async move { alice.post_with_key(path, body, key).await })
+        }))
+    };
+    let summons: Vec<Reply> = concurrently("/api/v1/characters", json!({ "prompt": "one" }), "s-1")
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    for r in &summons {
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        assert_eq!(
+            r.body, summons[0].body,
+            "every duplicate gets the first answer"
+        );
+    }
+    assert_eq!(summons.iter().filter(|r| !r.replayed).count(), 1);
+    assert_eq!(alice.me().await["prompt"], 9, "charged once");
+    // The twenty counted as one summon: the hour's second is still allowed, the third is not.
+    let second = alice
+        .post_with_key("/api/v1/characters", json!({ "prompt": "two" }), "s-2")
+        .await;
+    assert_eq!(second.status, 201, "{:?}", second.body);
+    let third = alice
+        .post_with_key("/api/v1/characters", json!({ "prompt": "three" }), "s-3")
+        .await;
+    assert_eq!(third.status, 429, "{:?}", third.body);
+
+    let opponent = bob.summon("rival").await;
+    let battle = json!({ "character_id": id(&summons[0].body), "opponent_id": id(&opponent) });
+    let battles: Vec<Reply> = concurrently("/api/v1/battles", battle, "b-1")
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    for r in &battles {
+        assert_eq!(r.status, 202, "not a 409 for the balance: {:?}", r.body);
+        assert_eq!(r.body, battles[0].body);
+    }
+    assert_eq!(battles.iter().filter(|r| !r.replayed).count(), 1);
+    assert_eq!(alice.me().await["energy"], 0, "charged once");
+    let created = db
+        .scalar_i64(
+            "SELECT COUNT(*) FROM game_battles WHERE player_id = $1",
+            &alice.id,
+        )
+        .await;
+    assert_eq!(created, 1);
     assert_ledger_balances(&db).await;
 }
 

@@ -76,6 +76,7 @@ impl Application {
             ip_limiter: Arc::new(crate::http::ip_limit::IpLimiter::new(
                 config.net.ip_limits(),
             )),
+            in_flight: Arc::default(),
             db,
             registry: nodes.registry,
             clock,

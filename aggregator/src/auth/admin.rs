@@ -6,7 +6,6 @@ use axum::http::request::Parts;
 use super::secrets::secrets_match;
 use crate::http::ApiError;
 use crate::http::bearer::bearer;
-use crate::state::AppState;
 
 /// Who may call admin endpoints.
 #[derive(Clone, Default)]
@@ -45,11 +44,16 @@ impl AdminSettings {
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
 
-impl FromRequestParts<AppState> for Admin {
+impl<S> FromRequestParts<S> for Admin
+where
+    S: Send + Sync,
+    std::sync::Arc<AdminSettings>: axum::extract::FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state.admin.check(&parts.headers)?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let admin: std::sync::Arc<AdminSettings> = axum::extract::FromRef::from_ref(state);
+        admin.check(&parts.headers)?;
         Ok(Admin)
     }
 }

@@ -5,12 +5,16 @@
 //! with a different request is 422. Failed requests change nothing and store nothing, so they
 //! may be retried with the same key.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sqlx::Row;
+use tokio::sync::OwnedMutexGuard;
 
 use crate::db::Tx;
 use crate::http::ApiError;
@@ -152,6 +156,41 @@ impl<'a> Request<'a> {
         }
         tx.commit().await?;
         Ok(json(status, body))
+    }
+}
+
+/// Requests with an `Idempotency-Key` running in this process, so that a duplicate waits for
+/// the first before doing any work of its own: a summon asks the LLM and counts the summon rate
+/// limit before its transaction (and its claim) begins. Memory is bounded by the requests in
+/// flight: an entry lives while a request holds it.
+#[derive(Debug, Default)]
+pub struct InFlight(std::sync::Mutex<HashMap<(String, String), Weak<tokio::sync::Mutex<()>>>>);
+
+/// Entries kept before dead ones are swept.
+const IN_FLIGHT_SWEEP: usize = 1024;
+
+impl InFlight {
+    /// Waits until no other request of `player` with this key runs here; `None` without a key.
+    pub async fn enter(&self, player: &str, key: &IdempotencyKey) -> Option<OwnedMutexGuard<()>> {
+        let key = (player.to_owned(), key.0.clone()?);
+        let lock = {
+            let mut map = match self.0.lock() {
+                Ok(map) => map,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if map.len() >= IN_FLIGHT_SWEEP {
+                map.retain(|_, running| running.strong_count() > 0);
+            }
+            match map.get(&key).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    map.insert(key, Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        Some(lock.lock_owned().await)
     }
 }
 

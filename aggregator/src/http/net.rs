@@ -71,13 +71,15 @@ impl NetArgs {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-impl FromRequestParts<crate::state::AppState> for ClientIp {
+impl<S> FromRequestParts<S> for ClientIp
+where
+    S: Send + Sync,
+    std::sync::Arc<NetArgs>: axum::extract::FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &crate::state::AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let net: std::sync::Arc<NetArgs> = axum::extract::FromRef::from_ref(state);
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -86,7 +88,7 @@ impl FromRequestParts<crate::state::AppState> for ClientIp {
         Ok(ClientIp(hero_serve::client_ip(
             peer,
             &parts.headers,
-            &state.net.trusted_proxy,
+            &net.trusted_proxy,
         )))
     }
 }

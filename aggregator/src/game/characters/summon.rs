@@ -96,6 +96,9 @@ pub async fn summon(
 ) -> ApiResult<Response> {
     check(&body)?;
     let request = idempotency::Request::new(&player.id, &key, "POST /api/v1/characters", &body);
+    // A duplicate waits here for the first, then replays its answer: one LLM call, and the
+    // summon limit counted once.
+    let _running = state.in_flight.enter(&player.id, &key).await;
     {
         let mut tx = state.db.begin_write().await?;
         let replay = request.replay(&mut tx).await?;
