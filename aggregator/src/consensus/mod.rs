@@ -12,18 +12,21 @@ pub use local_engines::{FallbackSettings, LocalEngines};
 pub use round::{Consensus, ConsensusSettings, Decision, Pending, Verdict};
 pub use vote::{Vote, VoteRole};
 
-/// Consensus over the nodes of `registry` with the configured fallback engines; also the
-/// summoner that writes character text (Gemini when configured).
+/// The started consensus domain, and the summoner that writes character text (Gemini when
+/// configured), which shares its engine.
+pub type Started = (
+    std::sync::Arc<Consensus>,
+    Option<std::sync::Arc<dyn hero_engine::Summoner>>,
+);
+
+/// Consensus over the nodes of `registry` with the configured fallback engines.
 pub fn start(
     registry: &std::sync::Arc<crate::nodes::NodeRegistry>,
     clock: &crate::clock::SharedClock,
     settings: &ConsensusSettings,
     fallback: &FallbackSettings,
     allow_private_node_urls: bool,
-) -> anyhow::Result<(
-    std::sync::Arc<Consensus>,
-    Option<std::sync::Arc<dyn hero_engine::Summoner>>,
-)> {
+) -> anyhow::Result<Started> {
     let engines = LocalEngines::from_settings(fallback)?;
     let consensus = Consensus::new(
         std::sync::Arc::clone(registry),

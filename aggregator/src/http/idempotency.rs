@@ -164,7 +164,9 @@ impl<'a> Request<'a> {
 /// limit before its transaction (and its claim) begins. Memory is bounded by the requests in
 /// flight: an entry lives while a request holds it.
 #[derive(Debug, Default)]
-pub struct InFlight(std::sync::Mutex<HashMap<(String, String), Weak<tokio::sync::Mutex<()>>>>);
+pub struct InFlight(std::sync::Mutex<HashMap<(String, String), Weak<KeyLock>>>);
+
+type KeyLock = tokio::sync::Mutex<()>;
 
 /// Entries kept before dead ones are swept.
 const IN_FLIGHT_SWEEP: usize = 1024;
@@ -184,7 +186,7 @@ impl InFlight {
             match map.get(&key).and_then(Weak::upgrade) {
                 Some(lock) => lock,
                 None => {
-                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    let lock = Arc::new(KeyLock::new(()));
                     map.insert(key, Arc::downgrade(&lock));
                     lock
                 }
