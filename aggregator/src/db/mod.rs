@@ -29,6 +29,18 @@ pub struct Db {
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// A 0/1 integer column (both dialects store flags as integers), read into a `bool` field of a
+/// `FromRow` struct with `#[sqlx(try_from = "Flag")]`.
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct Flag(i64);
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> bool {
+        flag.0 != 0
+    }
+}
+
 /// Where the database is and how many connections to pool.
 #[derive(Clone)]
 pub struct DbSettings {

@@ -1,7 +1,7 @@
 //! A player's ledger, newest first, paged (served at `GET /api/v1/players/me/ledger`).
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::FromRow;
 use utoipa::ToSchema;
 
 use crate::db::Db;
@@ -10,7 +10,7 @@ use crate::http::keyset::{Key, ListQuery};
 use crate::http::paging::{self, Page, PageQuery};
 
 /// One change to one balance.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct LedgerEntry {
     pub id: String,
     /// `gold`, `prompt`, `prompt_power`, `exp_potion` or `energy`.
@@ -37,17 +37,7 @@ pub async fn page(db: &Db, player: &str, page: &PageQuery) -> Result<Page<Ledger
     let (rows, _) = list.page(db, page, 2).await?;
     let entries = rows
         .iter()
-        .map(|r| {
-            Ok(LedgerEntry {
-                id: r.try_get("id")?,
-                resource: r.try_get("resource")?,
-                delta: r.try_get("delta")?,
-                balance_after: r.try_get("balance_after")?,
-                reason: r.try_get("reason")?,
-                reference: r.try_get("reference")?,
-                created_at_ms: r.try_get("created_at_ms")?,
-            })
-        })
+        .map(LedgerEntry::from_row)
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Page::from_rows(entries, limit, |e| {
         paging::cursor(&[&e.created_at_ms.to_string(), &e.id])

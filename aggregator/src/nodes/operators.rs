@@ -2,8 +2,8 @@
 //! hashed, revocable), a cap on its nodes and on their weight. A registration's operator comes
 //! from its token, never from its body.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::FromRow;
 
 use crate::auth::secrets::{hash_secret, new_secret};
 use crate::db::Db;
@@ -11,7 +11,7 @@ use crate::db::Db;
 /// Longest operator name.
 pub const MAX_NAME_CHARS: usize = 64;
 
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Operator {
     pub id: String,
     pub name: String,
@@ -20,21 +20,14 @@ pub struct Operator {
     /// Largest selection weight any of its nodes gets; what a node asks for is clamped to it.
     pub max_weight: i64,
     /// Created by `--local-nodes`: its nodes may use loopback URLs.
+    #[sqlx(try_from = "crate::db::Flag")]
     pub is_local: bool,
     pub revoked_at_ms: Option<i64>,
     pub created_at_ms: i64,
 }
 
 fn from_row(row: &AnyRow) -> Result<Operator, sqlx::Error> {
-    Ok(Operator {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        max_nodes: row.try_get("max_nodes")?,
-        max_weight: row.try_get("max_weight")?,
-        is_local: row.try_get::<i64, _>("is_local")? == 1,
-        revoked_at_ms: row.try_get("revoked_at_ms")?,
-        created_at_ms: row.try_get("created_at_ms")?,
-    })
+    Operator::from_row(row)
 }
 
 const COLUMNS: &str = "id, name, max_nodes, max_weight, is_local, revoked_at_ms, created_at_ms";

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::FromRow;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CurrentPlayer;
@@ -16,7 +16,7 @@ use crate::http::paging::{self, ApiQuery, Page, PageQuery};
 use crate::state::AppState;
 
 /// One battle from one side's point of view.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct BattleSummary {
     pub battle_id: String,
     /// PENDING, RUNNING, COMPLETED or ERROR.
@@ -62,20 +62,7 @@ pub async fn list(
     let (rows, _) = list.page(&state.db, page, 2).await?;
     let items = rows
         .iter()
-        .map(|r| {
-            Ok(BattleSummary {
-                battle_id: r.try_get("battle_id")?,
-                status: r.try_get("status")?,
-                side: r.try_get("side")?,
-                character_id: r.try_get("character_id")?,
-                opponent_character_id: r.try_get("opponent_character_id")?,
-                outcome: r.try_get("outcome")?,
-                winner_id: r.try_get("winner_id")?,
-                energy_spent: r.try_get("energy_spent")?,
-                created_at_ms: r.try_get("created_at_ms")?,
-                settled_at_ms: r.try_get("settled_at_ms")?,
-            })
-        })
+        .map(BattleSummary::from_row)
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Page::from_rows(items, limit, |b| {
         paging::cursor(&[&b.created_at_ms.to_string(), &b.battle_id])
