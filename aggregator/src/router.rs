@@ -52,6 +52,9 @@ pub fn build(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this endpoint does not take that method".into())
         })
+        .layer(middleware::from_fn(
+            crate::http::input::refuse_control_characters,
+        ))
         .layer(middleware::from_fn(crate::http::metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // The unread rest of a too-large body makes the connection unusable: say it closes.

@@ -10,6 +10,7 @@
 )]
 
 mod abuse;
+mod api_document;
 mod engines;
 mod game_auth;
 mod game_authz;

@@ -7,6 +7,7 @@ pub mod fighters;
 pub mod game;
 pub mod process;
 pub mod rogue;
+pub mod schema;
 
 pub use game::Player;
 pub use process::{Aggregator, AggregatorOptions, NodeProcess, free_port, run_to_exit};

@@ -4,6 +4,7 @@
 pub mod bearer;
 pub mod error;
 pub mod idempotency;
+pub mod input;
 pub mod ip_limit;
 pub mod json;
 pub mod keyset;

@@ -2,8 +2,8 @@
 //! hashed, revocable), a cap on its nodes and on their weight. A registration's operator comes
 //! from its token, never from its body.
 
-use sqlx::any::AnyRow;
 use sqlx::FromRow;
+use sqlx::any::AnyRow;
 
 use crate::auth::secrets::{hash_secret, new_secret};
 use crate::db::Db;

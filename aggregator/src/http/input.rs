@@ -1,0 +1,78 @@
+//! Input that no route accepts, refused once at the boundary: control characters in the path
+//! or query string (ids, cursors and filters are never text with control characters, and
+//! PostgreSQL cannot even store U+0000), and U+0000 anywhere in a JSON body.
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+
+/// Whether `s` holds a percent-escaped control character (`%00`–`%1F`, `%7F`).
+pub fn has_control_escape(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    bytes.windows(3).any(|w| {
+        w[0] == b'%'
+            && std::str::from_utf8(&w[1..])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .is_some_and(|b| b < 0x20 || b == 0x7f)
+    })
+}
+
+/// Whether a JSON text escapes U+0000 in a string (`\u0000`, an odd run of backslashes
+/// before the `u`). A raw NUL is not valid JSON anyway.
+pub fn json_has_nul(json: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, &b) in json.iter().enumerate() {
+        if b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if b == b'u'
+            && backslashes % 2 == 1
+            && json
+                .get(i + 1..i + 5)
+                .is_some_and(|hex| hex.iter().all(|&h| h == b'0'))
+        {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
+}
+
+/// Middleware: a path or query string with a control character is 400, before any route.
+pub async fn refuse_control_characters(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    if has_control_escape(uri.path()) || uri.query().is_some_and(has_control_escape) {
+        return ApiError::BadRequest(
+            "the path and query string must not contain control characters".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_escapes_are_found() {
+        assert!(has_control_escape("/api/v1/characters/%00"));
+        assert!(has_control_escape("a%1fb"));
+        assert!(has_control_escape("cursor=%7F"));
+        assert!(!has_control_escape("/api/v1/characters/abc%20def"));
+        assert!(!has_control_escape("100%"));
+        assert!(!has_control_escape("%zz%4"));
+    }
+
+    #[test]
+    fn escaped_nul_in_json_is_found_and_escaped_backslashes_are_not() {
+        assert!(json_has_nul(br#"{"device_id":"a\u0000b"}"#));
+        assert!(json_has_nul(br#"["\\\u0000"]"#));
+        assert!(!json_has_nul(br#"{"a":"\\u0000"}"#));
+        assert!(!json_has_nul(br#"{"a":"\u0041 \n"}"#));
+    }
+}
