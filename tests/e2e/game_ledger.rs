@@ -345,6 +345,7 @@ async fn concurrent_duplicates_replay_the_first_answer(backend: Backend) {
         )
         .await;
     assert_eq!(created, 1);
+    all_battles_settled(&db, 60).await;
     assert_ledger_balances(&db).await;
 }
 

@@ -10,7 +10,35 @@ on_both_databases!(
     wrong_methods_and_huge_bodies_get_the_error_shape,
     migrate_creates_the_schema_and_is_repeatable,
     operators_are_created_listed_and_revoked_from_the_command_line,
+    restarting_local_nodes_leaves_no_stale_nodes_listed,
 );
+
+/// Each restart with `--local-nodes` starts new local nodes; the ones of the run before left,
+/// and a node that left is not listed.
+async fn restarting_local_nodes_leaves_no_stale_nodes_listed(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let options = AggregatorOptions {
+        extra: vec!["--local-nodes".into(), "3".into()],
+        ..AggregatorOptions::default()
+    };
+    for run in 1..=3 {
+        let mut agg = Aggregator::start(&db, &options);
+        agg.wait_online(3).await;
+        let nodes = agg.get("/api/nodes").await;
+        let names: Vec<&str> = nodes
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|n| n["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["local-node-1", "local-node-2", "local-node-3"],
+            "run {run}: {nodes}"
+        );
+        assert!(agg.process.terminate().success());
+    }
+}
 
 async fn wrong_methods_and_huge_bodies_get_the_error_shape(backend: Backend) {
     let db = TestDb::new(backend).await;

@@ -42,14 +42,17 @@ pub fn json_has_nul(json: &[u8]) -> bool {
     false
 }
 
-/// Middleware: a path or query string with a control character is 400, before any route.
+/// Middleware, before any route: a path with a control character names nothing (404, as an
+/// unknown id would), a query string with one is 400.
 pub async fn refuse_control_characters(request: Request, next: Next) -> Response {
     let uri = request.uri();
-    if has_control_escape(uri.path()) || uri.query().is_some_and(has_control_escape) {
-        return ApiError::BadRequest(
-            "the path and query string must not contain control characters".into(),
-        )
-        .into_response();
+    if has_control_escape(uri.path()) {
+        return ApiError::NotFound("no such resource: the path holds a control character".into())
+            .into_response();
+    }
+    if uri.query().is_some_and(has_control_escape) {
+        return ApiError::BadRequest("the query string must not contain control characters".into())
+            .into_response();
     }
     next.run(request).await
 }
