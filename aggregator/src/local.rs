@@ -2,6 +2,7 @@
 //! one command runs a whole network.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hero_node::NodeConfig;
@@ -13,6 +14,7 @@ use crate::supervisor::{Stage, Supervisor};
 pub async fn start_nodes(
     tokens: &[String],
     aggregator: SocketAddr,
+    keys: &Path,
     supervisor: &Supervisor,
 ) -> anyhow::Result<()> {
     for (i, token) in tokens.iter().enumerate().map(|(i, t)| (i + 1, t)) {
@@ -24,6 +26,8 @@ pub async fn start_nodes(
             aggregator_url: Some(format!("http://{aggregator}")),
             // The Sim engine answers in microseconds: let a local node take many battles at once.
             max_concurrent_requests: 64,
+            // The same key on every start: the node keeps its identity (one row, its history).
+            key_file: Some(keys.join(format!("local-node-{i}.key"))),
             ..NodeConfig::default()
         };
         let app = hero_node::Application::build(config, Arc::new(hero_engine::Sim)).await?;
@@ -35,6 +39,23 @@ pub async fn start_nodes(
         });
     }
     Ok(())
+}
+
+/// Where the local nodes keep their keys: beside a SQLite database file, or under `data/`
+/// named after the (PostgreSQL) database, so each database has its own local nodes.
+pub fn key_dir(database_url: &str) -> PathBuf {
+    let sqlite_file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .and_then(|rest| rest.split('?').next())
+        .map(Path::new);
+    match sqlite_file.and_then(Path::parent) {
+        Some(dir) => dir.join("local-nodes"),
+        None => {
+            let digest = crate::auth::secrets::hash_secret(database_url);
+            PathBuf::from("data").join(format!("local-nodes-{}", &digest[..12]))
+        }
+    }
 }
 
 /// Tells a new user how to try the network.
@@ -55,4 +76,24 @@ Nodes and health:
   curl -s http://{addr}/api/health
 "#
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_live_beside_the_database() {
+        assert_eq!(
+            key_dir("sqlite://data/hero.db"),
+            PathBuf::from("data/local-nodes")
+        );
+        assert_eq!(
+            key_dir("sqlite:/tmp/x/h.db?mode=rwc"),
+            PathBuf::from("/tmp/x/local-nodes")
+        );
+        let a = key_dir("postgres://postgres@127.0.0.1/a");
+        let b = key_dir("postgres://postgres@127.0.0.1/b");
+        assert!(a.starts_with("data") && a != b);
+    }
 }

@@ -13,29 +13,38 @@ on_both_databases!(
     restarting_local_nodes_leaves_no_stale_nodes_listed,
 );
 
-/// Each restart with `--local-nodes` starts new local nodes; the ones of the run before left,
-/// and a node that left is not listed.
+/// A restart with `--local-nodes` brings back the same local nodes (their keys are kept beside
+/// the database): the list holds three nodes, with the same ids, however often it restarts.
 async fn restarting_local_nodes_leaves_no_stale_nodes_listed(backend: Backend) {
     let db = TestDb::new(backend).await;
     let options = AggregatorOptions {
         extra: vec!["--local-nodes".into(), "3".into()],
         ..AggregatorOptions::default()
     };
+    let mut first_ids: Option<Vec<String>> = None;
     for run in 1..=3 {
         let mut agg = Aggregator::start(&db, &options);
         agg.wait_online(3).await;
         let nodes = agg.get("/api/nodes").await;
-        let names: Vec<&str> = nodes
-            .as_array()
-            .expect("a list")
-            .iter()
-            .filter_map(|n| n["name"].as_str())
-            .collect();
+        let list = nodes.as_array().expect("a list");
+        let names: Vec<&str> = list.iter().filter_map(|n| n["name"].as_str()).collect();
         assert_eq!(
             names,
             ["local-node-1", "local-node-2", "local-node-3"],
             "run {run}: {nodes}"
         );
+        assert!(
+            list.iter().all(|n| n["status"] == "online"),
+            "run {run}: {nodes}"
+        );
+        let ids: Vec<String> = list
+            .iter()
+            .filter_map(|n| n["id"].as_str().map(str::to_owned))
+            .collect();
+        match &first_ids {
+            None => first_ids = Some(ids),
+            Some(first) => assert_eq!(&ids, first, "run {run}: the same nodes"),
+        }
         assert!(agg.process.terminate().success());
     }
 }

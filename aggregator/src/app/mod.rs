@@ -26,6 +26,8 @@ pub struct Application {
     supervisor: Supervisor,
     /// Enrollment tokens of the local operators, one per local node.
     local_tokens: Vec<String>,
+    /// Where the local nodes keep their keys.
+    local_keys: std::path::PathBuf,
 }
 
 impl Application {
@@ -95,6 +97,7 @@ impl Application {
             state,
             supervisor,
             local_tokens: nodes.local_tokens,
+            local_keys: crate::local::key_dir(&config.database.url),
         })
     }
 
@@ -113,10 +116,11 @@ impl Application {
             state,
             mut supervisor,
             local_tokens,
+            local_keys,
         } = self;
         let addr = listener.local_addr()?;
         crate::router::serve(listener, state.clone(), &mut supervisor);
-        crate::local::start_nodes(&local_tokens, addr, &supervisor).await?;
+        crate::local::start_nodes(&local_tokens, addr, &local_keys, &supervisor).await?;
         Ok(Running {
             addr,
             state,

@@ -426,9 +426,6 @@ async fn list(
         .registry
         .all()
         .iter()
-        // A node that left (deregistered, revoked, or a local node of an earlier run) is no
-        // longer part of the network; admins still find it by id.
-        .filter(|n| !n.left.load(Ordering::Relaxed))
         .map(|n| n.info(now, offline_after))
         .filter(|n| query.status.as_deref().is_none_or(|s| n.status == s))
         .filter(|n| {
