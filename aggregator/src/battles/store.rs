@@ -304,14 +304,16 @@ pub async fn record_late_votes(
 }
 
 /// A stored vote as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct VoteView {
     pub node_id: String,
     pub node_name: Option<String>,
     pub role: String,
     pub voted_winner_id: Option<String>,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub is_valid: bool,
     /// Whether a valid vote named the final winner (null for invalid votes).
+    #[sqlx(try_from = "crate::db::MaybeFlag")]
     pub agrees: Option<bool>,
     pub response_time_ms: i64,
     pub error: Option<String>,
@@ -357,7 +359,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<BattleView>, sqlx::Error> {
         .map(|s| serde_json::from_str(&s))
         .transpose()
         .map_err(decode)?;
-    let votes = sqlx::query(
+    let votes: Vec<VoteView> = sqlx::query_as(
         "SELECT v.node_id, n.name AS node_name, v.role, v.voted_winner_id, v.is_valid, v.agrees, \
              v.response_time_ms, v.error \
          FROM battle_votes v LEFT JOIN nodes n ON n.id = v.node_id \
@@ -365,21 +367,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<BattleView>, sqlx::Error> {
     )
     .bind(id)
     .fetch_all(&db.pool)
-    .await?
-    .iter()
-    .map(|v| {
-        Ok(VoteView {
-            node_id: v.try_get("node_id")?,
-            node_name: v.try_get("node_name")?,
-            role: v.try_get("role")?,
-            voted_winner_id: v.try_get("voted_winner_id")?,
-            is_valid: v.try_get::<i64, _>("is_valid")? == 1,
-            agrees: v.try_get::<Option<i64>, _>("agrees")?.map(|a| a == 1),
-            response_time_ms: v.try_get("response_time_ms")?,
-            error: v.try_get("error")?,
-        })
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    .await?;
     let (battle_log, battle_description) = match result {
         Some(r) => (r.battle_log, Some(r.battle_description)),
         None => (Vec::new(), None),

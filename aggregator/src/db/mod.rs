@@ -41,6 +41,18 @@ impl From<Flag> for bool {
     }
 }
 
+/// A nullable 0/1 integer column, read into an `Option<bool>` field with
+/// `#[sqlx(try_from = "MaybeFlag")]`.
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct MaybeFlag(Option<i64>);
+
+impl From<MaybeFlag> for Option<bool> {
+    fn from(flag: MaybeFlag) -> Option<bool> {
+        flag.0.map(|f| f != 0)
+    }
+}
+
 /// Where the database is and how many connections to pool.
 #[derive(Clone)]
 pub struct DbSettings {

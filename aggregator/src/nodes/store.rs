@@ -395,12 +395,14 @@ pub async fn flush(db: &Db, rows: &[NodeFlush], now_ms: i64) -> Result<(), sqlx:
 }
 
 /// A stored vote of the node, newest first.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct RecentVote {
     pub battle_id: String,
     pub role: String,
     pub voted_winner_id: Option<String>,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub is_valid: bool,
+    #[sqlx(try_from = "crate::db::MaybeFlag")]
     pub agrees: Option<bool>,
     pub response_time_ms: i64,
     pub error: Option<String>,
@@ -409,7 +411,7 @@ pub struct RecentVote {
 
 /// The `limit` most recent stored votes of node `id`.
 pub async fn recent_votes(db: &Db, id: &str, limit: i64) -> Result<Vec<RecentVote>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT battle_id, role, voted_winner_id, is_valid, agrees, response_time_ms, error, \
              created_at_ms FROM battle_votes WHERE node_id = $1 \
          ORDER BY created_at_ms DESC LIMIT $2",
@@ -417,19 +419,5 @@ pub async fn recent_votes(db: &Db, id: &str, limit: i64) -> Result<Vec<RecentVot
     .bind(id)
     .bind(limit)
     .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|v| {
-            Ok(RecentVote {
-                battle_id: v.try_get("battle_id")?,
-                role: v.try_get("role")?,
-                voted_winner_id: v.try_get("voted_winner_id")?,
-                is_valid: v.try_get::<i64, _>("is_valid")? == 1,
-                agrees: v.try_get::<Option<i64>, _>("agrees")?.map(|a| a == 1),
-                response_time_ms: v.try_get("response_time_ms")?,
-                error: v.try_get("error")?,
-                created_at_ms: v.try_get("created_at_ms")?,
-            })
-        })
-        .collect()
+    .await
 }
