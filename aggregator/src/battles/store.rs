@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use super::effects::{Settled, VerdictEffects};
 use super::status::{SettledBy, Status};
 use crate::consensus::{Verdict, Vote};
-use crate::db::{Db, Dialect, Tx};
+use crate::db::{Db, Lock, Tx};
 
 /// A battle claimed by a worker.
 #[derive(Debug, Clone)]
@@ -86,10 +86,7 @@ pub async fn claim(
     now_ms: i64,
     limit: i64,
 ) -> Result<Vec<BattleJob>, sqlx::Error> {
-    let lock = match db.dialect {
-        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-        Dialect::Sqlite => "",
-    };
+    let lock = db.dialect.lock(Lock::Claim);
     let sql = format!(
         "UPDATE battles SET status = 'RUNNING', lease_owner = $1, lease_until_ms = $2, \
              attempts = attempts + 1, updated_at_ms = $3 \

@@ -29,6 +29,34 @@ pub struct Db {
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// How a selected row is locked until commit on PostgreSQL; nothing on SQLite, where write
+/// transactions are already exclusive (`BEGIN IMMEDIATE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// `FOR UPDATE`: the row is about to be deleted.
+    Delete,
+    /// `FOR NO KEY UPDATE`: the row is about to change (foreign keys pointing at it still
+    /// take their `KEY SHARE` without waiting).
+    Update,
+    /// `FOR SHARE`: the row must not change until commit.
+    Share,
+    /// `FOR UPDATE SKIP LOCKED`: claim rows no one else is claiming.
+    Claim,
+}
+
+impl Dialect {
+    /// The clause that ends a `SELECT` taking `lock`: the one place row locks are written.
+    pub fn lock(self, lock: Lock) -> &'static str {
+        match (self, lock) {
+            (Dialect::Sqlite, _) => "",
+            (Dialect::Postgres, Lock::Delete) => " FOR UPDATE",
+            (Dialect::Postgres, Lock::Update) => " FOR NO KEY UPDATE",
+            (Dialect::Postgres, Lock::Share) => " FOR SHARE",
+            (Dialect::Postgres, Lock::Claim) => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
 /// A 0/1 integer column (both dialects store flags as integers), read into a `bool` field of a
 /// `FromRow` struct with `#[sqlx(try_from = "Flag")]`.
 #[derive(Debug, Clone, Copy, sqlx::Type)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::db::{Dialect, Tx};
+use crate::db::{Dialect, Lock, Tx};
 use crate::http::ApiError;
 
 /// A player resource.
@@ -156,10 +156,7 @@ impl Ledger {
     async fn regenerate(&self, tx: &mut Tx, player: &str, now_ms: i64) -> Result<(), LedgerError> {
         // NO KEY UPDATE: foreign keys pointing at this player (another player's battle naming
         // them as defender) take KEY SHARE, which must not wait on this lock.
-        let lock = match self.dialect {
-            Dialect::Postgres => " FOR NO KEY UPDATE",
-            Dialect::Sqlite => "",
-        };
+        let lock = self.dialect.lock(Lock::Update);
         let Some(row) = sqlx::query(&format!(
             "SELECT energy, max_energy, energy_updated_at_ms FROM players WHERE id = $1{lock}"
         ))

@@ -182,26 +182,7 @@ impl CharacterView {
     }
 }
 
-/// How rows are locked on PostgreSQL; nothing on SQLite, where write transactions are
-/// already exclusive.
-#[derive(Debug, Clone, Copy)]
-pub enum Lock {
-    /// `FOR UPDATE`: the row is about to be deleted.
-    Delete,
-    /// `FOR NO KEY UPDATE`: the row is about to change.
-    Update,
-    /// `FOR SHARE`: the row must not change until commit.
-    Share,
-}
-
-fn lock_clause(dialect: Dialect, lock: Lock) -> &'static str {
-    match (dialect, lock) {
-        (Dialect::Sqlite, _) => "",
-        (Dialect::Postgres, Lock::Delete) => " FOR UPDATE",
-        (Dialect::Postgres, Lock::Update) => " FOR NO KEY UPDATE",
-        (Dialect::Postgres, Lock::Share) => " FOR SHARE",
-    }
-}
+pub use crate::db::Lock;
 
 /// Loads and locks one character inside a write transaction.
 pub async fn lock(
@@ -212,7 +193,7 @@ pub async fn lock(
 ) -> Result<Option<CharacterView>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM characters WHERE id = $1{}",
-        lock_clause(dialect, lock)
+        dialect.lock(lock)
     );
     sqlx::query(&sql)
         .bind(id)
