@@ -44,12 +44,7 @@ pub async fn start_nodes(
 /// Where the local nodes keep their keys: beside a SQLite database file, or under `data/`
 /// named after the (PostgreSQL) database, so each database has its own local nodes.
 pub fn key_dir(database_url: &str) -> PathBuf {
-    let sqlite_file = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .and_then(|rest| rest.split('?').next())
-        .map(Path::new);
-    match sqlite_file.and_then(Path::parent) {
+    match crate::db::sqlite_path(database_url).and_then(|file| Path::new(file).parent()) {
         Some(dir) => dir.join("local-nodes"),
         None => {
             let digest = crate::auth::secrets::hash_secret(database_url);

@@ -178,11 +178,16 @@ async fn open_pool(url: &str, dialect: Dialect, max_connections: u32) -> anyhow:
 }
 
 /// Makes sure the folder of a SQLite file exists and the file is created on first use.
-fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
+/// The file path of a `sqlite:` URL (`None` for other databases).
+pub fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let path = rest.split('?').next().unwrap_or_default();
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    rest.split('?').next()
+}
+
+fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
+    let path = sqlite_path(url).unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         anyhow::bail!(
             "an in-memory SQLite database loses every battle on restart; give a file path"

@@ -73,7 +73,10 @@ impl<'a> Request<'a> {
     }
 
     /// The stored response for this key, if any; 422 when the key was used for another request.
-    pub async fn replay(&self, tx: &mut Tx) -> Result<Option<Response>, ApiError> {
+    pub async fn replay<'e, E>(&self, executor: E) -> Result<Option<Response>, ApiError>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
         let Some(key) = self.key else {
             return Ok(None);
         };
@@ -83,7 +86,7 @@ impl<'a> Request<'a> {
         )
         .bind(self.player)
         .bind(key)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(executor)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -129,7 +132,7 @@ impl<'a> Request<'a> {
         if claimed.rows_affected() == 1 {
             return Ok(None);
         }
-        self.replay(tx).await?.map(Some).ok_or_else(|| {
+        self.replay(&mut **tx).await?.map(Some).ok_or_else(|| {
             ApiError::Conflict("a request with this Idempotency-Key is still running".into())
         })
     }

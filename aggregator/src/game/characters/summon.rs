@@ -99,13 +99,9 @@ pub async fn summon(
     // A duplicate waits here for the first, then replays its answer: one LLM call, and the
     // summon limit counted once.
     let _running = state.in_flight.enter(&player.id, &key).await;
-    {
-        let mut tx = state.db.begin_write().await?;
-        let replay = request.replay(&mut tx).await?;
-        tx.rollback().await?;
-        if let Some(replay) = replay {
-            return Ok(replay);
-        }
+    // A read, not a write transaction: on SQLite that would queue behind every writer.
+    if let Some(replay) = request.replay(&state.db.pool).await? {
+        return Ok(replay);
     }
     player.limit(&state, Bucket::Summons)?;
     let wish = body.prompt.trim();
