@@ -193,6 +193,12 @@ pub struct ServeArgs {
     /// The game's economy: battle cost, energy regeneration.
     #[command(flatten)]
     pub game: crate::game::GameArgs,
+    /// Ladder seasons, scheduled battles and betting.
+    #[command(flatten, next_help_heading = "Ladder and betting")]
+    pub ladder: crate::ladder::LadderArgs,
+    /// The durable scheduler and retention.
+    #[command(flatten, next_help_heading = "Scheduler and retention")]
+    pub scheduler: crate::scheduler::SchedulerArgs,
     /// Log format.
     #[arg(long, env = "HERO_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -271,6 +277,7 @@ impl ServeArgs {
             anyhow::bail!("--admin-token must be at least 16 characters");
         }
         self.auth.check()?;
+        self.ladder.check().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 
@@ -330,6 +337,9 @@ impl ServeArgs {
             auth: self.auth,
             game: self.game,
             net: self.net,
+            ladder: self.ladder,
+            scheduler: crate::scheduler::SchedulerSettings::from_args(&self.scheduler),
+            retention: crate::scheduler::cleanup::Retention::from_args(&self.scheduler),
         })
     }
 }

@@ -34,4 +34,10 @@ pub struct Config {
     pub game: GameArgs,
     /// Connection caps, timeouts, per-address limits, trusted proxies.
     pub net: NetArgs,
+    /// Times of scheduled battles, bet limits, the house cut, suspicious patterns.
+    pub ladder: crate::ladder::LadderArgs,
+    /// Whether this process runs the scheduler, tick, catch-up window, lease, schedules.
+    pub scheduler: crate::scheduler::SchedulerSettings,
+    /// What the `cleanup` task deletes, and when it is old enough.
+    pub retention: crate::scheduler::cleanup::Retention,
 }

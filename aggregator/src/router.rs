@@ -26,6 +26,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::ops::router())
         .merge(crate::auth::router())
         .merge(crate::game::router())
+        .merge(crate::ladder::router())
+        .merge(crate::scheduler::routes::router())
         .routes(routes!(openapi_json))
 }
 

@@ -42,6 +42,10 @@ pub struct AppState {
     pub in_flight: Arc<crate::http::idempotency::InFlight>,
     /// Per-address limits of the unauthenticated endpoints.
     pub ip_limiter: Arc<crate::http::ip_limit::IpLimiter>,
+    /// The ladder's rules: scheduled battle times, bet limits, the house cut.
+    pub ladder: Arc<crate::ladder::Ladder>,
+    /// The scheduler's beat table (for `GET /api/v1/admin/tasks`).
+    pub tasks: Arc<crate::scheduler::BeatTable>,
 }
 
 macro_rules! section {

@@ -17,6 +17,7 @@ use crate::state::AppState;
 use crate::supervisor::Supervisor;
 
 mod running;
+mod tasks;
 
 pub use running::Running;
 
@@ -60,9 +61,18 @@ impl Application {
         )?;
         let game = Arc::new(crate::game::Game::new(&config.game, db.dialect));
         let auth = Arc::new(crate::auth::Auth::build(&config.auth, &db, clock.now_ms()).await?);
-        let effects = VerdictEffects::new(vec![Arc::new(crate::game::rewards::PlayerRewards {
+        let ladder = Arc::new(crate::ladder::Ladder {
             ledger: game.ledger,
-        })]);
+            args: config.ladder.clone(),
+        });
+        let effects = VerdictEffects::new(vec![
+            Arc::new(crate::game::rewards::PlayerRewards {
+                ledger: game.ledger,
+            }),
+            Arc::new(crate::ladder::verdicts::LadderVerdicts {
+                ladder: (*ladder).clone(),
+            }),
+        ]);
         let battle_wake = crate::battles::start(
             crate::battles::Parts {
                 db: db.clone(),
@@ -74,7 +84,24 @@ impl Application {
             &config.worker,
             &mut supervisor,
         );
+        let beats = config.scheduler.apply(tasks::beats(
+            &ladder,
+            config.retention,
+            &battle_wake,
+        ))?;
+        crate::scheduler::start(
+            db.clone(),
+            Arc::clone(&clock),
+            beats.clone(),
+            &config.scheduler,
+            &supervisor,
+        );
         let state = AppState {
+            ladder,
+            tasks: Arc::new(crate::scheduler::BeatTable {
+                enabled: config.scheduler.enabled,
+                beats,
+            }),
             ip_limiter: Arc::new(crate::http::ip_limit::IpLimiter::new(
                 config.net.ip_limits(),
             )),

@@ -129,7 +129,9 @@ async fn characters(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult
 
 async fn players(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult<Page<Standing>> {
     let list = ListQuery {
-        select: "SELECT id, nickname, wins, losses FROM players",
+        // The house account (`login_method = 'system'`) is not a player who fights.
+        select: "SELECT id, nickname, wins, losses FROM (SELECT id, nickname, wins, losses \
+                 FROM players WHERE login_method <> 'system') players",
         filters: &[],
         keys: &[Key::desc_int("wins"), Key::asc_text("id")],
     };

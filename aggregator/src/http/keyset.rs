@@ -34,6 +34,13 @@ impl Key {
             integer: false,
         }
     }
+    pub const fn asc_int(column: &'static str) -> Key {
+        Key {
+            column,
+            descending: false,
+            integer: true,
+        }
+    }
     pub const fn asc_text(column: &'static str) -> Key {
         Key {
             column,

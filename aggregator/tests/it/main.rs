@@ -8,6 +8,8 @@
 )]
 
 mod clock;
+mod harness;
+mod ladder;
 mod settle;
 
 use hero_aggregator::db::Db;
