@@ -166,7 +166,7 @@ mod tests {
             }
         }
         // The node protocol, admin, operations and game API: 34 operations on 27 paths.
-        assert_eq!((paths.len(), operations), (27, 34), "{:?}", paths.keys());
+        assert_eq!((paths.len(), operations), (41, 49), "{:?}", paths.keys());
         assert_eq!(
             doc["paths"]["/api/nodes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
                 ["type"],

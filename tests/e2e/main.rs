@@ -16,6 +16,7 @@ mod game_auth;
 mod game_authz;
 mod game_journey;
 mod game_ledger;
+mod ladder_replicas;
 mod liars;
 mod network;
 mod operations;

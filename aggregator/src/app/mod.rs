@@ -84,11 +84,10 @@ impl Application {
             &config.worker,
             &mut supervisor,
         );
-        let beats = config.scheduler.apply(tasks::beats(
-            &ladder,
-            config.retention,
-            &battle_wake,
-        ))?;
+        let beats =
+            config
+                .scheduler
+                .apply(tasks::beats(&ladder, config.retention, &battle_wake))?;
         crate::scheduler::start(
             db.clone(),
             Arc::clone(&clock),

@@ -62,7 +62,10 @@ impl crate::scheduler::Task for PairBattles {
         let args = &self.ladder.args;
         let starts = slot_ms + args.ladder_battle_delay;
         if starts >= season.ends_at_ms {
-            return Ok(format!("season {} ends before a battle could start", season.id));
+            return Ok(format!(
+                "season {} ends before a battle could start",
+                season.id
+            ));
         }
         let rows = sqlx::query(
             "SELECT r.player_id, r.character_id, r.rank_points, r.last_opponent_id \
@@ -118,11 +121,12 @@ impl crate::scheduler::Task for PairBattles {
                 .await?;
             }
         }
-        let entries: i64 = sqlx::query("SELECT COUNT(*) AS n FROM ladder_ranks WHERE season_id = $1")
-            .bind(&season.id)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get("n")?;
+        let entries: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM ladder_ranks WHERE season_id = $1")
+                .bind(&season.id)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("n")?;
         Ok(format!(
             "scheduled {} battles for {starts} from {} available of {entries} entries",
             pairs.len(),
@@ -147,7 +151,12 @@ mod tests {
 
     #[test]
     fn neighbours_meet_unless_they_just_did() {
-        let list = [c("a", 1200, Some("b")), c("b", 1190, Some("a")), c("c", 1000, None), c("d", 900, None)];
+        let list = [
+            c("a", 1200, Some("b")),
+            c("b", 1190, Some("a")),
+            c("c", 1000, None),
+            c("d", 900, None),
+        ];
         assert_eq!(pair(&list), vec![(0, 2), (1, 3)]);
         let fresh = [c("a", 1200, None), c("b", 1190, None), c("c", 1000, None)];
         assert_eq!(pair(&fresh), vec![(0, 1)]);

@@ -48,7 +48,10 @@ mod tests {
     #[test]
     fn the_table() {
         let p = plan(1_001, &ranked(5));
-        assert_eq!(p.iter().map(|p| p.gold).collect::<Vec<_>>(), vec![501, 300, 200]);
+        assert_eq!(
+            p.iter().map(|p| p.gold).collect::<Vec<_>>(),
+            vec![501, 300, 200]
+        );
         assert_eq!(plan(1_000, &ranked(1)).len(), 1);
         assert!(plan(0, &ranked(3)).is_empty());
     }

@@ -91,19 +91,27 @@ async fn enter(
     ApiJson(body): ApiJson<NewEntry>,
 ) -> ApiResult<(StatusCode, Json<LadderRank>)> {
     if body.character_id.len() > 64 {
-        return Err(ApiError::Unprocessable("character_id: at most 64 characters".into()));
+        return Err(ApiError::Unprocessable(
+            "character_id: at most 64 characters".into(),
+        ));
     }
     let now = state.clock.now_ms();
-    let season = seasons::active(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("no season is active; entries open with the next one".into()))?;
+    let season = seasons::active(&state.db).await?.ok_or_else(|| {
+        ApiError::Conflict("no season is active; entries open with the next one".into())
+    })?;
     if season.ends_at_ms <= now {
-        return Err(ApiError::Conflict(format!("season {} has ended", season.name)));
+        return Err(ApiError::Conflict(format!(
+            "season {} has ended",
+            season.name
+        )));
     }
     characters::owned(&state.db.pool, &player.id, &body.character_id)
         .await?
         .ok_or_else(|| {
-            ApiError::NotFound(format!("you have no character with id {}", body.character_id))
+            ApiError::NotFound(format!(
+                "you have no character with id {}",
+                body.character_id
+            ))
         })?;
     let inserted = sqlx::query(
         "INSERT INTO ladder_ranks (season_id, player_id, character_id, current_rank, \
@@ -191,9 +199,7 @@ async fn mine(
     one(&state.db, &season.id, &player.id)
         .await?
         .map(Json)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("you have not entered season {}", season.name))
-        })
+        .ok_or_else(|| ApiError::NotFound(format!("you have not entered season {}", season.name)))
 }
 
 /// Stores every entry's eligibility (character still the player's, player seen within

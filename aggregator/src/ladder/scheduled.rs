@@ -20,11 +20,11 @@ use crate::auth::CurrentPlayer;
 use crate::battles::store::{self as battle_store, NewBattle};
 use crate::db::{Db, Dialect, Lock, Tx};
 use crate::game::characters::store as characters;
+use crate::http::ApiError;
 use crate::http::error::ApiResult;
 use crate::http::keyset::{Key, ListQuery};
 use crate::http::openapi::ErrorResponse;
 use crate::http::paging::{self, ApiQuery, Page, PageQuery};
-use crate::http::ApiError;
 use crate::state::AppState;
 
 /// Largest seed handed out: JSON numbers stay exact in every client.
@@ -110,10 +110,12 @@ impl ScheduledBattle {
 }
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<ScheduledBattle>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM scheduled_battles WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM scheduled_battles WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
 }
 
 /// Loads and locks one scheduled battle in a write transaction.
@@ -205,7 +207,9 @@ async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ScheduledBattle>> {
-    Ok(Json(existing(&state.db, &id).await?.at(state.clock.now_ms())))
+    Ok(Json(
+        existing(&state.db, &id).await?.at(state.clock.now_ms()),
+    ))
 }
 
 /// The scheduled battle `id`, or a 404 that says why.
@@ -261,8 +265,14 @@ impl crate::scheduler::Task for StartBattles {
                 fighter(&s.red_character_id, &s.red_player_id),
                 fighter(&s.blue_character_id, &s.blue_player_id),
             ) else {
-                bets::settle::void(tx, &self.ladder, s, "a fighter left before the start", now_ms)
-                    .await?;
+                bets::settle::void(
+                    tx,
+                    &self.ladder,
+                    s,
+                    "a fighter left before the start",
+                    now_ms,
+                )
+                .await?;
                 voided += 1;
                 continue;
             };

@@ -55,7 +55,9 @@ const COLUMNS: &str = "id, name, starts_at_ms, ends_at_ms, status, prize_pool, c
 /// A path id that is not a UUID names nothing.
 pub fn parse_id(kind: &str, id: &str) -> Result<(), ApiError> {
     if uuid::Uuid::parse_str(id).is_err() || id.len() != 36 {
-        return Err(ApiError::NotFound(format!("no {kind} with id {id:?} (ids are UUIDs)")));
+        return Err(ApiError::NotFound(format!(
+            "no {kind} with id {id:?} (ids are UUIDs)"
+        )));
     }
     Ok(())
 }
@@ -130,7 +132,9 @@ async fn create(
     ApiJson(body): ApiJson<NewSeason>,
 ) -> ApiResult<(StatusCode, Json<Season>)> {
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control)
+    if name.is_empty()
+        || name.chars().count() > NAME_MAX_CHARS
+        || name.chars().any(char::is_control)
     {
         return Err(ApiError::Unprocessable(format!(
             "name: 1 to {NAME_MAX_CHARS} printable characters"
@@ -161,9 +165,9 @@ async fn create(
     .execute(&state.db.writer)
     .await?;
     tracing::info!(season.id = %id, name, "season created");
-    let season = find(&state.db, &id).await?.ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!("season {id} vanished after insert"))
-    })?;
+    let season = find(&state.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("season {id} vanished after insert")))?;
     Ok((StatusCode::CREATED, Json(season)))
 }
 
@@ -193,7 +197,11 @@ async fn list(_: CurrentPlayer, State(state): State<AppState>) -> ApiResult<Json
 }
 
 async fn listed(db: &Db, public: bool) -> Result<Vec<Season>, sqlx::Error> {
-    let filter = if public { "WHERE status <> 'draft' " } else { "" };
+    let filter = if public {
+        "WHERE status <> 'draft' "
+    } else {
+        ""
+    };
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM seasons {filter}ORDER BY created_at_ms DESC, id LIMIT 500"
     ))
@@ -249,9 +257,15 @@ async fn activate(
     .await;
     match updated {
         Ok(done) if done.rows_affected() == 1 => {}
-        Ok(_) => return Err(ApiError::Conflict(format!("season {id} is no longer a draft"))),
+        Ok(_) => {
+            return Err(ApiError::Conflict(format!(
+                "season {id} is no longer a draft"
+            )));
+        }
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(ApiError::Conflict("another season was activated first".into()));
+            return Err(ApiError::Conflict(
+                "another season was activated first".into(),
+            ));
         }
         Err(e) => return Err(e.into()),
     }
@@ -379,7 +393,10 @@ impl crate::scheduler::Task for CloseSeasons {
             return Ok("no active season".into());
         };
         if season.ends_at_ms > now_ms {
-            return Ok(format!("season {} runs until {}", season.id, season.ends_at_ms));
+            return Ok(format!(
+                "season {} runs until {}",
+                season.id, season.ends_at_ms
+            ));
         }
         Ok(match close_in(tx, &self.ladder, &season, now_ms).await? {
             Some((prizes, voided)) => format!(

@@ -170,7 +170,11 @@ impl Runner {
                     tracing::debug!(task = name, slot, outcome = %summary, "task done");
                 } else {
                     tx.rollback().await?;
-                    tracing::warn!(task = name, slot, "lost the slot's lease; its work is undone");
+                    tracing::warn!(
+                        task = name,
+                        slot,
+                        "lost the slot's lease; its work is undone"
+                    );
                 }
             }
             Err(e) => {
@@ -178,7 +182,8 @@ impl Runner {
                 let error = format!("{e:#}");
                 tracing::warn!(task = name, slot, error = %error, "task failed");
                 // Retried after a few ticks, up to runs::MAX_ATTEMPTS.
-                let retry_at = done_at + 5 * i64::try_from(self.settings.tick.as_millis()).unwrap_or(1000);
+                let retry_at =
+                    done_at + 5 * i64::try_from(self.settings.tick.as_millis()).unwrap_or(1000);
                 runs::fail(&self.db, name, slot, &self.owner, done_at, retry_at, &error).await?;
             }
         }

@@ -9,10 +9,10 @@ use utoipa_axum::routes;
 
 use super::runs::{self, TaskRun};
 use crate::auth::admin::Admin;
+use crate::http::ApiError;
 use crate::http::error::ApiResult;
 use crate::http::openapi::ErrorResponse;
 use crate::http::paging::{ApiQuery, Page, PageQuery};
-use crate::http::ApiError;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

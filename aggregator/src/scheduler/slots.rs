@@ -75,7 +75,12 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
 
 /// Shown as the largest unit that divides it.
 pub fn show_duration(ms: i64) -> String {
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if ms != 0 && ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }
@@ -143,7 +148,10 @@ mod tests {
     fn downtime_is_caught_up_only_within_the_window() {
         let s = Schedule::new(H, 0);
         // Down for a day: only the slots of the last three hours run, oldest first.
-        assert_eq!(s.due(100 * H + 5, 3 * H, true, 100), vec![98 * H, 99 * H, 100 * H]);
+        assert_eq!(
+            s.due(100 * H + 5, 3 * H, true, 100),
+            vec![98 * H, 99 * H, 100 * H]
+        );
         assert_eq!(s.due(100 * H + 5, 3 * H, true, 2), vec![99 * H, 100 * H]);
         // A sweep runs only its latest slot.
         assert_eq!(s.due(100 * H + 5, 3 * H, false, 100), vec![100 * H]);
@@ -161,7 +169,10 @@ mod tests {
         for bad in ["cleanup", "x=1h@1h", "x=0s", "x=1w", "x=h", "x=99999d"] {
             assert!(bad.parse::<ScheduleArg>().is_err(), "{bad}");
         }
-        assert_eq!(Schedule::new(H, 30 * 60_000).to_string(), "every 1h at +30m");
+        assert_eq!(
+            Schedule::new(H, 30 * 60_000).to_string(),
+            "every 1h at +30m"
+        );
     }
 
     proptest! {

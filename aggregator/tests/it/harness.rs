@@ -36,7 +36,10 @@ impl Game {
     pub async fn start(url: &str, nodes: usize, extra: &[&str]) -> Game {
         use hero_aggregator::clock::{Clock, SystemClock};
         let start_ms = SystemClock.now_ms();
-        let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_test_writer()
+            .try_init();
         let clock = Arc::new(ManualClock::new(start_ms));
         let nodes_flag = nodes.to_string();
         let mut args = vec![
@@ -85,7 +88,9 @@ impl Game {
         };
         if nodes > 0 {
             game.until("the local nodes to be online", || async {
-                let health = game.call(reqwest::Method::GET, "/api/health", "", None).await;
+                let health = game
+                    .call(reqwest::Method::GET, "/api/health", "", None)
+                    .await;
                 (health.body["nodes"]["online"] == nodes).then_some(())
             })
             .await;
@@ -136,7 +141,12 @@ impl Game {
         body: Option<Value>,
     ) -> Value {
         let a = self.call(method, path, token, body).await;
-        assert!((200..300).contains(&a.status), "{path}: {} {}", a.status, a.body);
+        assert!(
+            (200..300).contains(&a.status),
+            "{path}: {} {}",
+            a.status,
+            a.body
+        );
         a.body
     }
 
@@ -145,12 +155,15 @@ impl Game {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
-        self.call(reqwest::Method::POST, path, token, Some(body)).await
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
     }
 
     /// A new guest's access token.
     pub async fn guest(&self) -> String {
-        let a = self.call(reqwest::Method::POST, "/api/v1/auth/guest", "", None).await;
+        let a = self
+            .call(reqwest::Method::POST, "/api/v1/auth/guest", "", None)
+            .await;
         assert_eq!(a.status, 201, "{}", a.body);
         a.body["access_token"].as_str().unwrap().to_owned()
     }

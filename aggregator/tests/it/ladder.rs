@@ -16,8 +16,11 @@ pub fn hour_zero(game: &Game) -> i64 {
 }
 
 pub async fn total_gold(db: &TestDb) -> i64 {
-    db.scalar_i64("SELECT CAST(SUM(gold) AS BIGINT) FROM players WHERE id <> $1", "")
-        .await
+    db.scalar_i64(
+        "SELECT CAST(SUM(gold) AS BIGINT) FROM players WHERE id <> $1",
+        "",
+    )
+    .await
 }
 
 pub async fn gold(game: &Game, token: &str) -> i64 {
@@ -57,38 +60,63 @@ async fn ladder_pages(game: &Game, token: &str, limit: usize) -> Vec<Value> {
 
 async fn a_season_runs_its_whole_cycle(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let game = Game::start(&db.url, 3, &["--bet-max", "150", "--bet-max-per-battle", "150"]).await;
+    let game = Game::start(
+        &db.url,
+        3,
+        &["--bet-max", "150", "--bet-max-per-battle", "150"],
+    )
+    .await;
     let h0 = hour_zero(&game);
 
     // Catch-up is bounded: of all the hours before the start only the last three are paired.
     let runs = game
         .until("the missed pairing slots to run", || async {
-            let list = game.get("/api/v1/admin/tasks?task=pair-battles", ADMIN).await;
+            let list = game
+                .get("/api/v1/admin/tasks?task=pair-battles", ADMIN)
+                .await;
             let runs = list["runs"]["items"].as_array().unwrap().clone();
             (runs.len() == 3 && runs.iter().all(|r| r["status"] == "done")).then_some(runs)
         })
         .await;
-    let slots: Vec<i64> = runs.iter().map(|r| r["slot_ms"].as_i64().unwrap()).collect();
+    let slots: Vec<i64> = runs
+        .iter()
+        .map(|r| r["slot_ms"].as_i64().unwrap())
+        .collect();
     assert_eq!(slots, vec![h0, h0 - HOUR, h0 - 2 * HOUR]);
     assert_eq!(runs[0]["outcome"], "no active season");
 
     // An admin opens a season; only one is active at a time.
-    let new_season = |name: &str| {
-        json!({"name": name, "starts_at_ms": h0, "ends_at_ms": h0 + 7 * 24 * HOUR, "prize_pool": 1000})
-    };
-    let season = game.post("/api/v1/admin/seasons", ADMIN, new_season("Season 1")).await;
+    let new_season = |name: &str| json!({"name": name, "starts_at_ms": h0, "ends_at_ms": h0 + 7 * 24 * HOUR, "prize_pool": 1000});
+    let season = game
+        .post("/api/v1/admin/seasons", ADMIN, new_season("Season 1"))
+        .await;
     assert_eq!(season.status, 201, "{}", season.body);
     let season_id = season.body["id"].as_str().unwrap().to_owned();
     assert_eq!(season.body["status"], "draft");
-    let other = game.post("/api/v1/admin/seasons", ADMIN, new_season("Season 2")).await;
+    let other = game
+        .post("/api/v1/admin/seasons", ADMIN, new_season("Season 2"))
+        .await;
     let activate = |id: &str| format!("/api/v1/admin/seasons/{id}/activate");
-    assert_eq!(game.post(&activate(&season_id), ADMIN, json!({})).await.status, 200);
+    assert_eq!(
+        game.post(&activate(&season_id), ADMIN, json!({}))
+            .await
+            .status,
+        200
+    );
     let second = game
-        .post(&activate(other.body["id"].as_str().unwrap()), ADMIN, json!({}))
+        .post(
+            &activate(other.body["id"].as_str().unwrap()),
+            ADMIN,
+            json!({}),
+        )
         .await;
     assert_eq!(second.status, 409, "{}", second.body);
     let bad = game
-        .post("/api/v1/admin/seasons", ADMIN, json!({"name": "x", "starts_at_ms": 5, "ends_at_ms": 5}))
+        .post(
+            "/api/v1/admin/seasons",
+            ADMIN,
+            json!({"name": "x", "starts_at_ms": 5, "ends_at_ms": 5}),
+        )
         .await;
     assert_eq!(bad.status, 422);
 
@@ -97,14 +125,22 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
     for i in 0..4 {
         let (token, player, hero) = game.fighter(&format!("ladder fighter {i}")).await;
         let entry = game
-            .post("/api/v1/ladder/entries", &token, json!({"character_id": hero}))
+            .post(
+                "/api/v1/ladder/entries",
+                &token,
+                json!({"character_id": hero}),
+            )
             .await;
         assert_eq!(entry.status, 201, "{}", entry.body);
         assert_eq!(entry.body["rank_points"], 1000);
         fighters.push((token, player, hero));
     }
     let again = game
-        .post("/api/v1/ladder/entries", &fighters[0].0, json!({"character_id": fighters[0].2}))
+        .post(
+            "/api/v1/ladder/entries",
+            &fighters[0].0,
+            json!({"character_id": fighters[0].2}),
+        )
         .await;
     assert_eq!(again.status, 409);
     let bettors: Vec<String> = {
@@ -115,7 +151,11 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
         v
     };
     let theirs = game
-        .post("/api/v1/ladder/entries", &bettors[0], json!({"character_id": fighters[1].2}))
+        .post(
+            "/api/v1/ladder/entries",
+            &bettors[0],
+            json!({"character_id": fighters[1].2}),
+        )
         .await;
     assert_eq!(theirs.status, 404);
 
@@ -139,16 +179,27 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
     assert_eq!(battle["betting"], "not_open");
     let mut in_battles: Vec<&str> = scheduled
         .iter()
-        .flat_map(|b| [b["red_player_id"].as_str().unwrap(), b["blue_player_id"].as_str().unwrap()])
+        .flat_map(|b| {
+            [
+                b["red_player_id"].as_str().unwrap(),
+                b["blue_player_id"].as_str().unwrap(),
+            ]
+        })
         .collect();
     in_battles.sort_unstable();
     in_battles.dedup();
     assert_eq!(in_battles.len(), 4, "every fighter fights once");
     let id = battle["id"].as_str().unwrap().to_owned();
     let bets = format!("/api/v1/scheduled-battles/{id}/bets");
-    let early = game.post(&bets, &bettors[0], json!({"side": "red", "amount": 100})).await;
+    let early = game
+        .post(&bets, &bettors[0], json!({"side": "red", "amount": 100}))
+        .await;
     assert_eq!(early.status, 409, "{}", early.body);
-    assert!(early.body["detail"].as_str().unwrap().contains("opens"), "{}", early.body);
+    assert!(
+        early.body["detail"].as_str().unwrap().contains("opens"),
+        "{}",
+        early.body
+    );
 
     // Betting opens 30 minutes before the start.
     game.advance(35 * MINUTE);
@@ -171,7 +222,11 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
     assert_eq!(first.status, 201, "{}", first.body);
     assert_eq!(first.body["gold_left"], 900);
     let replay = bet(&bettors[0], "red", 100, "b0-1").await;
-    assert_eq!((replay.status, &replay.body), (201, &first.body), "a retry replays");
+    assert_eq!(
+        (replay.status, &replay.body),
+        (201, &first.body),
+        "a retry replays"
+    );
     assert_eq!(gold(&game, &bettors[0]).await, 900, "charged once");
     assert_eq!(bet(&bettors[1], "blue", 50, "b1-1").await.status, 201);
     assert_eq!(bet(&bettors[2], "red", 30, "b2-1").await.status, 201);
@@ -181,13 +236,27 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
         .find(|f| f.1 == battle["red_player_id"].as_str().unwrap())
         .unwrap();
     assert_eq!(bet(&red_fighter.0, "blue", 10, "f").await.status, 403);
-    assert_eq!(bet(&bettors[0], "blue", 10, "b0-2").await.status, 409, "both sides");
-    assert_eq!(bet(&bettors[0], "red", 60, "b0-3").await.status, 409, "per-battle limit");
+    assert_eq!(
+        bet(&bettors[0], "blue", 10, "b0-2").await.status,
+        409,
+        "both sides"
+    );
+    assert_eq!(
+        bet(&bettors[0], "red", 60, "b0-3").await.status,
+        409,
+        "per-battle limit"
+    );
     for (body, what) in [
         (json!({"side": "red", "amount": 0}), "zero"),
         (json!({"side": "red", "amount": -5}), "negative"),
-        (json!({"side": "red", "amount": 1_000_000_000_000i64}), "huge"),
-        (json!({"side": "red", "amount": 99999999999999999999999.0}), "not an integer"),
+        (
+            json!({"side": "red", "amount": 1_000_000_000_000i64}),
+            "huge",
+        ),
+        (
+            json!({"side": "red", "amount": 99999999999999999999999.0}),
+            "not an integer",
+        ),
         (json!({"side": "green", "amount": 5}), "wrong side"),
         (json!({"side": "red"}), "no amount"),
     ] {
@@ -195,14 +264,31 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
         assert_eq!(a.status, 422, "{what}: {}", a.body);
     }
     let unknown = format!("/api/v1/scheduled-battles/{}/bets", uuid::Uuid::new_v4());
-    assert_eq!(game.post(&unknown, &bettors[1], json!({"side": "red", "amount": 5})).await.status, 404);
+    assert_eq!(
+        game.post(&unknown, &bettors[1], json!({"side": "red", "amount": 5}))
+            .await
+            .status,
+        404
+    );
     let malformed = game
-        .post("/api/v1/scheduled-battles/not-an-id/bets", &bettors[1], json!({"side": "red", "amount": 5}))
+        .post(
+            "/api/v1/scheduled-battles/not-an-id/bets",
+            &bettors[1],
+            json!({"side": "red", "amount": 5}),
+        )
         .await;
     assert_eq!(malformed.status, 404);
-    let odds = game.get(&format!("/api/v1/scheduled-battles/{id}/odds"), &bettors[1]).await;
-    assert_eq!((odds["red_pool"].as_i64(), odds["blue_pool"].as_i64()), (Some(130), Some(50)));
-    assert_eq!((odds["red_bettors"].as_i64(), odds["blue_bettors"].as_i64()), (Some(2), Some(1)));
+    let odds = game
+        .get(&format!("/api/v1/scheduled-battles/{id}/odds"), &bettors[1])
+        .await;
+    assert_eq!(
+        (odds["red_pool"].as_i64(), odds["blue_pool"].as_i64()),
+        (Some(130), Some(50))
+    );
+    assert_eq!(
+        (odds["red_bettors"].as_i64(), odds["blue_bettors"].as_i64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(odds["betting"], "open");
     let red_odds = odds["red_payout_per_gold"].as_f64().unwrap();
     assert!((red_odds - 171.0 / 130.0).abs() < 1e-9, "{odds}");
@@ -211,13 +297,19 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
     game.advance(21 * MINUTE);
     let late = bet(&bettors[1], "blue", 5, "b1-late").await;
     assert_eq!(late.status, 409);
-    assert!(late.body["detail"].as_str().unwrap().contains("closed"), "{}", late.body);
+    assert!(
+        late.body["detail"].as_str().unwrap().contains("closed"),
+        "{}",
+        late.body
+    );
 
     // At the start the battles run through consensus; the verdict pays the bets.
     game.advance(4 * MINUTE);
     let settled = game
         .until("the ladder battles to settle", || async {
-            let page = game.get("/api/v1/scheduled-battles?status=settled", &bettors[0]).await;
+            let page = game
+                .get("/api/v1/scheduled-battles?status=settled", &bettors[0])
+                .await;
             let items = page["items"].as_array().unwrap().clone();
             (items.len() == 2).then_some(items)
         })
@@ -225,13 +317,19 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
     let mine = settled.iter().find(|b| b["id"] == id.as_str()).unwrap();
     assert!(mine["void_reason"].is_null(), "{mine}");
     let verdict = game
-        .get(&format!("/api/v1/battles/{}", mine["battle_id"].as_str().unwrap()), &bettors[0])
+        .get(
+            &format!("/api/v1/battles/{}", mine["battle_id"].as_str().unwrap()),
+            &bettors[0],
+        )
         .await;
     assert_eq!(verdict["settled_by"], "quorum", "{verdict}");
     let winner = mine["winner_side"].as_str().unwrap();
     // The payout, computed here independently: 180 in the pool, a 5% cut of 9.
     let (paid, house) = if winner == "red" {
-        (vec![(0usize, 100 * 171 / 130), (2, 30 * 171 / 130)], 180 - 100 * 171 / 130 - 30 * 171 / 130)
+        (
+            vec![(0usize, 100 * 171 / 130), (2, 30 * 171 / 130)],
+            180 - 100 * 171 / 130 - 30 * 171 / 130,
+        )
     } else {
         (vec![(1usize, 171)], 9)
     };
@@ -239,21 +337,38 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
     let stakes = [100, 50, 30];
     for (i, token) in bettors.iter().enumerate() {
         let won = paid.iter().find(|(b, _)| *b == i).map_or(0, |(_, p)| *p);
-        assert_eq!(gold(&game, token).await, 1000 - stakes[i] + won, "bettor {i}");
+        assert_eq!(
+            gold(&game, token).await,
+            1000 - stakes[i] + won,
+            "bettor {i}"
+        );
     }
-    let house_gold = db.scalar_i64("SELECT gold FROM players WHERE id = $1", "house").await;
+    let house_gold = db
+        .scalar_i64("SELECT gold FROM players WHERE id = $1", "house")
+        .await;
     assert_eq!(house_gold, house);
-    assert_eq!(total_gold(&db).await, gold_before, "betting moves gold, never makes it");
+    assert_eq!(
+        total_gold(&db).await,
+        gold_before,
+        "betting moves gold, never makes it"
+    );
     assert_ledger_explains_gold(&db).await;
     let my_bets = game.get("/api/v1/players/me/bets", &bettors[0]).await;
     assert_eq!(my_bets["items"].as_array().unwrap().len(), 1);
-    assert_eq!(my_bets["items"][0]["status"], if winner == "red" { "won" } else { "lost" });
+    assert_eq!(
+        my_bets["items"][0]["status"],
+        if winner == "red" { "won" } else { "lost" }
+    );
 
     // Rank points moved by Elo (K = 32; 16 between equals).
     let points: Vec<i64> = {
         let mut v = Vec::new();
         for f in &fighters {
-            v.push(game.get("/api/v1/ladder/me", &f.0).await["rank_points"].as_i64().unwrap());
+            v.push(
+                game.get("/api/v1/ladder/me", &f.0).await["rank_points"]
+                    .as_i64()
+                    .unwrap(),
+            );
         }
         v
     };
@@ -264,7 +379,10 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
     // Ranks are stored by the :30 recompute: until it runs they are the last ones stored.
     let stale = ladder_pages(&game, &bettors[0], 3).await;
     // (stored at :30 before the battles, when all had 1000 points: in player id order)
-    let stale_ids: Vec<&str> = stale.iter().map(|r| r["player_id"].as_str().unwrap()).collect();
+    let stale_ids: Vec<&str> = stale
+        .iter()
+        .map(|r| r["player_id"].as_str().unwrap())
+        .collect();
     let mut by_id = stale_ids.clone();
     by_id.sort_unstable();
     assert_eq!(stale_ids, by_id);
@@ -277,14 +395,32 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
     })
     .await;
     let ranked = ladder_pages(&game, &bettors[0], 3).await;
-    let ranks: Vec<i64> = ranked.iter().map(|r| r["current_rank"].as_i64().unwrap()).collect();
+    let ranks: Vec<i64> = ranked
+        .iter()
+        .map(|r| r["current_rank"].as_i64().unwrap())
+        .collect();
     assert_eq!(ranks, vec![1, 2, 3, 4]);
     assert_eq!(ranked[0]["rank_points"], 1016);
     assert_eq!(ranked[3]["rank_points"], 984);
-    assert_eq!(game.call(Method::GET, "/api/v1/ladder?season=nope", &bettors[0], None).await.status, 404);
+    assert_eq!(
+        game.call(Method::GET, "/api/v1/ladder?season=nope", &bettors[0], None)
+            .await
+            .status,
+        404
+    );
     let unknown_season = format!("/api/v1/ladder?season={}", uuid::Uuid::new_v4());
-    assert_eq!(game.call(Method::GET, &unknown_season, &bettors[0], None).await.status, 404);
-    assert_eq!(game.call(Method::GET, "/api/v1/ladder/me", &bettors[0], None).await.status, 404);
+    assert_eq!(
+        game.call(Method::GET, &unknown_season, &bettors[0], None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        game.call(Method::GET, "/api/v1/ladder/me", &bettors[0], None)
+            .await
+            .status,
+        404
+    );
 
     // Closing pays the prize table once: 500, 300, 200.
     let gold_of = |player: &str| {
@@ -315,9 +451,17 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
     for (i, p) in podium.iter().enumerate() {
         assert_eq!(gold_of(p).await, before[i] + prizes[i]);
     }
-    assert_eq!(game.post(&close, ADMIN, json!({})).await.status, 409, "paid once");
+    assert_eq!(
+        game.post(&close, ADMIN, json!({})).await.status,
+        409,
+        "paid once"
+    );
     let late_entry = game
-        .post("/api/v1/ladder/entries", &bettors[0], json!({"character_id": "x"}))
+        .post(
+            "/api/v1/ladder/entries",
+            &bettors[0],
+            json!({"character_id": "x"}),
+        )
         .await;
     assert_eq!(late_entry.status, 409);
     assert_ledger_explains_gold(&db).await;
@@ -332,16 +476,37 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
         .collect();
     assert_eq!(
         names,
-        ["pair-battles", "start-battles", "update-ranks", "close-seasons", "cleanup"]
+        [
+            "pair-battles",
+            "start-battles",
+            "update-ranks",
+            "close-seasons",
+            "cleanup"
+        ]
     );
     let runs = tasks["runs"]["items"].as_array().unwrap();
-    assert!(runs.iter().all(|r| r["status"] == "done" && r["attempts"] == 1), "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|r| r["status"] == "done" && r["attempts"] == 1),
+        "{runs:?}"
+    );
     let paired = runs
         .iter()
         .find(|r| r["task"] == "pair-battles" && r["slot_ms"] == h1)
         .unwrap();
-    assert!(paired["outcome"].as_str().unwrap().starts_with("scheduled 2 battles"), "{paired}");
-    assert_eq!(game.call(Method::GET, "/api/v1/admin/tasks?task=nope", ADMIN, None).await.status, 404);
+    assert!(
+        paired["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("scheduled 2 battles"),
+        "{paired}"
+    );
+    assert_eq!(
+        game.call(Method::GET, "/api/v1/admin/tasks?task=nope", ADMIN, None)
+            .await
+            .status,
+        404
+    );
     game.stop().await;
     db.remove().await;
 }

@@ -7,9 +7,11 @@
     reason = "test helpers and bodies outside #[test] functions"
 )]
 
+mod betting;
 mod clock;
 mod harness;
 mod ladder;
+mod scheduler;
 mod settle;
 
 use hero_aggregator::db::Db;

@@ -27,13 +27,12 @@ pub async fn check(
     side: Side,
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    let recent: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM bets WHERE player_id = $1 AND created_at_ms > $2",
-    )
-    .bind(player)
-    .bind(now_ms - args.flag_burst_window)
-    .fetch_one(&mut **tx)
-    .await?;
+    let recent: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM bets WHERE player_id = $1 AND created_at_ms > $2")
+            .bind(player)
+            .bind(now_ms - args.flag_burst_window)
+            .fetch_one(&mut **tx)
+            .await?;
     if recent >= args.flag_burst_bets {
         let window = now_ms / args.flag_burst_window.max(1);
         raise(

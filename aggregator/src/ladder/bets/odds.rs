@@ -64,7 +64,12 @@ pub async fn odds(
     let cut = state.ladder.args.house_cut_bp;
     let now = state.clock.now_ms();
     Ok(Json(Odds {
-        betting: Betting::at(s.betting_opens_at_ms, s.betting_closes_at_ms, &s.status, now),
+        betting: Betting::at(
+            s.betting_opens_at_ms,
+            s.betting_closes_at_ms,
+            &s.status,
+            now,
+        ),
         red_payout_per_gold: payout_per_gold(s.red_pool, s.blue_pool, Side::Red, cut),
         blue_payout_per_gold: payout_per_gold(s.red_pool, s.blue_pool, Side::Blue, cut),
         scheduled_battle_id: s.id,

@@ -133,15 +133,28 @@ mod tests {
     #[test]
     fn a_worked_example() {
         // 300 on red, 100 on blue, red wins, 5% cut = 20: 380 shared by red's 300.
-        let stakes = [stake(0, Side::Red, 200), stake(1, Side::Red, 100), stake(2, Side::Blue, 100)];
+        let stakes = [
+            stake(0, Side::Red, 200),
+            stake(1, Side::Red, 100),
+            stake(2, Side::Blue, 100),
+        ];
         let s = settle(&stakes, Side::Red, 500);
-        assert_eq!(s.bets, vec![(Fate::Won, 253), (Fate::Won, 126), (Fate::Lost, 0)]);
+        assert_eq!(
+            s.bets,
+            vec![(Fate::Won, 253), (Fate::Won, 126), (Fate::Lost, 0)]
+        );
         assert_eq!(s.house_take, 21);
         // Nobody on blue: no contest.
         let one_sided = [stake(0, Side::Red, 50)];
         assert!(settle(&one_sided, Side::Red, 500).no_contest);
-        assert_eq!(settle(&one_sided, Side::Blue, 500).bets, vec![(Fate::Refunded, 50)]);
-        assert_eq!(payout_per_gold(300, 100, Side::Red, 500), Some(380.0 / 300.0));
+        assert_eq!(
+            settle(&one_sided, Side::Blue, 500).bets,
+            vec![(Fate::Refunded, 50)]
+        );
+        assert_eq!(
+            payout_per_gold(300, 100, Side::Red, 500),
+            Some(380.0 / 300.0)
+        );
         assert_eq!(payout_per_gold(300, 0, Side::Red, 500), Some(1.0));
         assert_eq!(payout_per_gold(300, 0, Side::Blue, 500), None);
     }
@@ -150,7 +163,9 @@ mod tests {
         proptest::collection::vec((proptest::bool::ANY, 1i64..1_000_000_000), 0..60).prop_map(|v| {
             v.into_iter()
                 .enumerate()
-                .map(|(i, (red, amount))| stake(i, if red { Side::Red } else { Side::Blue }, amount))
+                .map(|(i, (red, amount))| {
+                    stake(i, if red { Side::Red } else { Side::Blue }, amount)
+                })
                 .collect()
         })
     }

@@ -33,7 +33,17 @@ pub async fn pay(
     let reason = settlement
         .no_contest
         .then_some("one side had no stakes: no contest, stakes refunded");
-    write(tx, ladder, s, &stakes, &settlement, Some(winner), reason, now_ms).await
+    write(
+        tx,
+        ladder,
+        s,
+        &stakes,
+        &settlement,
+        Some(winner),
+        reason,
+        now_ms,
+    )
+    .await
 }
 
 /// Refunds every stake of a battle that was settled without a quorum (`winner` known) or
@@ -48,7 +58,17 @@ pub async fn refund(
 ) -> Result<(), sqlx::Error> {
     let stakes = open_stakes(tx, &s.id).await?;
     let settlement = payout::refund(&stakes);
-    write(tx, ladder, s, &stakes, &settlement, winner, Some(reason), now_ms).await
+    write(
+        tx,
+        ladder,
+        s,
+        &stakes,
+        &settlement,
+        winner,
+        Some(reason),
+        now_ms,
+    )
+    .await
 }
 
 /// Voids a battle: no winner, every stake refunded.
@@ -80,7 +100,14 @@ pub async fn void_unstarted(
     .fetch_all(&mut **tx)
     .await?;
     for s in &unstarted {
-        void(tx, ladder, s, "the season closed before the battle started", now_ms).await?;
+        void(
+            tx,
+            ladder,
+            s,
+            "the season closed before the battle started",
+            now_ms,
+        )
+        .await?;
     }
     Ok(unstarted.len())
 }
