@@ -148,12 +148,27 @@ async fn migrate_creates_the_schema_and_is_repeatable(backend: Backend) {
         );
         assert!(stdout.contains("migrations applied"), "{stdout}");
     }
-    for table in ["nodes", "battles", "battle_votes", "players", "characters"] {
+    for table in [
+        "nodes",
+        "battles",
+        "battle_votes",
+        "players",
+        "characters",
+        "bets",
+    ] {
+        // The house account (betting stakes) is the one row a new database holds.
         let n = db
-            .scalar_i64(&format!("SELECT COUNT(*) FROM {table} WHERE $1 = $1"), "x")
+            .scalar_i64(
+                &format!("SELECT COUNT(*) FROM {table} WHERE id <> $1"),
+                "house",
+            )
             .await;
         assert_eq!(n, 0, "{table} exists and is empty");
     }
+    let house = db
+        .scalar_i64("SELECT gold FROM players WHERE id = $1", "house")
+        .await;
+    assert_eq!(house, 0);
 }
 
 #[test]

@@ -59,6 +59,12 @@ impl crate::scheduler::Task for PairBattles {
         let Some(season) = seasons::active_in(tx).await? else {
             return Ok("no active season".into());
         };
+        if slot_ms < season.starts_at_ms {
+            return Ok(format!(
+                "season {} starts at {}",
+                season.id, season.starts_at_ms
+            ));
+        }
         let args = &self.ladder.args;
         let starts = slot_ms + args.ladder_battle_delay;
         if starts >= season.ends_at_ms {

@@ -95,3 +95,82 @@ async fn slots_are_claimed_once_and_taken_over_after_the_lease(backend: Backend)
     assert_eq!(outcome, 1);
     test_db.remove().await;
 }
+
+on_both_databases!(cleanup_deletes_what_is_past_its_retention);
+
+/// Old settled battles and their votes, old idempotency keys, expired refresh tokens and the
+/// sessions they leave empty go; the ledger and recent battles stay.
+async fn cleanup_deletes_what_is_past_its_retention(backend: Backend) {
+    use crate::harness::{ADMIN, Game, HOUR};
+    use serde_json::json;
+
+    let test_db = TestDb::new(backend).await;
+    let game = Game::start(&test_db.url, 0, &["--schedule", "cleanup=1h"]).await;
+    let count = |table: &'static str| {
+        let db = &test_db;
+        async move {
+            db.scalar_i64(&format!("SELECT COUNT(*) FROM {table} WHERE $1 = $1"), "")
+                .await
+        }
+    };
+    let (token, _, hero) = game.fighter("an old hero").await;
+    let (_, _, rival) = game.fighter("an old rival").await;
+    let started = game
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/battles",
+            &token,
+            Some(json!({"character_id": hero, "opponent_id": rival})),
+            Some("old-battle"),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    game.until("the old battle to settle", || async {
+        (test_db
+            .scalar_i64(
+                "SELECT COUNT(*) FROM battles WHERE status = $1",
+                "COMPLETED",
+            )
+            .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(count("idempotency_keys").await, 1);
+    assert_eq!(count("sessions").await, 2);
+    let ledger = count("ledger").await;
+
+    // 91 days later (refresh tokens live 30): a new battle, then the cleanup slot.
+    game.advance(91 * 24 * HOUR);
+    let fresh = game
+        .post(
+            "/api/v1/admin/battles",
+            ADMIN,
+            json!({"fighters": hero_testkit::fixtures::pair()}),
+        )
+        .await;
+    assert_eq!(fresh.status, 202, "{}", fresh.body);
+    let outcome = game
+        .until("a cleanup run", || async {
+            let runs = game.get("/api/v1/admin/tasks?task=cleanup", ADMIN).await;
+            let latest = runs["runs"]["items"][0].clone();
+            let now = crate::ladder::game_now(&game);
+            (latest["status"] == "done" && latest["slot_ms"].as_i64().unwrap() > now - HOUR)
+                .then_some(latest["outcome"].clone())
+        })
+        .await;
+    let outcome = outcome.as_str().unwrap();
+    assert!(outcome.starts_with("deleted 1 battles"), "{outcome}");
+    assert_eq!(count("idempotency_keys").await, 0);
+    assert_eq!(count("refresh_tokens").await, 0);
+    assert_eq!(count("sessions").await, 0);
+    assert_eq!(count("game_battles").await, 0);
+    assert_eq!(count("battles").await, 1, "the recent battle stays");
+    assert_eq!(
+        count("ledger").await,
+        ledger,
+        "the ledger is history, never cleaned"
+    );
+    game.stop().await;
+    test_db.remove().await;
+}
