@@ -193,15 +193,16 @@ pub struct ServeArgs {
     /// The game's economy: battle cost, energy regeneration.
     #[command(flatten)]
     pub game: crate::game::GameArgs,
+    /// Log format.
+    #[arg(long, env = "HERO_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    // The two groups below print under their own headings in `--help`, so they come last.
     /// Ladder seasons, scheduled battles and betting.
     #[command(flatten, next_help_heading = "Ladder and betting")]
     pub ladder: crate::ladder::LadderArgs,
     /// The durable scheduler and retention.
     #[command(flatten, next_help_heading = "Scheduler and retention")]
     pub scheduler: crate::scheduler::SchedulerArgs,
-    /// Log format.
-    #[arg(long, env = "HERO_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
 }
 
 impl std::fmt::Debug for ServeArgs {

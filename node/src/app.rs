@@ -254,6 +254,10 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10))
+        // The aggregator closes idle keep-alive connections after its header deadline (10 s by
+        // default, the heartbeat interval too): drop ours first, or a heartbeat races the
+        // close and fails with a reset.
+        .pool_idle_timeout(Duration::from_secs(4))
         // The aggregator answers itself: following a redirect would send the enrollment or
         // node token wherever it points.
         .redirect(reqwest::redirect::Policy::none())

@@ -39,6 +39,7 @@ pub struct LadderArgs {
     #[arg(long, env = "HERO_FLAG_BURST_BETS", default_value_t = 10,
           value_parser = clap::value_parser!(i64).range(2..=100_000))]
     pub flag_burst_bets: i64,
+    /// The window of --flag-burst-bets.
     #[arg(long, env = "HERO_FLAG_BURST_WINDOW", default_value = "1m",
           value_parser = parse_duration_ms)]
     pub flag_burst_window: i64,
@@ -47,6 +48,7 @@ pub struct LadderArgs {
     #[arg(long, env = "HERO_FLAG_NEW_ACCOUNTS", default_value_t = 5,
           value_parser = clap::value_parser!(i64).range(2..=100_000))]
     pub flag_new_accounts: i64,
+    /// Accounts younger than this count as new for --flag-new-accounts.
     #[arg(long, env = "HERO_FLAG_NEW_ACCOUNT_AGE", default_value = "1d",
           value_parser = parse_duration_ms)]
     pub flag_new_account_age: i64,

@@ -30,7 +30,7 @@ pub struct TaskFilter {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScheduledTask {
     pub task: &'static str,
-    /// e.g. `every 1h at +30m` (UTC).
+    /// e.g. `every 1h at +30m` (UTC), `every 1m`.
     pub schedule: String,
     /// The next slot (ms since the Unix epoch).
     pub next_slot_ms: i64,

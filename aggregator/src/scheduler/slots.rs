@@ -90,12 +90,11 @@ pub fn show_duration(ms: i64) -> String {
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "every {} at +{}",
-            show_duration(self.every_ms),
-            show_duration(self.offset_ms)
-        )
+        write!(f, "every {}", show_duration(self.every_ms))?;
+        if self.offset_ms != 0 {
+            write!(f, " at +{}", show_duration(self.offset_ms))?;
+        }
+        Ok(())
     }
 }
 
