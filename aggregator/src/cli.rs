@@ -279,6 +279,7 @@ impl ServeArgs {
         }
         self.auth.check()?;
         self.ladder.check().map_err(anyhow::Error::msg)?;
+        self.scheduler.check().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 

@@ -4,11 +4,12 @@
 -- The house: a ledger account like any player's (it cannot sign in). Stakes are moved to it,
 -- payouts and refunds come from it, and the cut and rounding remainders stay with it, so the
 -- gold of all players plus the house only changes by rewards and prizes, never by betting.
--- Its id sorts after every UUID, so it is always the last player row a transaction locks.
+-- Its id sorts after every UUID, so it is always the last player row a transaction locks;
+-- its nickname key holds a character no nickname may contain, so it never collides.
 INSERT INTO players (id, nickname, nickname_key, nickname_changed, login_method, gold, prompt,
     prompt_power, exp_potion, energy, max_energy, energy_updated_at_ms, created_at_ms,
     last_login_at_ms)
-VALUES ('house', 'The House', 'the house', 1, 'system', 0, 0, 0, 0, 0, 1, 0, 0, 0);
+VALUES ('house', 'The House', '#house', 1, 'system', 0, 0, 0, 0, 0, 1, 0, 0, 0);
 
 CREATE TABLE seasons (
     id              TEXT PRIMARY KEY,
@@ -54,6 +55,8 @@ CREATE TABLE scheduled_battles (
     red_character_id   TEXT NOT NULL,
     blue_player_id     TEXT NOT NULL REFERENCES players (id),
     blue_character_id  TEXT NOT NULL,
+    -- Both fighters as they were when paired (red first): what bettors saw is what fights.
+    fighters_json      TEXT NOT NULL,
     starts_at_ms       BIGINT NOT NULL,
     betting_opens_at_ms  BIGINT NOT NULL,
     betting_closes_at_ms BIGINT NOT NULL,

@@ -36,6 +36,7 @@ pub fn beats(ladder: &Ladder, retention: Retention, battle_wake: &Arc<Notify>) -
         Beat {
             task: Arc::new(crate::ladder::ranks::UpdateRanks {
                 idle_after_ms: ladder.args.ladder_idle_after,
+                dialect: ladder.ledger.dialect,
             }),
             schedule: Schedule::new(HOUR, 30 * MINUTE),
             catch_up: false,

@@ -2,13 +2,14 @@
 //! active season by closeness of rank points and schedules a battle for each pair, with its
 //! betting window. Nobody fights themself, no pair meets twice in a row, an entry with a
 //! battle still to come or an idle player is skipped, and an odd one out waits for the next
-//! slot.
+//! slot. Each battle keeps a snapshot of both fighters as paired: bettors bet on what fights.
 
 use sqlx::{FromRow, Row};
 
 use super::Ladder;
 use super::seasons;
-use crate::db::Tx;
+use crate::db::{Lock, Tx};
+use crate::game::characters::store as characters;
 
 /// An entry that may be paired.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -59,6 +60,19 @@ impl crate::scheduler::Task for PairBattles {
         let Some(season) = seasons::active_in(tx).await? else {
             return Ok("no active season".into());
         };
+        // Locked: pairings of two slots (two replicas catching up) run one after the other and
+        // each sees the other's battles, and a season being closed is not paired meanwhile.
+        let dialect = self.ladder.ledger.dialect;
+        let still_active: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT status FROM seasons WHERE id = $1 AND status = 'active'{}",
+            dialect.lock(Lock::Update)
+        ))
+        .bind(&season.id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if still_active.is_none() {
+            return Ok(format!("season {} closed meanwhile", season.id));
+        }
         if slot_ms < season.starts_at_ms {
             return Ok(format!(
                 "season {} starts at {}",
@@ -67,6 +81,11 @@ impl crate::scheduler::Task for PairBattles {
         }
         let args = &self.ladder.args;
         let starts = slot_ms + args.ladder_battle_delay;
+        if starts - args.betting_closes_before <= now_ms {
+            return Ok(format!(
+                "too late: battles of this slot would start at {starts} with betting closed"
+            ));
+        }
         if starts >= season.ends_at_ms {
             return Ok(format!(
                 "season {} ends before a battle could start",
@@ -95,11 +114,18 @@ impl crate::scheduler::Task for PairBattles {
         let pairs = pair(&candidates);
         for &(i, j) in &pairs {
             let (red, blue) = (&candidates[i], &candidates[j]);
+            let mut fighters = Vec::with_capacity(2);
+            for c in [red, blue] {
+                let found = characters::owned(&mut **tx, &c.player_id, &c.character_id).await?;
+                fighters.extend(found.map(|c| c.fighter()));
+            }
+            let fighters = serde_json::to_string(&fighters)
+                .map_err(|e| anyhow::anyhow!("fighters snapshot: {e}"))?;
             sqlx::query(
                 "INSERT INTO scheduled_battles (id, season_id, slot_ms, red_player_id, \
                      red_character_id, blue_player_id, blue_character_id, starts_at_ms, \
-                     betting_opens_at_ms, betting_closes_at_ms, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     betting_opens_at_ms, betting_closes_at_ms, created_at_ms, fighters_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(&season.id)
@@ -112,6 +138,7 @@ impl crate::scheduler::Task for PairBattles {
             .bind(starts - args.betting_opens_before)
             .bind(starts - args.betting_closes_before)
             .bind(now_ms)
+            .bind(fighters)
             .execute(&mut **tx)
             .await?;
             for (me, other) in [(red, blue), (blue, red)] {

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::seasons::{self, chosen};
 use super::{START_POINTS, UNRANKED};
 use crate::auth::CurrentPlayer;
-use crate::db::{Db, Flag, Tx};
+use crate::db::{Db, Dialect, Flag, Lock, Tx};
 use crate::game::characters::store as characters;
 use crate::http::error::ApiResult;
 use crate::http::keyset::{Key, ListQuery};
@@ -206,10 +206,20 @@ async fn mine(
 /// `idle_after_ms`) and rank (points, then wins, then player id). Returns (entries, eligible).
 pub async fn recompute(
     tx: &mut Tx,
+    dialect: Dialect,
     season: &str,
     now_ms: i64,
     idle_after_ms: i64,
 ) -> Result<(u64, u64), sqlx::Error> {
+    // Rows locked in player id order first (the order a verdict locks its two), so the
+    // season-wide updates below never cross a verdict on PostgreSQL.
+    sqlx::query(&format!(
+        "SELECT player_id FROM ladder_ranks WHERE season_id = $1 ORDER BY player_id{}",
+        dialect.lock(Lock::Update)
+    ))
+    .bind(season)
+    .fetch_all(&mut **tx)
+    .await?;
     sqlx::query(
         "UPDATE ladder_ranks SET is_eligible = CASE WHEN \
              EXISTS (SELECT 1 FROM characters c WHERE c.id = ladder_ranks.character_id \
@@ -247,6 +257,7 @@ pub async fn recompute(
 /// The `update-ranks` task (hourly at :30 by default).
 pub struct UpdateRanks {
     pub idle_after_ms: i64,
+    pub dialect: Dialect,
 }
 
 #[async_trait::async_trait]
@@ -259,7 +270,8 @@ impl crate::scheduler::Task for UpdateRanks {
         let Some(season) = seasons::active_in(tx).await? else {
             return Ok("no active season".into());
         };
-        let (entries, eligible) = recompute(tx, &season.id, now_ms, self.idle_after_ms).await?;
+        let (entries, eligible) =
+            recompute(tx, self.dialect, &season.id, now_ms, self.idle_after_ms).await?;
         Ok(format!(
             "ranked {entries} entries of season {} ({eligible} eligible)",
             season.id

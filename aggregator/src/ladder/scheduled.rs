@@ -1,5 +1,6 @@
 //! Scheduled battles: made by `pair-battles`, started by `start-battles` (every minute by
-//! default) at their start time as ordinary battles through consensus; their verdict moves
+//! default) at their start time as ordinary battles through consensus, with the fighters as
+//! they were paired; their verdict moves
 //! rank points and settles the bets ([`super::verdicts`]).
 //! `GET /api/v1/scheduled-battles` and `GET /api/v1/scheduled-battles/{id}` show them.
 
@@ -221,7 +222,7 @@ pub async fn existing(db: &Db, id: &str) -> Result<ScheduledBattle, ApiError> {
 }
 
 /// The `start-battles` task: every scheduled battle whose start time has come becomes a
-/// battle through consensus, with its fighters as they are now; a battle whose fighter is
+/// battle through consensus, with its fighters as snapshotted at pairing; a battle whose fighter is
 /// gone (deleted, or no longer the player's) is voided and its stakes refunded.
 pub struct StartBattles {
     pub ladder: Ladder,
@@ -255,16 +256,20 @@ impl crate::scheduler::Task for StartBattles {
                     found.push(c);
                 }
             }
-            let fighter = |id: &str, player: &str| {
-                found
-                    .iter()
-                    .find(|c| c.id == id && c.player_id == player)
-                    .map(|c| c.fighter())
-            };
-            let (Some(red), Some(blue)) = (
-                fighter(&s.red_character_id, &s.red_player_id),
-                fighter(&s.blue_character_id, &s.blue_player_id),
-            ) else {
+            let still_theirs =
+                |id: &str, player: &str| found.iter().any(|c| c.id == id && c.player_id == player);
+            // They fight as they were paired (what the bettors saw), not as upgraded since.
+            let snapshot: String =
+                sqlx::query_scalar("SELECT fighters_json FROM scheduled_battles WHERE id = $1")
+                    .bind(&s.id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            let fighters: Vec<hero_protocol::Fighter> =
+                serde_json::from_str(&snapshot).unwrap_or_default();
+            if fighters.len() != 2
+                || !still_theirs(&s.red_character_id, &s.red_player_id)
+                || !still_theirs(&s.blue_character_id, &s.blue_player_id)
+            {
                 bets::settle::void(
                     tx,
                     &self.ladder,
@@ -276,7 +281,6 @@ impl crate::scheduler::Task for StartBattles {
                 voided += 1;
                 continue;
             };
-            let fighters = [red, blue];
             let prompt = hero_engine::request_prompt(&fighters);
             let battle_id = battle_store::insert(
                 tx,

@@ -339,8 +339,17 @@ pub async fn close_in(
     if closed.rows_affected() != 1 {
         return Ok(None);
     }
+    // Ranks before any bet or player row (the lock order).
+    let dialect = ladder.ledger.dialect;
+    ranks::recompute(
+        tx,
+        dialect,
+        &season.id,
+        now_ms,
+        ladder.args.ladder_idle_after,
+    )
+    .await?;
     let voided = bets::settle::void_unstarted(tx, ladder, &season.id, now_ms).await?;
-    ranks::recompute(tx, &season.id, now_ms, ladder.args.ladder_idle_after).await?;
     let rows = sqlx::query(
         "SELECT player_id, current_rank FROM ladder_ranks \
          WHERE season_id = $1 AND wins + losses > 0 ORDER BY current_rank LIMIT $2",

@@ -63,6 +63,13 @@ impl LadderArgs {
                 self.betting_closes_before, self.betting_opens_before
             ));
         }
+        if self.ladder_battle_delay <= self.betting_closes_before {
+            return Err(
+                "--ladder-battle-delay must be longer than --betting-closes-before, or no \
+                 scheduled battle could ever take a bet"
+                    .into(),
+            );
+        }
         if self.bet_max > self.bet_max_per_battle {
             return Err("--bet-max must not exceed --bet-max-per-battle".into());
         }

@@ -68,11 +68,14 @@ async fn move_points(
     winner: bets::Side,
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    let active: Option<String> =
-        sqlx::query_scalar("SELECT status FROM seasons WHERE id = $1 AND status = 'active'")
-            .bind(&s.season_id)
-            .fetch_optional(&mut **tx)
-            .await?;
+    // Shared lock: a close waits for this verdict, or this verdict sees the season closed.
+    let active: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT status FROM seasons WHERE id = $1 AND status = 'active'{}",
+        dialect.lock(Lock::Share)
+    ))
+    .bind(&s.season_id)
+    .fetch_optional(&mut **tx)
+    .await?;
     if active.is_none() {
         return Ok(());
     }

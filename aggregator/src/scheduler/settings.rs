@@ -41,3 +41,24 @@ pub struct SchedulerArgs {
           value_parser = parse_duration_ms)]
     pub idempotency_retention: i64,
 }
+
+impl SchedulerArgs {
+    /// Settings under which tasks would silently never run, or run twice, are refused.
+    pub fn check(&self) -> Result<(), String> {
+        if self.scheduler_catch_up < 2 * self.scheduler_tick {
+            return Err(format!(
+                "--scheduler-catch-up ({} ms) must be at least twice --scheduler-tick ({} ms), \
+                 or due slots are missed between ticks",
+                self.scheduler_catch_up, self.scheduler_tick
+            ));
+        }
+        if self.task_lease < 10_000 {
+            return Err(
+                "--task-lease must be at least 10s: a task outliving its lease is \
+                        run again by another replica"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}

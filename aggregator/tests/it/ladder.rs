@@ -190,6 +190,29 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
     in_battles.dedup();
     assert_eq!(in_battles.len(), 4, "every fighter fights once");
     let id = battle["id"].as_str().unwrap().to_owned();
+    // Upgrading a fighter after the pairing changes nothing: the battle fights the snapshot.
+    let upgrader = fighters
+        .iter()
+        .find(|f| f.1 == battle["red_player_id"].as_str().unwrap())
+        .unwrap();
+    let paired_strength = game
+        .get(&format!("/api/v1/characters/{}", upgrader.2), &upgrader.0)
+        .await["strength"]
+        .as_i64()
+        .unwrap();
+    let upgraded = game
+        .post(
+            &format!("/api/v1/characters/{}/upgrade", upgrader.2),
+            &upgrader.0,
+            json!({}),
+        )
+        .await;
+    assert!(upgraded.status < 300, "{}", upgraded.body);
+    assert!(
+        upgraded.body["strength"].as_i64().unwrap() > paired_strength,
+        "{}",
+        upgraded.body
+    );
     let bets = format!("/api/v1/scheduled-battles/{id}/bets");
     let early = game
         .post(&bets, &bettors[0], json!({"side": "red", "amount": 100}))
@@ -315,6 +338,16 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
         })
         .await;
     let mine = settled.iter().find(|b| b["id"] == id.as_str()).unwrap();
+    let finished = bet(&bettors[1], "blue", 5, "b1-finished").await;
+    assert_eq!(finished.status, 409, "{}", finished.body);
+    assert!(
+        finished.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("settled"),
+        "{}",
+        finished.body
+    );
     assert!(mine["void_reason"].is_null(), "{mine}");
     let verdict = game
         .get(
@@ -323,6 +356,15 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
         )
         .await;
     assert_eq!(verdict["settled_by"], "quorum", "{verdict}");
+    let fought = verdict["fighters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == upgrader.2.as_str())
+        .unwrap()["strength"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(fought, paired_strength, "fought as paired: {verdict}");
     let winner = mine["winner_side"].as_str().unwrap();
     // The payout, computed here independently: 180 in the pool, a 5% cut of 9.
     let (paid, house) = if winner == "red" {

@@ -85,6 +85,8 @@ pub async fn place(
         let s = scheduled::lock(&mut tx, dialect, "id", id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no scheduled battle with id {id}")))?;
+        // The window is judged now that the battle is locked, not when the request arrived.
+        let now = state.clock.now_ms();
         match Betting::at(s.betting_opens_at_ms, s.betting_closes_at_ms, &s.status, now) {
             Betting::Open => {}
             Betting::NotOpen => {
