@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::store::{self, BattleView, NewBattle};
+use super::store::{self, BattleView, MAX_SEED, NewBattle};
 use crate::auth::admin::Admin;
 use crate::http::error::ApiResult;
 use crate::http::{ApiError, ApiJson};
@@ -38,9 +38,6 @@ pub struct BattleCreated {
     pub battle_id: String,
     pub status: crate::battles::Status,
 }
-
-/// Largest seed we hand out: JSON numbers stay exact in every client.
-const MAX_SEED: u64 = (1 << 53) - 1;
 
 /// Checks a battle's two fighters before anything is stored.
 pub fn check_fighters(fighters: &[Fighter]) -> Result<(), ApiError> {
@@ -110,9 +107,7 @@ async fn create(
             "prompt must be at most 5000 characters".into(),
         ));
     }
-    let seed = body
-        .seed
-        .unwrap_or_else(|| rand::random::<u64>() & MAX_SEED);
+    let seed = body.seed.unwrap_or_else(store::random_seed);
     let prompt = body
         .prompt
         .unwrap_or_else(|| hero_engine::request_prompt(&body.fighters));

@@ -27,6 +27,14 @@ pub struct NewBattle<'a> {
     pub created_by: Option<&'a str>,
 }
 
+/// Largest seed handed out or accepted: JSON numbers stay exact in every client.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
+/// A random battle seed no larger than [`MAX_SEED`].
+pub fn random_seed() -> u64 {
+    rand::random::<u64>() & MAX_SEED
+}
+
 /// Inserts a PENDING battle inside a larger transaction; returns its id.
 pub async fn insert(
     tx: &mut Tx,

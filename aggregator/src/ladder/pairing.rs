@@ -57,7 +57,7 @@ impl crate::scheduler::Task for PairBattles {
     }
 
     async fn run(&self, tx: &mut Tx, slot_ms: i64, now_ms: i64) -> anyhow::Result<String> {
-        let Some(season) = seasons::active_in(tx).await? else {
+        let Some(season) = seasons::active(&mut **tx).await? else {
             return Ok("no active season".into());
         };
         // Locked: pairings of two slots (two replicas catching up) run one after the other and

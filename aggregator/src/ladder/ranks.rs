@@ -96,7 +96,7 @@ async fn enter(
         ));
     }
     let now = state.clock.now_ms();
-    let season = seasons::active(&state.db).await?.ok_or_else(|| {
+    let season = seasons::active(&state.db.pool).await?.ok_or_else(|| {
         ApiError::Conflict("no season is active; entries open with the next one".into())
     })?;
     if season.ends_at_ms <= now {
@@ -267,7 +267,7 @@ impl crate::scheduler::Task for UpdateRanks {
     }
 
     async fn run(&self, tx: &mut Tx, _slot_ms: i64, now_ms: i64) -> anyhow::Result<String> {
-        let Some(season) = seasons::active_in(tx).await? else {
+        let Some(season) = seasons::active(&mut **tx).await? else {
             return Ok("no active season".into());
         };
         let (entries, eligible) =

@@ -28,8 +28,6 @@ use crate::http::openapi::ErrorResponse;
 use crate::http::paging::{self, ApiQuery, Page, PageQuery};
 use crate::state::AppState;
 
-/// Largest seed handed out: JSON numbers stay exact in every client.
-const MAX_SEED: u64 = (1 << 53) - 1;
 /// Battles one `start-battles` run starts at most; the rest wait for the next run.
 const START_BATCH: i64 = 200;
 
@@ -286,7 +284,7 @@ impl crate::scheduler::Task for StartBattles {
                 tx,
                 &NewBattle {
                     fighters: &fighters,
-                    seed: rand::random::<u64>() & MAX_SEED,
+                    seed: battle_store::random_seed(),
                     prompt: &prompt,
                     created_by: Some("ladder"),
                 },

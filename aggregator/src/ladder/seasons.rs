@@ -69,20 +69,15 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Season>, sqlx::Error> {
         .await
 }
 
-pub async fn active(db: &Db) -> Result<Option<Season>, sqlx::Error> {
+/// The active season, read from the pool (routes) or inside a task's transaction.
+pub async fn active<'e, E>(executor: E) -> Result<Option<Season>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM seasons WHERE status = 'active'"
     ))
-    .fetch_optional(&db.pool)
-    .await
-}
-
-/// The active season inside a transaction (for the tasks).
-pub async fn active_in(tx: &mut Tx) -> Result<Option<Season>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM seasons WHERE status = 'active'"
-    ))
-    .fetch_optional(&mut **tx)
+    .fetch_optional(executor)
     .await
 }
 
@@ -95,7 +90,7 @@ pub async fn chosen(db: &Db, season: Option<&str>) -> Result<Season, ApiError> {
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("no season with id {id}")))
         }
-        None => active(db)
+        None => active(&db.pool)
             .await?
             .ok_or_else(|| ApiError::NotFound("no season is active; pass ?season=".into())),
     }
@@ -240,7 +235,7 @@ async fn activate(
     if season.ends_at_ms <= now {
         return Err(ApiError::Conflict(format!("season {id} has already ended")));
     }
-    if let Some(other) = active(&state.db).await? {
+    if let Some(other) = active(&state.db.pool).await? {
         return Err(ApiError::Conflict(format!(
             "season {} ({}) is active; close it first",
             other.id, other.name
@@ -398,7 +393,7 @@ impl crate::scheduler::Task for CloseSeasons {
     }
 
     async fn run(&self, tx: &mut Tx, _slot_ms: i64, now_ms: i64) -> anyhow::Result<String> {
-        let Some(season) = active_in(tx).await? else {
+        let Some(season) = active(&mut **tx).await? else {
             return Ok("no active season".into());
         };
         if season.ends_at_ms > now_ms {

@@ -18,9 +18,6 @@ use crate::http::{ApiError, ApiJson};
 use crate::ledger::{Change, Resource};
 use crate::state::AppState;
 
-/// Largest seed handed out: JSON numbers stay exact in every client.
-const MAX_SEED: u64 = (1 << 53) - 1;
-
 /// `POST /api/v1/battles` body.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -133,7 +130,7 @@ pub async fn create(
             &mut tx,
             &NewBattle {
                 fighters: &fighters,
-                seed: rand::random::<u64>() & MAX_SEED,
+                seed: battle_store::random_seed(),
                 prompt: &prompt,
                 created_by: Some(&player.id),
             },
