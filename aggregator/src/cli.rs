@@ -39,6 +39,45 @@ pub enum Command {
     /// a network before any admin token is in use.
     #[command(subcommand)]
     Operators(OperatorsCommand),
+    /// Manage admin accounts: personal admin tokens, each use logged with the admin's name.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage the keys that sign player access tokens (when kept in the database).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin and print its token (shown only this once; stored hashed).
+    Create {
+        /// Admin name: letters, digits, '-', '_', '.'.
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List admins (never their tokens).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke an admin's token at once (every replica refuses it from the next request).
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key current. The current key stays accepted as the previous one, so
+    /// nobody is logged out; the key before it is dropped (its tokens have long expired).
+    /// Running replicas pick the new key up on their own.
+    Rotate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use hero_aggregator::cli::{Cli, Command, OperatorsCommand};
+use hero_aggregator::cli::{AdminCommand, Cli, Command, KeysCommand, OperatorsCommand};
 use hero_aggregator::clock::SystemClock;
 use hero_aggregator::{Application, db::Db, telemetry};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,19 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Operators(command)) => {
             telemetry::init(hero_aggregator::cli::LogFormat::Text);
             operators(command).await
+        }
+        Some(Command::Admin(command)) => {
+            telemetry::init(hero_aggregator::cli::LogFormat::Text);
+            admins(command).await
+        }
+        Some(Command::Keys(KeysCommand::Rotate { database })) => {
+            telemetry::init(hero_aggregator::cli::LogFormat::Text);
+            let db = Db::connect(&database.database_url, 1).await?;
+            let now = hero_aggregator::clock::Clock::now_ms(&SystemClock);
+            let kid = hero_aggregator::auth::rotate_stored_keys(&db, now).await?;
+            tracing::warn!(target: "security", action = "signing_key_rotated", kid = %kid, source = "cli", "security event");
+            println!("new signing key {kid} is current; the previous key is still accepted");
+            Ok(())
         }
         Some(Command::Serve(args)) => serve(*args).await,
         None => serve(cli.serve).await,
@@ -88,6 +101,42 @@ async fn operators(command: OperatorsCommand) -> anyhow::Result<()> {
                 op.name,
                 left.len()
             );
+        }
+    }
+    Ok(())
+}
+
+async fn admins(command: AdminCommand) -> anyhow::Result<()> {
+    use hero_aggregator::auth::admin;
+    let now = hero_aggregator::clock::Clock::now_ms(&SystemClock);
+    match command {
+        AdminCommand::Create { name, database } => {
+            admin::check_name(&name).map_err(anyhow::Error::msg)?;
+            let db = Db::connect(&database.database_url, 1).await?;
+            let token = admin::create(&db, &name, now)
+                .await
+                .with_context(|| format!("creating admin {name} (does it exist already?)"))?;
+            tracing::warn!(target: "security", action = "admin_created", admin = %name, source = "cli", "security event");
+            println!("admin {name} created");
+            println!("admin token (shown once; use it as Authorization: Bearer ...): {token}");
+        }
+        AdminCommand::List { database } => {
+            let db = Db::connect(&database.database_url, 1).await?;
+            for a in admin::list(&db).await? {
+                let status = if a.revoked_at_ms.is_some() { "revoked" } else { "active" };
+                let used = a
+                    .last_used_at_ms
+                    .map_or_else(|| "never used".to_owned(), |t| format!("last used at {t}"));
+                println!("{}\t{status}\t{used}", a.name);
+            }
+        }
+        AdminCommand::Revoke { name, database } => {
+            let db = Db::connect(&database.database_url, 1).await?;
+            if !admin::revoke(&db, &name, now).await? {
+                anyhow::bail!("no active admin named {name}");
+            }
+            tracing::warn!(target: "security", action = "admin_revoked", admin = %name, source = "cli", "security event");
+            println!("admin {name} revoked");
         }
     }
     Ok(())

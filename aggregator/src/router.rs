@@ -46,8 +46,36 @@ async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(document())
 }
 
+/// Cross-origin calls from the configured frontends: their origins only (never `*`), the
+/// methods and headers the API uses, no cookies (tokens travel in `Authorization`), preflights
+/// cached for 10 minutes.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::ETAG,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
 pub fn build(state: AppState) -> Router {
     let request_timeout = std::time::Duration::from_millis(state.net.request_timeout_ms.max(100));
+    let cors = (!state.net.cors_origins.is_empty()).then(|| cors(&state.net.cors_origins));
     let (routes, _) = api().split_for_parts();
     routes
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
@@ -66,6 +94,7 @@ pub fn build(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        .layer(tower::util::option_layer(cors))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let route = request

@@ -103,6 +103,7 @@ impl Application {
             }),
             ip_limiter: Arc::new(crate::http::ip_limit::IpLimiter::new(
                 config.net.ip_limits(),
+                Arc::clone(&auth.windows),
             )),
             in_flight: Arc::default(),
             db,

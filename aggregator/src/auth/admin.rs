@@ -1,16 +1,26 @@
-//! The admin check shared by every admin endpoint: the [`Admin`] extractor.
+//! Admins: personal accounts (`hero-aggregator admin create NAME`), each with its own token
+//! (shown once, stored hashed, revocable), plus the optional `--admin-token` for bootstrap and
+//! local networks (it acts as the admin named `admin-token`). The [`Admin`] extractor guards
+//! every admin endpoint and logs each use with the admin's name.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use sqlx::Row;
 
-use super::secrets::secrets_match;
+use super::kinds::{self, TokenKind};
+use super::secrets::{hash_secret, new_secret, secrets_match};
+use crate::db::Db;
 use crate::http::ApiError;
 use crate::http::bearer::bearer;
+use crate::state::AppState;
 
-/// Who may call admin endpoints.
+/// The name `--admin-token` acts under in logs.
+pub const BOOTSTRAP_NAME: &str = "admin-token";
+
+/// The shared bootstrap token, if any.
 #[derive(Clone, Default)]
 pub struct AdminSettings {
-    /// `Authorization: Bearer <token>`; admin endpoints are off without one.
+    /// `Authorization: Bearer <token>`.
     pub token: Option<String>,
 }
 
@@ -22,38 +32,139 @@ impl std::fmt::Debug for AdminSettings {
     }
 }
 
-impl AdminSettings {
-    /// Admin endpoints need `Authorization: Bearer <admin token>`; they are off without one.
-    pub fn check(&self, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
-        let Some(expected) = self.token.as_deref() else {
-            return Err(ApiError::Forbidden(
-                "admin endpoints are disabled: start the aggregator with --admin-token".into(),
-            ));
-        };
-        match bearer(headers) {
-            Some(given) if secrets_match(given, expected) => Ok(()),
-            Some(_) => Err(ApiError::Unauthorized("admin token is not valid".into())),
-            None => Err(ApiError::Unauthorized(
-                "needs the admin token (Authorization: Bearer ...)".into(),
-            )),
-        }
+/// An admin account as `admin list` shows it (never its token).
+#[derive(Debug, Clone)]
+pub struct AdminAccount {
+    pub name: String,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+    pub last_used_at_ms: Option<i64>,
+}
+
+/// Admin names: 1 to 64 letters, digits, '-', '_', '.'.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name != BOOTSTRAP_NAME;
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "admin names are 1-64 letters, digits, '-', '_' or '.' (and not {BOOTSTRAP_NAME})"
+        ))
     }
 }
 
-/// A request that presented the admin token; a handler taking `_: Admin` is admin-only.
-#[derive(Debug, Clone, Copy)]
-pub struct Admin;
+/// Creates an admin; returns its token (the only time it is shown).
+pub async fn create(db: &Db, name: &str, now_ms: i64) -> Result<String, sqlx::Error> {
+    let token = format!("{}{}", kinds::ADMIN_PREFIX, new_secret());
+    sqlx::query("INSERT INTO admins (name, token_hash, created_at_ms) VALUES ($1, $2, $3)")
+        .bind(name)
+        .bind(hash_secret(&token))
+        .bind(now_ms)
+        .execute(&db.writer)
+        .await?;
+    Ok(token)
+}
 
-impl<S> FromRequestParts<S> for Admin
-where
-    S: Send + Sync,
-    std::sync::Arc<AdminSettings>: axum::extract::FromRef<S>,
-{
+pub async fn list(db: &Db) -> Result<Vec<AdminAccount>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT name, created_at_ms, revoked_at_ms, last_used_at_ms FROM admins ORDER BY name",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AdminAccount {
+                name: r.try_get("name")?,
+                created_at_ms: r.try_get("created_at_ms")?,
+                revoked_at_ms: r.try_get("revoked_at_ms")?,
+                last_used_at_ms: r.try_get("last_used_at_ms")?,
+            })
+        })
+        .collect()
+}
+
+/// Revokes an admin's token; false when there is no such active admin.
+pub async fn revoke(db: &Db, name: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE admins SET revoked_at_ms = $2 WHERE name = $1 AND revoked_at_ms IS NULL",
+    )
+    .bind(name)
+    .bind(now_ms)
+    .execute(&db.writer)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The admin a token belongs to: the bootstrap token, or an active admin account.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<String>, sqlx::Error> {
+    if state
+        .admin
+        .token
+        .as_deref()
+        .is_some_and(|expected| secrets_match(token, expected))
+    {
+        return Ok(Some(BOOTSTRAP_NAME.to_owned()));
+    }
+    if kinds::of(token) != TokenKind::Admin || token.len() > 128 {
+        return Ok(None);
+    }
+    let name: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM admins WHERE token_hash = $1 AND revoked_at_ms IS NULL",
+    )
+    .bind(hash_secret(token))
+    .fetch_optional(&state.db.pool)
+    .await?;
+    if let Some(name) = &name {
+        sqlx::query("UPDATE admins SET last_used_at_ms = $2 WHERE name = $1")
+            .bind(name)
+            .bind(state.clock.now_ms())
+            .execute(&state.db.writer)
+            .await?;
+    }
+    Ok(name)
+}
+
+/// A request made by an admin; a handler taking `Admin` is admin-only.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub name: String,
+}
+
+impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let admin: std::sync::Arc<AdminSettings> = axum::extract::FromRef::from_ref(state);
-        admin.check(&parts.headers)?;
-        Ok(Admin)
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = bearer(&parts.headers) else {
+            return Err(ApiError::Unauthorized(
+                "needs an admin token (Authorization: Bearer ...)".into(),
+            ));
+        };
+        match kinds::of(token) {
+            TokenKind::Player | TokenKind::Node | TokenKind::Enrollment => {
+                return Err(ApiError::Unauthorized(format!(
+                    "this is {}; admin endpoints need an admin token",
+                    kinds::of(token).described()
+                )));
+            }
+            TokenKind::Admin | TokenKind::Unknown => {}
+        }
+        let Some(name) = authenticate(state, token).await? else {
+            return Err(ApiError::Unauthorized(
+                "admin token is not valid (unknown or revoked)".into(),
+            ));
+        };
+        tracing::info!(
+            target: "audit",
+            admin = %name,
+            method = %parts.method,
+            path = %parts.uri.path(),
+            "admin request"
+        );
+        Ok(Admin { name })
     }
 }

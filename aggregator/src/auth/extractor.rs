@@ -5,6 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::Bucket;
+use super::kinds::TokenKind;
 use crate::http::ApiError;
 use crate::http::bearer::bearer;
 use crate::state::AppState;
@@ -18,11 +19,12 @@ pub struct CurrentPlayer {
 
 impl CurrentPlayer {
     /// Counts one more request of this player in `bucket`; 429 with `Retry-After` when over.
-    pub fn limit(&self, state: &AppState, bucket: Bucket) -> Result<(), ApiError> {
+    pub async fn limit(&self, state: &AppState, bucket: Bucket) -> Result<(), ApiError> {
         state
             .auth
             .limiter
             .check(&self.id, bucket, state.clock.now_ms())
+            .await
             .map_err(|e| ApiError::TooManyRequests {
                 message: format!(
                     "rate limit exceeded: at most {} {} per hour",
@@ -41,10 +43,17 @@ impl FromRequestParts<AppState> for CurrentPlayer {
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::Unauthorized("needs an access token (Authorization: Bearer ...)".into())
         })?;
+        let kind = super::kinds::of(token);
+        if kind != TokenKind::Player {
+            return Err(ApiError::Unauthorized(format!(
+                "this is {}; player endpoints need a player access token",
+                kind.described()
+            )));
+        }
         let claims = state
             .auth
-            .tokens
-            .verify(token, state.clock.now_ms().div_euclid(1000))
+            .verify(&state.db, token, state.clock.now_ms())
+            .await
             .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
         if !super::sessions::is_open(&state.db, &claims.sub, &claims.sid).await? {
             return Err(ApiError::Unauthorized(
@@ -55,7 +64,7 @@ impl FromRequestParts<AppState> for CurrentPlayer {
             id: claims.sub,
             session_id: claims.sid,
         };
-        player.limit(state, Bucket::Requests)?;
+        player.limit(state, Bucket::Requests).await?;
         Ok(player)
     }
 }

@@ -45,7 +45,7 @@ pub struct GuestLogin {
     pub login: Login,
 }
 
-async fn player_view(
+pub(crate) async fn player_view(
     state: &AppState,
     tx: &mut crate::db::Tx,
     id: &str,
@@ -60,7 +60,7 @@ async fn player_view(
     post, path = "/api/v1/auth/guest", tag = "auth",
     responses(
         (status = 201, description = "A new guest player with its device credentials and tokens", body = GuestLogin),
-        (status = 429, description = "Too many sign-ups from this address (per-minute limit); see Retry-After", body = ErrorResponse),
+        (status = 429, description = "Too many sign-ins from this address (per minute) or guest accounts (per day); see Retry-After", body = ErrorResponse),
     )
 )]
 pub async fn guest(
@@ -68,7 +68,8 @@ pub async fn guest(
     ClientIp(ip): ClientIp,
 ) -> ApiResult<(StatusCode, Json<GuestLogin>)> {
     let now = state.clock.now_ms();
-    state.ip_limiter.check(ip, Kind::Auth, now)?;
+    state.ip_limiter.check(ip, Kind::Auth, now).await?;
+    state.ip_limiter.check(ip, Kind::GuestAccount, now).await?;
     let mut tx = state.db.begin_write().await?;
     let player = store::create(&mut tx, &state.game.ledger, "guest", now).await?;
     let device_id = uuid::Uuid::new_v4().to_string();
@@ -122,7 +123,7 @@ pub async fn device(
 ) -> ApiResult<Json<Login>> {
     state
         .ip_limiter
-        .check(ip, Kind::Auth, state.clock.now_ms())?;
+        .check(ip, Kind::Auth, state.clock.now_ms()).await?;
     let refused = || ApiError::Unauthorized("unknown device or wrong device secret".into());
     if body.device_id.len() > 64 || body.device_secret.len() > 256 {
         return Err(refused());
@@ -169,7 +170,7 @@ pub async fn refresh(
 ) -> ApiResult<Json<Tokens>> {
     state
         .ip_limiter
-        .check(ip, Kind::Auth, state.clock.now_ms())?;
+        .check(ip, Kind::Auth, state.clock.now_ms()).await?;
     if body.refresh_token.len() > 256 {
         return Err(ApiError::Unauthorized("refresh token is not valid".into()));
     }

@@ -9,6 +9,11 @@ pub struct AuthArgs {
     /// restarts and every replica sharing the database accepts them.
     #[arg(long, env = "HERO_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// The signing secret used before the current `--jwt-secret`: tokens it signed are still
+    /// accepted until they expire, so rotating the secret logs no one out. (Keys kept in the
+    /// database rotate with `hero-aggregator keys rotate`.)
+    #[arg(long, env = "HERO_JWT_PREVIOUS_SECRET", hide_env_values = true, requires = "jwt_secret")]
+    pub jwt_previous_secret: Option<String>,
     /// `iss` claim of access tokens.
     #[arg(long, env = "HERO_JWT_ISSUER", default_value = "hero-aggregator")]
     pub jwt_issuer: String,
@@ -35,6 +40,19 @@ pub struct AuthArgs {
     #[arg(long, env = "HERO_RATE_LIMIT_BATTLES_PER_HOUR", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub rate_limit_battles_per_hour: u64,
+    /// Redis for rate limits shared by every replica (e.g. redis://127.0.0.1:6379). Without it
+    /// each replica counts on its own. When Redis fails, requests are counted locally until it
+    /// answers again.
+    #[arg(long, env = "HERO_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this aggregator writes (several deployments may share one
+    /// Redis).
+    #[arg(long, env = "HERO_REDIS_PREFIX", default_value = "hero")]
+    pub redis_prefix: String,
+    #[command(flatten)]
+    pub siwe: crate::auth::siwe::SiweArgs,
+    #[command(flatten)]
+    pub google: crate::auth::google::GoogleArgs,
 }
 
 impl std::fmt::Debug for AuthArgs {
@@ -48,6 +66,9 @@ impl std::fmt::Debug for AuthArgs {
             .field("jwt_audience", &self.jwt_audience)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .field("redis_url", &self.redis_url.as_ref().map(|u| crate::db::redact(u)))
+            .field("siwe", &self.siwe)
+            .field("google", &self.google)
             .finish_non_exhaustive()
     }
 }
@@ -55,8 +76,20 @@ impl std::fmt::Debug for AuthArgs {
 impl AuthArgs {
     /// Refuses settings that cannot work, with the reason.
     pub fn check(&self) -> anyhow::Result<()> {
-        if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
-            anyhow::bail!("--jwt-secret must be at least 32 characters");
+        if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32)
+            || self.jwt_previous_secret.as_ref().is_some_and(|s| s.len() < 32)
+        {
+            anyhow::bail!("--jwt-secret and --jwt-previous-secret must be at least 32 characters");
+        }
+        if self.jwt_previous_secret.is_some() && self.jwt_previous_secret == self.jwt_secret {
+            anyhow::bail!("--jwt-previous-secret must differ from --jwt-secret");
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.len() > 64 {
+            anyhow::bail!("--redis-prefix must be 1 to 64 characters");
+        }
+        self.siwe.check()?;
+        if self.google.google_client_ids.iter().any(|c| c.trim().is_empty()) {
+            anyhow::bail!("--google-client-id must not be empty");
         }
         if self.jwt_issuer.trim().is_empty() || self.jwt_audience.trim().is_empty() {
             anyhow::bail!("--jwt-issuer and --jwt-audience must not be empty");

@@ -23,6 +23,8 @@ pub struct Game {
     pub ledger: Ledger,
     /// Energy one battle costs.
     pub battle_energy_cost: i64,
+    /// Battles per UTC day against one opponent player (0: no limit).
+    pub battles_per_opponent_per_day: i64,
 }
 
 impl Game {
@@ -35,6 +37,8 @@ impl Game {
                     .saturating_mul(1000),
             },
             battle_energy_cost: i64::try_from(args.battle_energy_cost).unwrap_or(10),
+            battles_per_opponent_per_day: i64::try_from(args.battles_per_opponent_per_day)
+                .unwrap_or(5),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What a settled player battle changes, applied in the verdict's own transaction through the
-//! settlement port ([`PlayerRewards`]): win/loss counts, ratings, rewards through the ledger
-//! and quest progress; an ERROR refunds the energy. A pure [`plan`] decides, [`apply`] writes.
+//! settlement port ([`PlayerRewards`]): win/loss counts, ratings, the attacker's reward through
+//! the ledger (defenders earn rating, not currency) and quest progress; an ERROR refunds the
+//! energy. A pure [`plan`] decides, [`apply`] writes.
 //!
 //! Rows are touched in one global order (characters, then quest rows, then players, each
 //! sorted by id) so concurrent settlements and spends never deadlock on PostgreSQL.
@@ -11,9 +12,9 @@ use crate::battles::{Settled, VerdictEffect};
 use crate::db::Tx;
 use crate::ledger::{Change, Ledger, Resource};
 
-/// Paid to the owner of the winning character: (gold, exp_potion).
+/// Paid to the attacker when its character wins: (gold, exp_potion). Defenders are never paid.
 pub const WIN_REWARD: (i64, i64) = (50, 20);
-/// Paid to the owner of the losing character: (gold, exp_potion).
+/// Paid to the attacker when its character loses: (gold, exp_potion).
 pub const LOSS_REWARD: (i64, i64) = (10, 5);
 /// Elo K-factor of character ratings.
 pub const ELO_K: f64 = 32.0;
@@ -143,8 +144,10 @@ pub fn plan(sides: &[Side], ratings: &[(String, i64)], winner: Option<&str>) -> 
             quests.push((side.player.clone(), QuestKind::Win));
         }
     }
+    // Only the attacker is paid: a defender earns rating, never currency, so battles fought
+    // against a character (by alt accounts, say) mint nothing for its owner.
     let mut credits = Vec::new();
-    for side in &by_player {
+    for side in by_player.iter().filter(|s| s.attacker()) {
         let (gold, exp) = if side.character == winner {
             WIN_REWARD
         } else {
@@ -357,9 +360,13 @@ mod tests {
             // Elo: what the winner gains the loser loses.
             prop_assert_eq!(plan.characters.iter().map(|c| c.rating_delta).sum::<i64>(), 0);
             prop_assert_eq!(plan.characters.iter().filter(|c| c.won).count(), 1);
-            // Exactly one win reward and one loss reward are minted, nothing else.
-            prop_assert_eq!(total(&plan, Resource::Gold), WIN_REWARD.0 + LOSS_REWARD.0);
-            prop_assert_eq!(total(&plan, Resource::ExpPotion), WIN_REWARD.1 + LOSS_REWARD.1);
+            // Exactly the attacker's reward is minted, nothing for the defender.
+            let attacker_won = sides.iter().any(|s| s.attacker() && s.character == winner);
+            let paid = if attacker_won { WIN_REWARD } else { LOSS_REWARD };
+            prop_assert_eq!(total(&plan, Resource::Gold), paid.0);
+            prop_assert_eq!(total(&plan, Resource::ExpPotion), paid.1);
+            let attacker_player = sides.iter().find(|s| s.attacker()).map(|s| s.player.clone());
+            prop_assert!(plan.credits.iter().all(|c| Some(&c.player) == attacker_player.as_ref()));
             prop_assert_eq!(total(&plan, Resource::Energy), 0);
             prop_assert!(plan.credits.iter().all(|c| c.amount > 0));
             prop_assert!(plan.credits.iter().all(|c| sides.iter().any(|s| s.player == c.player)));

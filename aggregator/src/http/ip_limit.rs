@@ -1,22 +1,24 @@
 //! Per-client-address rate limits for the unauthenticated endpoints an attacker would flood:
-//! guest sign-up, device login, refresh, node registration and heartbeats. A fixed one-minute
-//! window per (address, kind); IPv6 clients count by their /64. Kept in memory, swept as it
-//! grows, so one flood cannot grow it without bound.
+//! sign-ins (guest, device, wallet, Google, refresh), node registration and heartbeats, a
+//! sliding minute per (address, kind); and new guest accounts, a sliding day per address.
+//! IPv6 clients count by their /64. The windows are this process's, or shared by every
+//! replica through Redis ([`crate::auth::windows`]).
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use dashmap::DashMap;
+use std::sync::Arc;
 
 use super::ApiError;
+use crate::auth::windows::Windows;
 
 /// What a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// Guest sign-up, device login, refresh.
+    /// Guest sign-up, device, wallet and Google sign-in, refresh.
     Auth,
     NodeRegistration,
     Heartbeat,
+    /// A new guest account (per day).
+    GuestAccount,
 }
 
 impl Kind {
@@ -25,26 +27,26 @@ impl Kind {
             Kind::Auth => "sign-in",
             Kind::NodeRegistration => "node registration",
             Kind::Heartbeat => "heartbeat",
+            Kind::GuestAccount => "guest account",
         }
     }
 }
 
-/// Requests allowed per minute and address, by kind (0: unlimited).
+/// Requests allowed per address, by kind (0: unlimited).
 #[derive(Debug, Clone, Copy)]
 pub struct IpLimits {
     pub auth_per_minute: u32,
     pub register_per_minute: u32,
     pub heartbeat_per_minute: u32,
+    pub guests_per_day: u32,
 }
 
-const WINDOW_MS: i64 = 60_000;
-/// How often (in checks) expired windows are swept.
-const SWEEP_EVERY: u64 = 1024;
+const MINUTE_MS: i64 = 60_000;
+const DAY_MS: i64 = 86_400_000;
 
 pub struct IpLimiter {
     limits: IpLimits,
-    windows: DashMap<(IpAddr, Kind), (i64, u32)>,
-    checks: AtomicU64,
+    windows: Arc<Windows>,
 }
 
 /// The address a client is counted by: IPv4 as is, IPv6 by its /64.
@@ -62,58 +64,37 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 impl IpLimiter {
-    pub fn new(limits: IpLimits) -> Self {
-        Self {
-            limits,
-            windows: DashMap::new(),
-            checks: AtomicU64::new(0),
-        }
+    pub fn new(limits: IpLimits, windows: Arc<Windows>) -> Self {
+        Self { limits, windows }
     }
 
     /// Counts one request of `kind` from `ip`, or refuses it with 429 and `Retry-After`.
-    pub fn check(&self, ip: IpAddr, kind: Kind, now_ms: i64) -> Result<(), ApiError> {
-        let limit = match kind {
-            Kind::Auth => self.limits.auth_per_minute,
-            Kind::NodeRegistration => self.limits.register_per_minute,
-            Kind::Heartbeat => self.limits.heartbeat_per_minute,
+    pub async fn check(&self, ip: IpAddr, kind: Kind, now_ms: i64) -> Result<(), ApiError> {
+        let (limit, window_ms, per) = match kind {
+            Kind::Auth => (self.limits.auth_per_minute, MINUTE_MS, "a minute"),
+            Kind::NodeRegistration => (self.limits.register_per_minute, MINUTE_MS, "a minute"),
+            Kind::Heartbeat => (self.limits.heartbeat_per_minute, MINUTE_MS, "a minute"),
+            Kind::GuestAccount => (self.limits.guests_per_day, DAY_MS, "a day"),
         };
         if limit == 0 {
             return Ok(());
         }
-        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            self.windows
-                .retain(|_, (start, _)| now_ms - *start < WINDOW_MS);
-        }
-        let mut window = self
-            .windows
-            .entry((client_key(ip), kind))
-            .or_insert((now_ms, 0));
-        if now_ms - window.0 >= WINDOW_MS {
-            *window = (now_ms, 0);
-        }
-        if window.1 >= limit {
-            let wait_ms = (window.0 + WINDOW_MS - now_ms).max(1);
-            metrics::counter!(super::metrics::IP_RATE_LIMITED, "kind" => kind.as_str())
-                .increment(1);
-            return Err(ApiError::TooManyRequests {
-                message: format!(
-                    "too many {} requests from your address ({limit} a minute): retry later",
-                    kind.as_str()
-                ),
-                retry_after_secs: u64::try_from((wait_ms + 999) / 1000).unwrap_or(60),
-            });
-        }
-        window.1 += 1;
-        Ok(())
-    }
-
-    /// Windows held in memory (bounded by the sweep).
-    pub fn len(&self) -> usize {
-        self.windows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.windows.is_empty()
+        let key = format!("ip:{}:{}", kind.as_str(), client_key(ip));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        self.windows
+            .hit(&key, limit, window_ms, now_ms)
+            .await
+            .map_err(|e| {
+                metrics::counter!(super::metrics::IP_RATE_LIMITED, "kind" => kind.as_str())
+                    .increment(1);
+                ApiError::TooManyRequests {
+                    message: format!(
+                        "too many {} requests from your address ({limit} {per}): retry later",
+                        kind.as_str()
+                    ),
+                    retry_after_secs: e.retry_after_secs,
+                }
+            })
     }
 }
 
@@ -122,53 +103,58 @@ mod tests {
     use super::*;
 
     fn limiter() -> IpLimiter {
-        IpLimiter::new(IpLimits {
-            auth_per_minute: 2,
-            register_per_minute: 1,
-            heartbeat_per_minute: 0,
-        })
+        IpLimiter::new(
+            IpLimits {
+                auth_per_minute: 2,
+                register_per_minute: 1,
+                heartbeat_per_minute: 0,
+                guests_per_day: 3,
+            },
+            Arc::new(Windows::local()),
+        )
     }
 
-    #[test]
-    fn limits_per_address_and_kind_then_resets() {
+    #[tokio::test]
+    async fn limits_per_address_and_kind_then_the_window_slides() {
         let l = limiter();
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(l.check(a, Kind::Auth, 0).is_ok());
-        assert!(l.check(a, Kind::Auth, 1).is_ok());
-        match l.check(a, Kind::Auth, 2) {
+        assert!(l.check(a, Kind::Auth, 0).await.is_ok());
+        assert!(l.check(a, Kind::Auth, 1).await.is_ok());
+        match l.check(a, Kind::Auth, 2).await {
             Err(ApiError::TooManyRequests {
                 retry_after_secs, ..
             }) => assert_eq!(retry_after_secs, 60),
             other => panic!("{other:?}"),
         }
-        assert!(l.check(b, Kind::Auth, 2).is_ok(), "another address");
+        assert!(l.check(b, Kind::Auth, 2).await.is_ok(), "another address");
         assert!(
-            l.check(a, Kind::NodeRegistration, 2).is_ok(),
+            l.check(a, Kind::NodeRegistration, 2).await.is_ok(),
             "another kind"
         );
-        assert!(l.check(a, Kind::Auth, 60_000).is_ok(), "a new minute");
+        assert!(l.check(a, Kind::Auth, 60_000).await.is_ok(), "a minute later");
         for t in 0..1000 {
-            assert!(l.check(a, Kind::Heartbeat, t).is_ok(), "0 is unlimited");
+            assert!(l.check(a, Kind::Heartbeat, t).await.is_ok(), "0 is unlimited");
         }
     }
 
-    #[test]
-    fn ipv6_counts_by_slash_64() {
+    #[tokio::test]
+    async fn guest_accounts_count_per_day() {
+        let l = limiter();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        for t in 0..3 {
+            l.check(a, Kind::GuestAccount, t * 3_600_000).await.unwrap();
+        }
+        assert!(l.check(a, Kind::GuestAccount, 20 * 3_600_000).await.is_err());
+        assert!(l.check(a, Kind::GuestAccount, DAY_MS).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn ipv6_counts_by_slash_64() {
         let l = limiter();
         let one: IpAddr = "2001:db8::1".parse().unwrap();
         let two: IpAddr = "2001:db8::2".parse().unwrap();
-        assert!(l.check(one, Kind::NodeRegistration, 0).is_ok());
-        assert!(l.check(two, Kind::NodeRegistration, 0).is_err());
-    }
-
-    #[test]
-    fn memory_is_swept() {
-        let l = limiter();
-        for i in 0..5_000u32 {
-            let ip = IpAddr::from(std::net::Ipv4Addr::from(i));
-            let _ = l.check(ip, Kind::Auth, i64::from(i) * 100);
-        }
-        assert!(l.len() < 2_000, "{} windows kept", l.len());
+        assert!(l.check(one, Kind::NodeRegistration, 0).await.is_ok());
+        assert!(l.check(two, Kind::NodeRegistration, 0).await.is_err());
     }
 }

@@ -17,6 +17,7 @@ pub const NODE_REQUEST_DURATION: &str = "hero_node_request_duration_seconds";
 pub const SETTLE_DURATION: &str = "hero_battle_settle_duration_seconds";
 pub const NODES_ONLINE: &str = "hero_nodes_online";
 pub const IP_RATE_LIMITED: &str = "hero_ip_rate_limited_total";
+pub const RATE_LIMIT_REDIS_ERRORS: &str = "hero_rate_limit_redis_errors_total";
 pub const ADMIN_ACTIONS: &str = "hero_admin_actions_total";
 pub const REGISTRATIONS_REFUSED: &str = "hero_node_registrations_refused_total";
 
@@ -50,6 +51,10 @@ fn describe() {
     describe_counter!(
         IP_RATE_LIMITED,
         "Requests refused with 429 by the per-address limits, by kind"
+    );
+    describe_counter!(
+        RATE_LIMIT_REDIS_ERRORS,
+        "Rate-limit checks Redis failed to answer (counted in this process instead)"
     );
     describe_counter!(
         ADMIN_ACTIONS,

@@ -28,7 +28,8 @@ pub struct NetArgs {
     /// Longest one request may take, body included (milliseconds); 408 after that.
     #[arg(long, env = "HERO_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
-    /// Guest sign-ups, device logins and refreshes per minute from one address (0: no limit).
+    /// Sign-ins (guest, device, wallet, Google, nonces) and refreshes per minute from one address
+    /// (0: no limit).
     #[arg(long, env = "HERO_IP_LIMIT_AUTH_PER_MINUTE", default_value_t = 30)]
     pub ip_limit_auth_per_minute: u32,
     /// Node registrations per minute from one address (0: no limit).
@@ -41,6 +42,39 @@ pub struct NetArgs {
         default_value_t = 1200
     )]
     pub ip_limit_heartbeat_per_minute: u32,
+    /// New guest accounts per day from one address (0: no limit). Guests are free, so this is
+    /// what keeps one person from making an army of them.
+    #[arg(long, env = "HERO_IP_LIMIT_GUESTS_PER_DAY", default_value_t = 20)]
+    pub ip_limit_guests_per_day: u32,
+    /// An origin a browser frontend is served from (e.g. https://play.example.com), allowed to
+    /// call the API from its pages (CORS). Repeatable or comma-separated; without any, browsers
+    /// refuse cross-origin calls. `*` is refused: list the origins.
+    #[arg(long = "cors-origin", env = "HERO_CORS_ORIGINS", value_delimiter = ',',
+          value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+}
+
+/// An allowed CORS origin: `scheme://host[:port]`, nothing else.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s == "*" {
+        return Err("list each origin instead of '*'".into());
+    }
+    let url = url::Url::parse(s).map_err(|e| format!("{s:?} is not an origin: {e}"))?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.has_host()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !s.ends_with('/');
+    if !plain {
+        return Err(format!(
+            "{s:?} is not an origin: give scheme://host[:port] with no path, e.g. https://play.example.com"
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
@@ -53,6 +87,7 @@ impl NetArgs {
             auth_per_minute: self.ip_limit_auth_per_minute,
             register_per_minute: self.ip_limit_register_per_minute,
             heartbeat_per_minute: self.ip_limit_heartbeat_per_minute,
+            guests_per_day: self.ip_limit_guests_per_day,
         }
     }
 

@@ -15,7 +15,7 @@ use crate::db::{Db, Tx};
 /// answer replayed. `limit` runs after the claim, so replays do not count against it. `work`
 /// gets the write transaction and hands it back with its answer; when it fails, nothing it did
 /// is kept and the key stays free.
-pub async fn spend<T, L, W, F>(
+pub async fn spend<T, L, LF, W, F>(
     db: &Db,
     request: &Request<'_>,
     now_ms: i64,
@@ -25,7 +25,8 @@ pub async fn spend<T, L, W, F>(
 ) -> ApiResult<Response>
 where
     T: Serialize,
-    L: FnOnce() -> Result<(), ApiError>,
+    L: FnOnce() -> LF,
+    LF: Future<Output = Result<(), ApiError>>,
     W: FnOnce(Tx) -> F,
     F: Future<Output = Result<(Tx, T), ApiError>>,
 {
@@ -34,7 +35,7 @@ where
         tx.rollback().await?;
         return Ok(replay);
     }
-    limit()?;
+    limit().await?;
     let (tx, answer) = work(tx).await?;
     request.finish(tx, status, &answer).await
 }

@@ -61,7 +61,7 @@ pub async fn create(
     max_weight: i64,
     now_ms: i64,
 ) -> Result<(Operator, String), sqlx::Error> {
-    let token = new_secret();
+    let token = format!("{}{}", crate::auth::kinds::ENROLLMENT_PREFIX, new_secret());
     let row = sqlx::query(&format!(
         "INSERT INTO operators (id, name, token_hash, max_nodes, max_weight, is_local, created_at_ms) \
          VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING {COLUMNS}"
@@ -80,7 +80,7 @@ pub async fn create(
 /// The operator `--local-nodes` registers its in-process nodes under, with a fresh token for
 /// this run (created on first use, its token rotated on every start).
 pub async fn ensure_local(db: &Db, name: &str, now_ms: i64) -> Result<String, sqlx::Error> {
-    let token = new_secret();
+    let token = format!("{}{}", crate::auth::kinds::ENROLLMENT_PREFIX, new_secret());
     sqlx::query(
         "INSERT INTO operators (id, name, token_hash, max_nodes, max_weight, is_local, created_at_ms) \
          VALUES ($1, $2, $3, 1, 1, 1, $4) \

@@ -116,6 +116,7 @@ async fn register(
     state
         .ip_limiter
         .check(ip, Kind::NodeRegistration, now)
+        .await
         .map_err(refused("rate_limited"))?;
     let enrollment =
         enroll::enrollment(&state.db, &headers, state.nodes.enrollment_token.as_deref())
@@ -182,7 +183,7 @@ async fn register(
         by_key.as_ref(),
     )
     .map_err(refused("takeover"))?;
-    let token = new_secret();
+    let token = format!("{}{}", crate::auth::kinds::NODE_PREFIX, new_secret());
     let token_hash = hash_secret(&token);
     let registered = Registered {
         reg: &reg,
@@ -287,7 +288,7 @@ async fn heartbeat(
     ApiJson(hb): ApiJson<Heartbeat>,
 ) -> ApiResult<Json<HeartbeatReply>> {
     let now = state.clock.now_ms();
-    state.ip_limiter.check(ip, Kind::Heartbeat, now)?;
+    state.ip_limiter.check(ip, Kind::Heartbeat, now).await?;
     let token = bearer(&headers);
     let found = find_node(&state, &hb.node_id)
         .await?
@@ -351,11 +352,9 @@ async fn leave(
         .await?
         .ok_or_else(|| ApiError::NotFound("unknown node".into()))?;
     let node = found.node();
-    let is_admin = state
-        .admin
-        .token
-        .as_deref()
-        .is_some_and(|admin| secrets_match(token, admin));
+    let is_admin = crate::auth::admin::authenticate(&state, token)
+        .await?
+        .is_some();
     if !is_admin && !secrets_match(&hash_secret(token), &node.token_hash) {
         return Err(ApiError::Unauthorized(
             "token is not valid for this node".into(),

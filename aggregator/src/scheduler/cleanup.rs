@@ -1,6 +1,6 @@
 //! The daily `cleanup` task: deletes what is past its retention — settled battles with their
 //! votes and player sides, idempotency keys, expired refresh tokens and sessions with none
-//! left. Ledger rows, ladder ranks, scheduled battles and bets are kept: they are the money's
+//! left, sign-in nonces past their life and per-day battle counts of past days. Ledger rows, ladder ranks, scheduled battles and bets are kept: they are the money's
 //! and the season's history.
 
 use crate::db::Tx;
@@ -43,10 +43,23 @@ impl super::Task for Cleanup {
             .execute(&mut **tx)
             .await?
             .rows_affected();
+        let nonces = sqlx::query("DELETE FROM siwe_nonces WHERE expires_at_ms < $1")
+            .bind(now_ms - DAY_MS)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        let pairs = sqlx::query("DELETE FROM battle_pairs WHERE day < $1")
+            .bind(now_ms.div_euclid(DAY_MS) - 1)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        let small = format!(
+            "{keys} idempotency keys, {tokens} expired refresh tokens, {nonces} sign-in nonces, \
+             {pairs} daily battle counts"
+        );
         if self.0.retention_days == 0 {
             return Ok(format!(
-                "deleted {keys} idempotency keys and {tokens} expired refresh tokens; \
-                 battles and sessions kept (retention 0)"
+                "deleted {small}; battles and sessions kept (retention 0)"
             ));
         }
         let cutoff = now_ms - i64::from(self.0.retention_days) * DAY_MS;
@@ -81,8 +94,7 @@ impl super::Task for Cleanup {
         .await?
         .rows_affected();
         Ok(format!(
-            "deleted {battles} battles, {votes} votes, {keys} idempotency keys, \
-             {tokens} expired refresh tokens, {sessions} sessions"
+            "deleted {battles} battles, {votes} votes, {sessions} sessions, {small}"
         ))
     }
 }

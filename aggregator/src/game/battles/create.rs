@@ -60,7 +60,7 @@ pub struct BattleStarted {
         (status = 404, description = "No such character of this player, or no such opponent", body = ErrorResponse),
         (status = 409, description = "Not enough energy, or no opponent available", body = ErrorResponse),
         (status = 422, description = "The opponent is the player's own character", body = ErrorResponse),
-        (status = 429, description = "More than the hourly battle limit", body = ErrorResponse),
+        (status = 429, description = "More than the hourly battle limit, or the daily limit against this opponent's player; see Retry-After", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]
@@ -88,7 +88,13 @@ pub async fn create(
             let mine = store::owned(&state.db.pool, &player.id, &body.character_id)
                 .await?
                 .ok_or_else(mine_missing)?;
-            matchmaking::find_opponent(&state.db, &player.id, mine.rating)
+            matchmaking::find_opponent(
+                &state.db,
+                &player.id,
+                mine.rating,
+                state.game.battles_per_opponent_per_day,
+                state.clock.now_ms(),
+            )
                 .await?
                 .ok_or_else(|| {
                     ApiError::Conflict("no opponent is available yet; try again later".into())
@@ -124,6 +130,14 @@ pub async fn create(
                 "you cannot fight your own character; pick another player's".into(),
             ));
         }
+        super::pairs::count(
+            &mut tx,
+            &player.id,
+            &opponent.player_id,
+            state.game.battles_per_opponent_per_day,
+            now,
+        )
+        .await?;
         let fighters = [mine.fighter(), opponent.fighter()];
         let prompt = hero_engine::request_prompt(&fighters);
         let battle_id = battle_store::insert(

@@ -1,5 +1,5 @@
-//! Matchmaking: an opponent near the character's rating, never one of the player's own.
-//! Two short walks of the rating index (just above, just below), not a scan.
+//! Matchmaking: an opponent near the character's rating, never one of the player's own nor
+//! one of a player already fought as often as the daily limit allows. Two short walks of the rating index (just above, just below), not a scan.
 
 use sqlx::Row;
 
@@ -27,23 +27,34 @@ pub fn pick(rating: i64, mut candidates: Vec<(String, i64)>, roll: usize) -> Opt
     Some(candidates.swap_remove(i).0)
 }
 
-/// An opponent for a character of `player` rated `rating`, if anyone else has a character.
+/// An opponent for a character of `player` rated `rating`, if anyone else has a character
+/// (and `player` has not fought its owner `per_day` times today; 0: no limit).
 pub async fn find_opponent(
     db: &Db,
     player: &str,
     rating: i64,
+    per_day: i64,
+    now_ms: i64,
 ) -> Result<Option<String>, sqlx::Error> {
     let mut candidates = Vec::new();
+    let fought_enough = "player_id NOT IN (SELECT defender_id FROM battle_pairs \
+                         WHERE attacker_id = $1 AND day = $4 AND battles >= $5)";
     for sql in [
-        "SELECT id, rating FROM characters WHERE rating >= $2 AND player_id <> $1 \
-         ORDER BY rating ASC LIMIT $3",
-        "SELECT id, rating FROM characters WHERE rating < $2 AND player_id <> $1 \
-         ORDER BY rating DESC LIMIT $3",
+        format!(
+            "SELECT id, rating FROM characters WHERE rating >= $2 AND player_id <> $1 \
+             AND {fought_enough} ORDER BY rating ASC LIMIT $3"
+        ),
+        format!(
+            "SELECT id, rating FROM characters WHERE rating < $2 AND player_id <> $1 \
+             AND {fought_enough} ORDER BY rating DESC LIMIT $3"
+        ),
     ] {
-        for row in sqlx::query(sql)
+        for row in sqlx::query(&sql)
             .bind(player)
             .bind(rating)
             .bind(EACH_SIDE)
+            .bind(now_ms.div_euclid(86_400_000))
+            .bind(if per_day == 0 { i64::MAX } else { per_day })
             .fetch_all(&db.pool)
             .await?
         {

@@ -5,6 +5,7 @@
 pub(crate) mod create;
 pub mod history;
 pub mod matchmaking;
+pub mod pairs;
 pub(crate) mod replay;
 pub mod store;
 

@@ -198,7 +198,7 @@ pub async fn upgrade(
         &request,
         now,
         StatusCode::OK,
-        || Ok(()),
+        || async { Ok(()) },
         |mut tx| async move {
             let character = store::lock(&mut tx, state.db.dialect, id, Lock::Update)
                 .await?

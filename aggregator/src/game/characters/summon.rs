@@ -103,7 +103,7 @@ pub async fn summon(
     if let Some(replay) = request.replay(&state.db.pool).await? {
         return Ok(replay);
     }
-    player.limit(&state, Bucket::Summons)?;
+    player.limit(&state, Bucket::Summons).await?;
     let wish = body.prompt.trim();
     let rarity = odds::roll_rarity(body.power, rand::random_range(0..100));
     let stats = odds::base_stats(
@@ -121,7 +121,7 @@ pub async fn summon(
         &request,
         now,
         StatusCode::CREATED,
-        || Ok(()),
+        || async { Ok(()) },
         |mut tx| async move {
             quests::progress(&mut tx, &player.id, QuestKind::Summon, 1, now).await?;
             let spend = |resource, delta, reason| Change {

@@ -79,7 +79,7 @@ pub async fn place(
     let request = idempotency::Request::new(&player.id, &key, &route, &body);
     let now = state.clock.now_ms();
     let (state, player, body, id) = (&state, &player, &body, &id);
-    spend(&state.db, &request, now, StatusCode::CREATED, || Ok(()), |mut tx| async move {
+    spend(&state.db, &request, now, StatusCode::CREATED, || async { Ok(()) }, |mut tx| async move {
         let ladder = &state.ladder;
         let dialect = ladder.ledger.dialect;
         let s = scheduled::lock(&mut tx, dialect, "id", id)
