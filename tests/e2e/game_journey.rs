@@ -71,9 +71,10 @@ async fn player_journey(backend: Backend) {
     assert!(winner == a1_id || winner == b1_id);
     let alice_won = winner == a1_id;
 
-    // Rewards: 50 gold + 20 exp_potion to the winner's owner, 10 + 5 to the loser's.
+    // Rewards go to the attacker: 50 gold + 20 exp_potion for a win, 10 + 5 for a loss. The
+    // defender earns rating, never currency.
     let (alice_gold, alice_exp) = if alice_won { (1050, 120) } else { (1010, 105) };
-    let (bob_gold, bob_exp) = if alice_won { (1010, 105) } else { (1050, 120) };
+    let (bob_gold, bob_exp) = (1000, 100);
     let me = alice.me().await;
     assert_eq!(
         (me["gold"].as_i64(), me["exp_potion"].as_i64()),
@@ -88,6 +89,7 @@ async fn player_journey(backend: Backend) {
         (Some(bob_gold), Some(bob_exp))
     );
     assert_eq!(bob_me["energy"], 100, "the defender pays nothing");
+    assert_eq!(bob_me["wins"], i64::from(!alice_won), "but its record counts");
 
     // Quests: the attacker's fight counts, both summons count.
     let board = alice.get("/api/v1/quests").await.body;

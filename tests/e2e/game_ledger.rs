@@ -170,14 +170,15 @@ async fn ledger_explains_every_balance_after_mixed_load(backend: Backend) {
     assert_eq!(battles, 40, "10 battles of 10 energy each per player");
     all_battles_settled(&db, 60).await;
     assert_ledger_balances(&db).await;
-    // Rewards were paid for every settled battle: 40 battles, two sides each.
+    // Rewards were paid for every settled battle, to its attacker only (defenders earn rating,
+    // never currency): 40 battles, one reward each.
     let rewards = db
         .scalar_i64(
             "SELECT COUNT(*) FROM ledger WHERE reason = 'battle_reward' AND resource = $1",
             "gold",
         )
         .await;
-    assert_eq!(rewards, 80);
+    assert_eq!(rewards, 40);
     let wins = db
         .scalar_i64(
             "SELECT CAST(SUM(wins) AS BIGINT) FROM players WHERE id <> $1",

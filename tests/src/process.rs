@@ -222,11 +222,14 @@ impl Aggregator {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        // Every test talks from 127.0.0.1: the per-address limits have tests of their own.
+        // Every test talks from 127.0.0.1 and fights the same few players: the per-address
+        // and per-opponent limits have tests of their own.
         for limit in [
             "--ip-limit-auth-per-minute",
             "--ip-limit-register-per-minute",
             "--ip-limit-heartbeat-per-minute",
+            "--ip-limit-guests-per-day",
+            "--battles-per-opponent-per-day",
         ] {
             if !options.extra.iter().any(|e| e == limit) {
                 args.extend([limit.to_string(), "100000".to_string()]);

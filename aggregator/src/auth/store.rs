@@ -61,6 +61,8 @@ pub struct PlayerView {
     /// Whether the one allowed nickname change was used.
     pub nickname_changed: bool,
     pub login_method: String,
+    /// The linked wallet (EIP-55), if any.
+    pub wallet_address: Option<String>,
     pub gold: i64,
     pub prompt: i64,
     pub prompt_power: i64,
@@ -87,7 +89,9 @@ where
 {
     let Some(r) = sqlx::query(
         "SELECT id, nickname, nickname_changed, login_method, gold, prompt, prompt_power, \
-             exp_potion, energy, max_energy, energy_updated_at_ms, wins, losses, created_at_ms \
+             exp_potion, energy, max_energy, energy_updated_at_ms, wins, losses, created_at_ms, \
+             (SELECT subject FROM player_logins l WHERE l.player_id = players.id \
+                 AND l.kind = 'web3') AS wallet_address \
          FROM players WHERE id = $1",
     )
     .bind(id)
@@ -109,6 +113,9 @@ where
         nickname: r.try_get("nickname")?,
         nickname_changed: r.try_get::<i64, _>("nickname_changed")? == 1,
         login_method: r.try_get("login_method")?,
+        wallet_address: r
+            .try_get::<Option<String>, _>("wallet_address")?
+            .map(|a| crate::auth::logins::display_address(&a)),
         gold: r.try_get("gold")?,
         prompt: r.try_get("prompt")?,
         prompt_power: r.try_get("prompt_power")?,

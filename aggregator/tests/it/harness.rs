@@ -42,33 +42,29 @@ impl Game {
             .try_init();
         let clock = Arc::new(ManualClock::new(start_ms));
         let nodes_flag = nodes.to_string();
-        let mut args = vec![
-            "hero-aggregator",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            url,
-            "--admin-token",
-            ADMIN,
-            "--local-nodes",
-            &nodes_flag,
-            "--access-token-ttl-secs",
-            "86400",
+        let mut args = vec!["hero-aggregator"];
+        let base = [
+            ("--listen", "127.0.0.1:0"),
+            ("--database-url", url),
+            ("--admin-token", ADMIN),
+            ("--local-nodes", nodes_flag.as_str()),
+            ("--access-token-ttl-secs", "86400"),
             // Nodes register once, at the real time (their signature must be fresh), and stay
             // online however far the test moves the clock.
-            "--heartbeat-interval-secs",
-            "3600",
-            "--missed-heartbeats",
-            "100",
-            "--scheduler-tick",
-            "20ms",
-            "--rate-limit-requests-per-hour",
-            "1000000",
-            "--ip-limit-auth-per-minute",
-            "100000",
-            "--db-max-connections",
-            "20",
+            ("--heartbeat-interval-secs", "3600"),
+            ("--missed-heartbeats", "100"),
+            ("--scheduler-tick", "20ms"),
+            ("--rate-limit-requests-per-hour", "1000000"),
+            // Every test talks from 127.0.0.1: the per-address limits have tests of their own.
+            ("--ip-limit-auth-per-minute", "100000"),
+            ("--ip-limit-guests-per-day", "0"),
+            ("--db-max-connections", "20"),
         ];
+        for (flag, value) in base {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
         args.extend_from_slice(extra);
         let cli = Cli::try_parse_from(args).unwrap();
         let app = Application::build_with_clock(cli.serve, clock.clone())

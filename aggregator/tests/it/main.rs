@@ -9,10 +9,12 @@
 
 mod betting;
 mod clock;
+mod google;
 mod harness;
 mod ladder;
 mod scheduler;
 mod settle;
+mod web3;
 
 use hero_aggregator::db::Db;
 

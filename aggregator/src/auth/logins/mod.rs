@@ -30,7 +30,7 @@ impl LoginKind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<LoginKind> {
+    fn parse(s: &str) -> Option<LoginKind> {
         match s {
             "web3" => Some(LoginKind::Web3),
             "google" => Some(LoginKind::Google),

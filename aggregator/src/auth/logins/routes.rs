@@ -3,7 +3,7 @@
 //! `/api/v1/players/me/logins[...]`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,9 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(web3_login))
         .routes(routes!(google_login))
         .routes(routes!(list_logins))
-        .routes(routes!(link_web3))
-        .routes(routes!(link_google))
-        .routes(routes!(unlink))
+        .routes(routes!(link_web3, unlink_web3))
+        .routes(routes!(link_google, unlink_google))
 }
 
 /// What a wallet signs in with: a fresh nonce and the values the message must carry.
@@ -297,26 +296,36 @@ pub async fn link_google(
     link_account(&state, tx, &player.id, account).await
 }
 
-#[utoipa::path(
-    delete, path = "/api/v1/players/me/logins/{kind}", tag = "auth",
-    params(("kind" = String, Path, description = "web3 or google")),
-    responses(
-        (status = 204, description = "Unlinked: that account no longer signs in to this player"),
-        (status = 404, description = "No such kind, or none linked", body = ErrorResponse),
-        (status = 409, description = "It is your last way to sign in", body = ErrorResponse),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn unlink(
-    State(state): State<AppState>,
-    player: CurrentPlayer,
-    Path(kind): Path<String>,
-) -> ApiResult<StatusCode> {
-    let kind = LoginKind::parse(&kind)
-        .ok_or_else(|| ApiError::NotFound("the kind is web3 or google".into()))?;
+async fn unlink(state: &AppState, player: &CurrentPlayer, kind: LoginKind) -> ApiResult<StatusCode> {
     let mut tx = state.db.begin_write().await?;
     super::unlink(&mut tx, &player.id, kind).await?;
     tx.commit().await?;
     tracing::info!(player.id = %player.id, login = kind.as_str(), "account unlinked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/players/me/logins/web3", tag = "auth",
+    responses(
+        (status = 204, description = "Unlinked: the wallet no longer signs in to this player"),
+        (status = 404, description = "No wallet is linked", body = ErrorResponse),
+        (status = 409, description = "It is your last way to sign in", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn unlink_web3(State(state): State<AppState>, player: CurrentPlayer) -> ApiResult<StatusCode> {
+    unlink(&state, &player, LoginKind::Web3).await
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/players/me/logins/google", tag = "auth",
+    responses(
+        (status = 204, description = "Unlinked: the Google account no longer signs in to this player"),
+        (status = 404, description = "No Google account is linked", body = ErrorResponse),
+        (status = 409, description = "It is your last way to sign in", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn unlink_google(State(state): State<AppState>, player: CurrentPlayer) -> ApiResult<StatusCode> {
+    unlink(&state, &player, LoginKind::Google).await
 }
