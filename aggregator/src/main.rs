@@ -123,7 +123,11 @@ async fn admins(command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::List { database } => {
             let db = Db::connect(&database.database_url, 1).await?;
             for a in admin::list(&db).await? {
-                let status = if a.revoked_at_ms.is_some() { "revoked" } else { "active" };
+                let status = if a.revoked_at_ms.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
                 let used = a
                     .last_used_at_ms
                     .map_or_else(|| "never used".to_owned(), |t| format!("last used at {t}"));

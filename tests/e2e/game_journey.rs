@@ -89,7 +89,11 @@ async fn player_journey(backend: Backend) {
         (Some(bob_gold), Some(bob_exp))
     );
     assert_eq!(bob_me["energy"], 100, "the defender pays nothing");
-    assert_eq!(bob_me["wins"], i64::from(!alice_won), "but its record counts");
+    assert_eq!(
+        bob_me["wins"],
+        i64::from(!alice_won),
+        "but its record counts"
+    );
 
     // Quests: the attacker's fight counts, both summons count.
     let board = alice.get("/api/v1/quests").await.body;

@@ -210,12 +210,25 @@ mod tests {
     fn keys_rotate_without_logging_anyone_out() {
         let old = keys().issue("p1", "s1", 1_000);
         let rotated = TokenKeys::new(OTHER, Some(SECRET), "iss", "aud", 900);
-        assert!(rotated.verify(&old, 1_000).is_ok(), "the previous key still verifies");
+        assert!(
+            rotated.verify(&old, 1_000).is_ok(),
+            "the previous key still verifies"
+        );
         let new = rotated.issue("p1", "s1", 1_000);
         assert_ne!(rotated.current_kid(), keys().current_kid());
         assert_eq!(keys().verify(&new, 1_000), Err(TokenError::UnknownKey));
-        let twice = TokenKeys::new(b"third-secret-third-secret-third!", Some(OTHER), "iss", "aud", 900);
-        assert_eq!(twice.verify(&old, 1_000), Err(TokenError::UnknownKey), "two rotations drop it");
+        let twice = TokenKeys::new(
+            b"third-secret-third-secret-third!",
+            Some(OTHER),
+            "iss",
+            "aud",
+            900,
+        );
+        assert_eq!(
+            twice.verify(&old, 1_000),
+            Err(TokenError::UnknownKey),
+            "two rotations drop it"
+        );
     }
 
     #[test]
@@ -228,11 +241,17 @@ mod tests {
         let claims = serde_json::json!({
             "iss": "iss", "aud": "aud", "sub": "p2", "sid": "s1", "kind": "player", "iat": 1000, "exp": 99999
         });
-        assert_eq!(keys().verify(&forge(&header, &claims, OTHER), 1_000), Err(TokenError::Signature));
+        assert_eq!(
+            keys().verify(&forge(&header, &claims, OTHER), 1_000),
+            Err(TokenError::Signature)
+        );
         let admin = serde_json::json!({
             "iss": "iss", "aud": "aud", "sub": "p2", "sid": "s1", "kind": "admin", "iat": 1000, "exp": 99999
         });
-        assert_eq!(keys().verify(&forge(&header, &admin, SECRET), 1_000), Err(TokenError::Kind));
+        assert_eq!(
+            keys().verify(&forge(&header, &admin, SECRET), 1_000),
+            Err(TokenError::Kind)
+        );
     }
 
     #[test]

@@ -69,13 +69,19 @@ impl Auth {
             );
             keys
         } else {
-            token_keys(args, args.jwt_secret.as_deref().unwrap_or_default(), args.jwt_previous_secret.as_deref())
+            token_keys(
+                args,
+                args.jwt_secret.as_deref().unwrap_or_default(),
+                args.jwt_previous_secret.as_deref(),
+            )
         };
         let windows = Arc::new(match &args.redis_url {
             Some(url) => {
                 let redis = windows::redis::RedisWindows::connect(url, &args.redis_prefix)
                     .await
-                    .with_context(|| format!("connecting to Redis at {}", crate::db::redact(url)))?;
+                    .with_context(|| {
+                        format!("connecting to Redis at {}", crate::db::redact(url))
+                    })?;
                 tracing::info!("rate limits are shared by every replica through Redis");
                 windows::Windows::shared(redis)
             }
@@ -115,7 +121,12 @@ impl Auth {
 
     /// Verifies an access token. A token signed with a key we lack makes us reload the keys
     /// from the database once (at most every 10 s): another replica may have rotated them.
-    pub async fn verify(&self, db: &Db, token: &str, now_ms: i64) -> Result<jwt::Claims, jwt::TokenError> {
+    pub async fn verify(
+        &self,
+        db: &Db,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<jwt::Claims, jwt::TokenError> {
         let now_secs = now_ms.div_euclid(1000);
         match self.tokens().verify(token, now_secs) {
             Err(jwt::TokenError::UnknownKey) if self.keys_in_database => {}
@@ -158,14 +169,16 @@ const CURRENT_KEY: &str = "jwt_hs256";
 const PREVIOUS_KEY: &str = "jwt_hs256_previous";
 
 async fn load_keys(db: &Db, args: &AuthArgs) -> Result<Option<jwt::TokenKeys>, sqlx::Error> {
-    let current: Option<String> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
-        .bind(CURRENT_KEY)
-        .fetch_optional(&db.pool)
-        .await?;
-    let previous: Option<String> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
-        .bind(PREVIOUS_KEY)
-        .fetch_optional(&db.pool)
-        .await?;
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(CURRENT_KEY)
+            .fetch_optional(&db.pool)
+            .await?;
+    let previous: Option<String> =
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(PREVIOUS_KEY)
+            .fetch_optional(&db.pool)
+            .await?;
     Ok(current.map(|c| token_keys(args, &c, previous.as_deref())))
 }
 
@@ -181,19 +194,18 @@ async fn stored_keys(db: &Db, args: &AuthArgs, now_ms: i64) -> Result<jwt::Token
     .bind(now_ms)
     .execute(&db.writer)
     .await?;
-    load_keys(db, args)
-        .await?
-        .ok_or(sqlx::Error::RowNotFound)
+    load_keys(db, args).await?.ok_or(sqlx::Error::RowNotFound)
 }
 
 /// `hero-aggregator keys rotate`: a new current signing key; the current one becomes the
 /// previous (still accepted), the previous one is dropped. Returns the new key's id.
 pub async fn rotate_stored_keys(db: &Db, now_ms: i64) -> Result<String, sqlx::Error> {
     let mut tx = db.begin_write().await?;
-    let current: Option<String> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
-        .bind(CURRENT_KEY)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(CURRENT_KEY)
+            .fetch_optional(&mut *tx)
+            .await?;
     let upsert = "INSERT INTO server_secrets (name, value, created_at_ms) VALUES ($1, $2, $3) \
                   ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
                   created_at_ms = excluded.created_at_ms";

@@ -123,7 +123,8 @@ pub async fn device(
 ) -> ApiResult<Json<Login>> {
     state
         .ip_limiter
-        .check(ip, Kind::Auth, state.clock.now_ms()).await?;
+        .check(ip, Kind::Auth, state.clock.now_ms())
+        .await?;
     let refused = || ApiError::Unauthorized("unknown device or wrong device secret".into());
     if body.device_id.len() > 64 || body.device_secret.len() > 256 {
         return Err(refused());
@@ -170,7 +171,8 @@ pub async fn refresh(
 ) -> ApiResult<Json<Tokens>> {
     state
         .ip_limiter
-        .check(ip, Kind::Auth, state.clock.now_ms()).await?;
+        .check(ip, Kind::Auth, state.clock.now_ms())
+        .await?;
     if body.refresh_token.len() > 256 {
         return Err(ApiError::Unauthorized("refresh token is not valid".into()));
     }

@@ -26,7 +26,9 @@ pub struct Tokens {
 
 fn tokens(auth: &Auth, player: &str, session: &str, refresh: String, now_ms: i64) -> Tokens {
     Tokens {
-        access_token: auth.tokens().issue(player, session, now_ms.div_euclid(1000)),
+        access_token: auth
+            .tokens()
+            .issue(player, session, now_ms.div_euclid(1000)),
         token_type: "Bearer",
         expires_in: auth.tokens().ttl_secs,
         refresh_token: refresh,

@@ -12,7 +12,12 @@ pub struct AuthArgs {
     /// The signing secret used before the current `--jwt-secret`: tokens it signed are still
     /// accepted until they expire, so rotating the secret logs no one out. (Keys kept in the
     /// database rotate with `hero-aggregator keys rotate`.)
-    #[arg(long, env = "HERO_JWT_PREVIOUS_SECRET", hide_env_values = true, requires = "jwt_secret")]
+    #[arg(
+        long,
+        env = "HERO_JWT_PREVIOUS_SECRET",
+        hide_env_values = true,
+        requires = "jwt_secret"
+    )]
     pub jwt_previous_secret: Option<String>,
     /// `iss` claim of access tokens.
     #[arg(long, env = "HERO_JWT_ISSUER", default_value = "hero-aggregator")]
@@ -66,7 +71,10 @@ impl std::fmt::Debug for AuthArgs {
             .field("jwt_audience", &self.jwt_audience)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
-            .field("redis_url", &self.redis_url.as_ref().map(|u| crate::db::redact(u)))
+            .field(
+                "redis_url",
+                &self.redis_url.as_ref().map(|u| crate::db::redact(u)),
+            )
             .field("siwe", &self.siwe)
             .field("google", &self.google)
             .finish_non_exhaustive()
@@ -77,7 +85,10 @@ impl AuthArgs {
     /// Refuses settings that cannot work, with the reason.
     pub fn check(&self) -> anyhow::Result<()> {
         if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32)
-            || self.jwt_previous_secret.as_ref().is_some_and(|s| s.len() < 32)
+            || self
+                .jwt_previous_secret
+                .as_ref()
+                .is_some_and(|s| s.len() < 32)
         {
             anyhow::bail!("--jwt-secret and --jwt-previous-secret must be at least 32 characters");
         }
@@ -88,7 +99,12 @@ impl AuthArgs {
             anyhow::bail!("--redis-prefix must be 1 to 64 characters");
         }
         self.siwe.check()?;
-        if self.google.google_client_ids.iter().any(|c| c.trim().is_empty()) {
+        if self
+            .google
+            .google_client_ids
+            .iter()
+            .any(|c| c.trim().is_empty())
+        {
             anyhow::bail!("--google-client-id must not be empty");
         }
         if self.jwt_issuer.trim().is_empty() || self.jwt_audience.trim().is_empty() {

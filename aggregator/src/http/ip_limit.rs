@@ -132,9 +132,15 @@ mod tests {
             l.check(a, Kind::NodeRegistration, 2).await.is_ok(),
             "another kind"
         );
-        assert!(l.check(a, Kind::Auth, 60_000).await.is_ok(), "a minute later");
+        assert!(
+            l.check(a, Kind::Auth, 60_000).await.is_ok(),
+            "a minute later"
+        );
         for t in 0..1000 {
-            assert!(l.check(a, Kind::Heartbeat, t).await.is_ok(), "0 is unlimited");
+            assert!(
+                l.check(a, Kind::Heartbeat, t).await.is_ok(),
+                "0 is unlimited"
+            );
         }
     }
 
@@ -145,7 +151,11 @@ mod tests {
         for t in 0..3 {
             l.check(a, Kind::GuestAccount, t * 3_600_000).await.unwrap();
         }
-        assert!(l.check(a, Kind::GuestAccount, 20 * 3_600_000).await.is_err());
+        assert!(
+            l.check(a, Kind::GuestAccount, 20 * 3_600_000)
+                .await
+                .is_err()
+        );
         assert!(l.check(a, Kind::GuestAccount, DAY_MS).await.is_ok());
     }
 

@@ -62,7 +62,10 @@ impl GoogleKey {
     }
 
     fn token(&self, claims: &Value) -> String {
-        self.sign(&json!({"alg": "RS256", "kid": self.kid, "typ": "JWT"}), claims)
+        self.sign(
+            &json!({"alg": "RS256", "kid": self.kid, "typ": "JWT"}),
+            claims,
+        )
     }
 }
 
@@ -83,7 +86,10 @@ async fn certs(State(jwks): State<Shared>) -> Response {
         return (StatusCode::INTERNAL_SERVER_ERROR, "backend error").into_response();
     }
     (
-        [(header::CACHE_CONTROL, "public, max-age=3600, must-revalidate, no-transform")],
+        [(
+            header::CACHE_CONTROL,
+            "public, max-age=3600, must-revalidate, no-transform",
+        )],
         axum::Json(json!({ "keys": jwks.keys })),
     )
         .into_response()
@@ -149,7 +155,10 @@ async fn google_id_tokens_sign_in_and_forgeries_are_refused(backend: Backend) {
     again["iss"] = json!("accounts.google.com");
     again["email_verified"] = json!("true");
     let second = sign_in(&game, &first.token(&again)).await;
-    assert_eq!((second.status, second.body["player"]["id"].clone()), (200, player));
+    assert_eq!(
+        (second.status, second.body["player"]["id"].clone()),
+        (200, player)
+    );
     assert_eq!(fetches(), 1, "the keys were fetched once and cached");
     // An unverified email is not kept.
     let mut unverified = claims(&game, "1002");
@@ -162,10 +171,16 @@ async fn google_id_tokens_sign_in_and_forgeries_are_refused(backend: Backend) {
     // Forgeries.
     let mut wrong_aud = claims(&game, "1001");
     wrong_aud["aud"] = json!("someone-else.apps.googleusercontent.com");
-    refused(&sign_in(&game, &first.token(&wrong_aud)).await, "another application");
+    refused(
+        &sign_in(&game, &first.token(&wrong_aud)).await,
+        "another application",
+    );
     let mut wrong_iss = claims(&game, "1001");
     wrong_iss["iss"] = json!("https://accounts.evil.com");
-    refused(&sign_in(&game, &first.token(&wrong_iss)).await, "not issued by Google");
+    refused(
+        &sign_in(&game, &first.token(&wrong_iss)).await,
+        "not issued by Google",
+    );
     let mut expired = claims(&game, "1001");
     expired["exp"] = json!(game.clock.now_ms() / 1000 - 120);
     refused(&sign_in(&game, &first.token(&expired)).await, "expired");
@@ -174,12 +189,25 @@ async fn google_id_tokens_sign_in_and_forgeries_are_refused(backend: Backend) {
     refused(&sign_in(&game, &first.token(&future)).await, "future");
     // Signed by a key Google never published, under a known kid and under an unknown one.
     let stranger = GoogleKey::new("key-1");
-    refused(&sign_in(&game, &stranger.token(&claims(&game, "1001"))).await, "signature");
+    refused(
+        &sign_in(&game, &stranger.token(&claims(&game, "1001"))).await,
+        "signature",
+    );
     let unknown = GoogleKey::new("key-x");
     game.advance(31_000);
-    refused(&sign_in(&game, &unknown.token(&claims(&game, "1001"))).await, "does not publish");
-    assert_eq!(fetches(), 2, "an unknown kid refetches the keys (at most every 30 s)");
-    refused(&sign_in(&game, &unknown.token(&claims(&game, "1001"))).await, "does not publish");
+    refused(
+        &sign_in(&game, &unknown.token(&claims(&game, "1001"))).await,
+        "does not publish",
+    );
+    assert_eq!(
+        fetches(),
+        2,
+        "an unknown kid refetches the keys (at most every 30 s)"
+    );
+    refused(
+        &sign_in(&game, &unknown.token(&claims(&game, "1001"))).await,
+        "does not publish",
+    );
     assert_eq!(fetches(), 2, "and not again right away");
     // Algorithm confusion: HS256 keyed with the public modulus, and `none`.
     let body = URL_SAFE_NO_PAD.encode(claims(&game, "1001").to_string());
@@ -216,20 +244,32 @@ async fn google_id_tokens_sign_in_and_forgeries_are_refused(backend: Backend) {
         let guest = guest.clone();
         let game = &game;
         async move {
-            game.post("/api/v1/players/me/logins/google", &guest, json!({ "id_token": token }))
-                .await
+            game.post(
+                "/api/v1/players/me/logins/google",
+                &guest,
+                json!({ "id_token": token }),
+            )
+            .await
         }
     };
     let taken = link(first.token(&claims(&game, "1001"))).await;
     assert_eq!(taken.status, 409, "{}", taken.body);
     let linked = link(first.token(&claims(&game, "2001"))).await;
     assert_eq!(linked.status, 200, "{}", linked.body);
-    assert_eq!(game.get("/api/v1/players/me", &guest).await["login_method"], "google");
+    assert_eq!(
+        game.get("/api/v1/players/me", &guest).await["login_method"],
+        "google"
+    );
     // A Google-only player cannot unlink its only login.
     let only = sign_in(&game, &first.token(&claims(&game, "3001"))).await;
     let only_token = only.body["access_token"].as_str().unwrap();
     let last = game
-        .call(Method::DELETE, "/api/v1/players/me/logins/google", only_token, None)
+        .call(
+            Method::DELETE,
+            "/api/v1/players/me/logins/google",
+            only_token,
+            None,
+        )
         .await;
     assert_eq!(last.status, 409, "{}", last.body);
 

@@ -9,9 +9,12 @@
 
 mod betting;
 mod clock;
+mod fair_play;
 mod google;
 mod harness;
 mod ladder;
+mod limits;
+mod roles;
 mod scheduler;
 mod settle;
 mod web3;

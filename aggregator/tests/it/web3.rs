@@ -46,8 +46,16 @@ impl Wallet {
             .chars()
             .enumerate()
             .map(|(i, c)| {
-                let nibble = if i % 2 == 0 { case[i / 2] >> 4 } else { case[i / 2] & 0xf };
-                if nibble >= 8 { c.to_ascii_uppercase() } else { c }
+                let nibble = if i % 2 == 0 {
+                    case[i / 2] >> 4
+                } else {
+                    case[i / 2] & 0xf
+                };
+                if nibble >= 8 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
             })
             .collect();
         format!("0x{mixed}")
@@ -130,9 +138,19 @@ pub async fn fields(game: &Game, wallet: &Wallet) -> Fields {
     }
 }
 
-pub async fn submit(game: &Game, path: &str, token: &str, message: &str, signature: &str) -> Answer {
-    game.post(path, token, json!({"message": message, "signature": signature}))
-        .await
+pub async fn submit(
+    game: &Game,
+    path: &str,
+    token: &str,
+    message: &str,
+    signature: &str,
+) -> Answer {
+    game.post(
+        path,
+        token,
+        json!({"message": message, "signature": signature}),
+    )
+    .await
 }
 
 pub async fn sign_in(game: &Game, wallet: &Wallet, fields: &Fields) -> Answer {
@@ -154,13 +172,23 @@ async fn siwe_signs_in_and_refuses_every_forgery(backend: Backend) {
     // A garbage signature does not burn the nonce: the real signature still signs in after.
     let good = fields(&game, &wallet).await;
     let text = good.text();
-    let garbage = submit(&game, "/api/v1/auth/web3", "", &text, &Wallet::new(8).sign(&text)).await;
+    let garbage = submit(
+        &game,
+        "/api/v1/auth/web3",
+        "",
+        &text,
+        &Wallet::new(8).sign(&text),
+    )
+    .await;
     refused(&garbage, 401, "signed by another key");
     let first = sign_in(&game, &wallet, &good).await;
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.body["new_player"], true);
     assert_eq!(first.body["player"]["login_method"], "web3");
-    assert_eq!(first.body["player"]["wallet_address"], wallet.address().as_str());
+    assert_eq!(
+        first.body["player"]["wallet_address"],
+        wallet.address().as_str()
+    );
     let player = first.body["player"]["id"].clone();
     let token = first.body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(game.get("/api/v1/players/me", &token).await["id"], player);
@@ -170,7 +198,13 @@ async fn siwe_signs_in_and_refuses_every_forgery(backend: Backend) {
     // A new nonce: the same player again.
     let again = sign_in(&game, &wallet, &fields(&game, &wallet).await).await;
     assert_eq!(again.status, 200, "{}", again.body);
-    assert_eq!((again.body["new_player"].clone(), again.body["player"]["id"].clone()), (json!(false), player));
+    assert_eq!(
+        (
+            again.body["new_player"].clone(),
+            again.body["player"]["id"].clone()
+        ),
+        (json!(false), player)
+    );
 
     let now = game.clock.now_ms();
     type Edit = fn(&mut Fields, i64);
@@ -178,12 +212,18 @@ async fn siwe_signs_in_and_refuses_every_forgery(backend: Backend) {
         (|f, _| f.domain = "evil.test".into(), "domain"),
         (|f, _| f.uri = "https://evil.test/play".into(), "URI"),
         (|f, _| f.chain_id = 1, "chain id 1"),
-        (|f, now| {
-            f.issued_at_ms = now - 20 * MINUTE;
-            f.expiration_ms = Some(now - 10 * MINUTE);
-        }, "issued too long ago"),
+        (
+            |f, now| {
+                f.issued_at_ms = now - 20 * MINUTE;
+                f.expiration_ms = Some(now - 10 * MINUTE);
+            },
+            "issued too long ago",
+        ),
         (|f, now| f.expiration_ms = Some(now - 2 * MINUTE), "expired"),
-        (|f, now| f.not_before_ms = Some(now + 10 * MINUTE), "not valid yet"),
+        (
+            |f, now| f.not_before_ms = Some(now + 10 * MINUTE),
+            "not valid yet",
+        ),
         (|f, now| f.issued_at_ms = now + 10 * MINUTE, "future"),
     ];
     for (edit, words) in cases {
@@ -214,8 +254,16 @@ async fn siwe_signs_in_and_refuses_every_forgery(backend: Backend) {
     let lowercase = text.replace(&wallet.address(), &wallet.address().to_lowercase());
     for (message, signature, status) in [
         ("hello".to_owned(), wallet.sign("hello"), 422),
-        (text.replace("Version: 1", "Version: 9"), wallet.sign(&text), 422),
-        (format!("{text}\nResources:\n{}", "- https://x.test/\n".repeat(400)), wallet.sign(&text), 422),
+        (
+            text.replace("Version: 1", "Version: 9"),
+            wallet.sign(&text),
+            422,
+        ),
+        (
+            format!("{text}\nResources:\n{}", "- https://x.test/\n".repeat(400)),
+            wallet.sign(&text),
+            422,
+        ),
         ("x".repeat(5000), wallet.sign("x"), 422),
         (lowercase.clone(), wallet.sign(&lowercase), 401),
         (text.clone(), "0x1234".to_owned(), 401),
@@ -226,7 +274,11 @@ async fn siwe_signs_in_and_refuses_every_forgery(backend: Backend) {
         assert_eq!(a.status, status, "{message:.80}: {}", a.body);
     }
     let unknown_field = game
-        .post("/api/v1/auth/web3", "", json!({"message": text, "signature": wallet.sign(&text), "address": "0x"}))
+        .post(
+            "/api/v1/auth/web3",
+            "",
+            json!({"message": text, "signature": wallet.sign(&text), "address": "0x"}),
+        )
         .await;
     assert_eq!(unknown_field.status, 422);
     // After all that, the nonce of this message is still good.
@@ -240,13 +292,18 @@ async fn one_signed_message_signs_in_once_under_concurrency(backend: Backend) {
     let f = fields(&game, &wallet).await;
     let text = f.text();
     let signature = wallet.sign(&text);
-    let answers: Vec<Answer> = join_all(
-        (0..12).map(|_| submit(&game, "/api/v1/auth/web3", "", &text, &signature)),
-    )
-    .await;
+    let answers: Vec<Answer> =
+        join_all((0..12).map(|_| submit(&game, "/api/v1/auth/web3", "", &text, &signature))).await;
     let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 401), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
     let winner = answers.iter().find(|a| a.status == 200).unwrap();
     assert_eq!(winner.body["new_player"], true);
     // One player was made: the next sign-in finds it.
@@ -266,41 +323,103 @@ async fn a_wallet_links_to_one_player_and_the_last_login_stays(backend: Backend)
     // The guest links a wallet: it is upgraded, and the wallet signs in to it.
     let f = fields(&game, &wallet).await;
     let text = f.text();
-    let linked = submit(&game, "/api/v1/players/me/logins/web3", &guest, &text, &wallet.sign(&text)).await;
+    let linked = submit(
+        &game,
+        "/api/v1/players/me/logins/web3",
+        &guest,
+        &text,
+        &wallet.sign(&text),
+    )
+    .await;
     assert_eq!(linked.status, 200, "{}", linked.body);
     assert_eq!(linked.body["linked"][0]["kind"], "web3");
-    assert_eq!(linked.body["linked"][0]["subject"], wallet.address().as_str());
+    assert_eq!(
+        linked.body["linked"][0]["subject"],
+        wallet.address().as_str()
+    );
     assert_eq!(linked.body["devices"], 1);
     let upgraded = game.get("/api/v1/players/me", &guest).await;
     assert_eq!(upgraded["login_method"], "web3");
     let by_wallet = sign_in(&game, &wallet, &fields(&game, &wallet).await).await;
-    assert_eq!(by_wallet.body["player"]["id"], me["id"], "{}", by_wallet.body);
+    assert_eq!(
+        by_wallet.body["player"]["id"], me["id"],
+        "{}",
+        by_wallet.body
+    );
     assert_eq!(by_wallet.body["new_player"], false);
 
     // Another player cannot take the wallet; the owner cannot link a second one.
     let other = game.guest().await;
     let f = fields(&game, &wallet).await;
     let text = f.text();
-    let taken = submit(&game, "/api/v1/players/me/logins/web3", &other, &text, &wallet.sign(&text)).await;
+    let taken = submit(
+        &game,
+        "/api/v1/players/me/logins/web3",
+        &other,
+        &text,
+        &wallet.sign(&text),
+    )
+    .await;
     refused(&taken, 409, "another player");
     let second = Wallet::new(12);
     let f = fields(&game, &second).await;
     let text = f.text();
-    let twice = submit(&game, "/api/v1/players/me/logins/web3", &guest, &text, &second.sign(&text)).await;
+    let twice = submit(
+        &game,
+        "/api/v1/players/me/logins/web3",
+        &guest,
+        &text,
+        &second.sign(&text),
+    )
+    .await;
     refused(&twice, 409, "unlink it first");
 
     // A wallet-only player cannot remove its only login; the guest (with its device) can.
     let wallet_only = sign_in(&game, &second, &fields(&game, &second).await).await;
     let wallet_token = wallet_only.body["access_token"].as_str().unwrap();
-    let last = game.call(Method::DELETE, "/api/v1/players/me/logins/web3", wallet_token, None).await;
+    let last = game
+        .call(
+            Method::DELETE,
+            "/api/v1/players/me/logins/web3",
+            wallet_token,
+            None,
+        )
+        .await;
     refused(&last, 409, "last way to sign in");
     let logins: Value = game.get("/api/v1/players/me/logins", wallet_token).await;
-    assert_eq!((logins["linked"].as_array().unwrap().len(), logins["devices"].as_i64()), (1, Some(0)));
-    let unlinked = game.call(Method::DELETE, "/api/v1/players/me/logins/web3", &guest, None).await;
+    assert_eq!(
+        (
+            logins["linked"].as_array().unwrap().len(),
+            logins["devices"].as_i64()
+        ),
+        (1, Some(0))
+    );
+    let unlinked = game
+        .call(
+            Method::DELETE,
+            "/api/v1/players/me/logins/web3",
+            &guest,
+            None,
+        )
+        .await;
     assert_eq!(unlinked.status, 204, "{}", unlinked.body);
-    let gone = game.call(Method::DELETE, "/api/v1/players/me/logins/web3", &guest, None).await;
+    let gone = game
+        .call(
+            Method::DELETE,
+            "/api/v1/players/me/logins/web3",
+            &guest,
+            None,
+        )
+        .await;
     refused(&gone, 404, "no web3");
-    let bad_kind = game.call(Method::DELETE, "/api/v1/players/me/logins/github", &guest, None).await;
+    let bad_kind = game
+        .call(
+            Method::DELETE,
+            "/api/v1/players/me/logins/github",
+            &guest,
+            None,
+        )
+        .await;
     assert_eq!(bad_kind.status, 404);
     // Unlinked, the wallet makes a new player of its own.
     let fresh = sign_in(&game, &wallet, &fields(&game, &wallet).await).await;

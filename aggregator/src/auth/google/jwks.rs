@@ -124,7 +124,11 @@ impl Jwks {
             }
         }
         let (keys, ttl) = self.fetch().await?;
-        tracing::info!(keys = keys.len(), cache_ms = ttl, "fetched Google's signing keys");
+        tracing::info!(
+            keys = keys.len(),
+            cache_ms = ttl,
+            "fetched Google's signing keys"
+        );
         *cache = Cached {
             keys,
             fetched_at_ms: Some(now_ms),
@@ -161,7 +165,10 @@ mod tests {
 
     #[test]
     fn cache_lifetime_follows_max_age_within_bounds() {
-        assert_eq!(cache_ms(Some("public, max-age=19845, must-revalidate")), 19_845_000);
+        assert_eq!(
+            cache_ms(Some("public, max-age=19845, must-revalidate")),
+            19_845_000
+        );
         assert_eq!(cache_ms(Some("no-cache")), DEFAULT_CACHE_MS);
         assert_eq!(cache_ms(None), DEFAULT_CACHE_MS);
         assert_eq!(cache_ms(Some("max-age=1")), MIN_CACHE_MS);

@@ -22,7 +22,11 @@ pub const MAX_TOKEN_BYTES: usize = 8192;
 pub struct GoogleArgs {
     /// OAuth client id(s) of the game's frontends (repeatable or comma-separated): an ID token
     /// must be issued for one of them. Google sign-in is off without one.
-    #[arg(long = "google-client-id", env = "HERO_GOOGLE_CLIENT_IDS", value_delimiter = ',')]
+    #[arg(
+        long = "google-client-id",
+        env = "HERO_GOOGLE_CLIENT_IDS",
+        value_delimiter = ','
+    )]
     pub google_client_ids: Vec<String>,
     /// Where Google publishes its signing keys (JWKS).
     #[arg(
@@ -108,7 +112,11 @@ impl Google {
         else {
             return Err(IdTokenError::Malformed);
         };
-        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| IdTokenError::Malformed);
+        let decode = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| IdTokenError::Malformed)
+        };
         let header: Header =
             serde_json::from_slice(&decode(header)?).map_err(|_| IdTokenError::Malformed)?;
         // The algorithm is pinned: HS256 "signed" with the public key, `none` and the rest are
@@ -151,10 +159,8 @@ impl Google {
         if claims.sub.is_empty() || claims.sub.len() > 255 {
             return Err(IdTokenError::Malformed);
         }
-        let verified = matches!(
-            claims.email_verified,
-            Some(serde_json::Value::Bool(true))
-        ) || matches!(&claims.email_verified, Some(serde_json::Value::String(s)) if s == "true");
+        let verified = matches!(claims.email_verified, Some(serde_json::Value::Bool(true)))
+            || matches!(&claims.email_verified, Some(serde_json::Value::String(s)) if s == "true");
         Ok(GoogleAccount {
             sub: claims.sub,
             email: claims

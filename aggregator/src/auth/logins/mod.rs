@@ -90,7 +90,12 @@ pub async fn owner(tx: &mut Tx, account: &Account) -> Result<Option<String>, sql
         .await
 }
 
-async fn insert(tx: &mut Tx, player: &str, account: &Account, now_ms: i64) -> Result<(), sqlx::Error> {
+async fn insert(
+    tx: &mut Tx,
+    player: &str,
+    account: &Account,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO player_logins (kind, subject, player_id, email, chain_id, created_at_ms, \
              last_login_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -124,10 +129,11 @@ async fn touch(tx: &mut Tx, account: &Account, now_ms: i64) -> Result<(), sqlx::
 /// Locks the player's row for the rest of the transaction (links and unlinks of one player
 /// run one at a time, so two unlinks cannot both see "one left").
 async fn lock_player(tx: &mut Tx, player: &str) -> Result<bool, sqlx::Error> {
-    let locked = sqlx::query("UPDATE players SET last_login_at_ms = last_login_at_ms WHERE id = $1")
-        .bind(player)
-        .execute(&mut **tx)
-        .await?;
+    let locked =
+        sqlx::query("UPDATE players SET last_login_at_ms = last_login_at_ms WHERE id = $1")
+            .bind(player)
+            .execute(&mut **tx)
+            .await?;
     Ok(locked.rows_affected() == 1)
 }
 
@@ -149,7 +155,12 @@ pub async fn sign_in(
 }
 
 /// Links `account` to `player`. A guest becomes a player of the account's kind.
-pub async fn link(tx: &mut Tx, player: &str, account: &Account, now_ms: i64) -> Result<(), ApiError> {
+pub async fn link(
+    tx: &mut Tx,
+    player: &str,
+    account: &Account,
+    now_ms: i64,
+) -> Result<(), ApiError> {
     if !lock_player(tx, player).await? {
         return Err(ApiError::NotFound("no such player".into()));
     }
@@ -163,13 +174,12 @@ pub async fn link(tx: &mut Tx, player: &str, account: &Account, now_ms: i64) -> 
         }
         None => {}
     }
-    let has_kind: Option<String> = sqlx::query_scalar(
-        "SELECT subject FROM player_logins WHERE player_id = $1 AND kind = $2",
-    )
-    .bind(player)
-    .bind(account.kind.as_str())
-    .fetch_optional(&mut **tx)
-    .await?;
+    let has_kind: Option<String> =
+        sqlx::query_scalar("SELECT subject FROM player_logins WHERE player_id = $1 AND kind = $2")
+            .bind(player)
+            .bind(account.kind.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
     if has_kind.is_some() {
         return Err(ApiError::Conflict(format!(
             "you already have a {} account linked; unlink it first",

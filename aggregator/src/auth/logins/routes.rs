@@ -139,9 +139,9 @@ async fn proven_google(state: &AppState, proof: &GoogleProof) -> ApiResult<Accou
         .verify(&proof.id_token, state.clock.now_ms())
         .await
         .map_err(|e| match e {
-            crate::auth::google::IdTokenError::Key(crate::auth::google::jwks::JwksError::Fetch(
-                reason,
-            )) => {
+            crate::auth::google::IdTokenError::Key(
+                crate::auth::google::jwks::JwksError::Fetch(reason),
+            ) => {
                 tracing::warn!(%reason, "Google's signing keys are unavailable");
                 ApiError::Unavailable("Google's signing keys are unavailable; try again".into())
             }
@@ -247,7 +247,12 @@ pub async fn list_logins(
     logins_of(&state, &player.id).await
 }
 
-async fn link_account(state: &AppState, mut tx: Tx, player: &str, account: Account) -> ApiResult<Json<Logins>> {
+async fn link_account(
+    state: &AppState,
+    mut tx: Tx,
+    player: &str,
+    account: Account,
+) -> ApiResult<Json<Logins>> {
     super::link(&mut tx, player, &account, state.clock.now_ms()).await?;
     tx.commit().await?;
     tracing::info!(player.id = %player, login = account.kind.as_str(), "account linked");
@@ -296,7 +301,11 @@ pub async fn link_google(
     link_account(&state, tx, &player.id, account).await
 }
 
-async fn unlink(state: &AppState, player: &CurrentPlayer, kind: LoginKind) -> ApiResult<StatusCode> {
+async fn unlink(
+    state: &AppState,
+    player: &CurrentPlayer,
+    kind: LoginKind,
+) -> ApiResult<StatusCode> {
     let mut tx = state.db.begin_write().await?;
     super::unlink(&mut tx, &player.id, kind).await?;
     tx.commit().await?;
@@ -313,7 +322,10 @@ async fn unlink(state: &AppState, player: &CurrentPlayer, kind: LoginKind) -> Ap
     ),
     security(("bearer" = []))
 )]
-pub async fn unlink_web3(State(state): State<AppState>, player: CurrentPlayer) -> ApiResult<StatusCode> {
+pub async fn unlink_web3(
+    State(state): State<AppState>,
+    player: CurrentPlayer,
+) -> ApiResult<StatusCode> {
     unlink(&state, &player, LoginKind::Web3).await
 }
 
@@ -326,6 +338,9 @@ pub async fn unlink_web3(State(state): State<AppState>, player: CurrentPlayer) -
     ),
     security(("bearer" = []))
 )]
-pub async fn unlink_google(State(state): State<AppState>, player: CurrentPlayer) -> ApiResult<StatusCode> {
+pub async fn unlink_google(
+    State(state): State<AppState>,
+    player: CurrentPlayer,
+) -> ApiResult<StatusCode> {
     unlink(&state, &player, LoginKind::Google).await
 }

@@ -92,7 +92,8 @@ fn timestamp(value: &str, what: &str) -> Result<i64, MalformedMessage> {
     }
     let t = OffsetDateTime::parse(value, &Rfc3339)
         .map_err(|_| bad(format!("{what} is not an RFC 3339 date-time")))?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| bad(format!("{what} is out of range")))
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| bad(format!("{what} is out of range")))
 }
 
 fn parse_uri(value: &str, what: &str) -> Result<url::Url, MalformedMessage> {
@@ -127,7 +128,9 @@ impl SiweMessage {
     /// Parses `text` by the EIP-4361 grammar (lines end with `\n`; no trailing newline).
     pub fn parse(text: &str) -> Result<SiweMessage, MalformedMessage> {
         if text.len() > MAX_MESSAGE_BYTES {
-            return Err(bad(format!("the message is over {MAX_MESSAGE_BYTES} bytes")));
+            return Err(bad(format!(
+                "the message is over {MAX_MESSAGE_BYTES} bytes"
+            )));
         }
         if text.contains('\r') {
             return Err(bad("lines must end with \\n alone"));
@@ -148,8 +151,7 @@ impl SiweMessage {
         let statement = match lines.next("the statement or a blank line")? {
             "" => None,
             statement => {
-                if statement.len() > MAX_STATEMENT_BYTES
-                    || statement.chars().any(char::is_control)
+                if statement.len() > MAX_STATEMENT_BYTES || statement.chars().any(char::is_control)
                 {
                     return Err(bad(format!(
                         "the statement must be one line of at most {MAX_STATEMENT_BYTES} bytes"
@@ -169,7 +171,9 @@ impl SiweMessage {
         if chain.is_empty() || chain.len() > 19 || !chain.chars().all(|c| c.is_ascii_digit()) {
             return Err(bad("the chain id must be a decimal number"));
         }
-        let chain_id = chain.parse().map_err(|_| bad("the chain id is out of range"))?;
+        let chain_id = chain
+            .parse()
+            .map_err(|_| bad("the chain id is out of range"))?;
         let nonce = lines.tagged("Nonce")?;
         if !NONCE_BYTES.contains(&nonce.len()) || !nonce.chars().all(|c| c.is_ascii_alphanumeric())
         {
@@ -303,7 +307,10 @@ Issued At: 2026-12-01T10:00:00Z";
         let many: String = (0..=MAX_RESOURCES)
             .map(|i| format!("\n- https://example.com/{i}"))
             .collect();
-        let text = format!("{}{many}", FULL.split("\nResources:").next().unwrap().to_owned() + "\nResources:");
+        let text = format!(
+            "{}{many}",
+            FULL.split("\nResources:").next().unwrap().to_owned() + "\nResources:"
+        );
         assert!(SiweMessage::parse(&text).is_err());
     }
 }

@@ -112,10 +112,16 @@ impl Siwe {
         if message.issued_at_ms < now_ms - NONCE_TTL_MS - LEEWAY_MS {
             return Err(Refused::TooOld);
         }
-        if message.expiration_ms.is_some_and(|t| t + LEEWAY_MS <= now_ms) {
+        if message
+            .expiration_ms
+            .is_some_and(|t| t + LEEWAY_MS <= now_ms)
+        {
             return Err(Refused::Expired);
         }
-        if message.not_before_ms.is_some_and(|t| t > now_ms + LEEWAY_MS) {
+        if message
+            .not_before_ms
+            .is_some_and(|t| t > now_ms + LEEWAY_MS)
+        {
             return Err(Refused::NotYetValid);
         }
         let claimed = signature::parse_checksummed(&message.address)
@@ -165,11 +171,26 @@ mod tests {
         let key = SigningKey::from_slice(&[3u8; 32]).unwrap();
         let s = siwe();
         let (m, text, sig) = signed(&key, |t| t);
-        assert_eq!(s.verify(&m, &text, &sig, NOW), Ok(signature::address_of(key.verifying_key())));
+        assert_eq!(
+            s.verify(&m, &text, &sig, NOW),
+            Ok(signature::address_of(key.verifying_key()))
+        );
         let refusals: [(fn(String) -> String, i64, Refused); 5] = [
-            (|t| t.replace("game.example wants", "evil.example wants"), NOW, Refused::Domain("evil.example".into())),
-            (|t| t.replace("https://game.example/app", "https://evil.example/app"), NOW, Refused::Uri),
-            (|t| t.replace("Chain ID: 5000", "Chain ID: 1"), NOW, Refused::Chain(1)),
+            (
+                |t| t.replace("game.example wants", "evil.example wants"),
+                NOW,
+                Refused::Domain("evil.example".into()),
+            ),
+            (
+                |t| t.replace("https://game.example/app", "https://evil.example/app"),
+                NOW,
+                Refused::Uri,
+            ),
+            (
+                |t| t.replace("Chain ID: 5000", "Chain ID: 1"),
+                NOW,
+                Refused::Chain(1),
+            ),
             (|t| t, NOW + 10 * 60_000 + LEEWAY_MS, Refused::Expired),
             (|t| t, NOW - LEEWAY_MS - 1, Refused::IssuedInFuture),
         ];
@@ -182,6 +203,9 @@ mod tests {
         // Signed by another key, or a signature over another text.
         let other = SigningKey::from_slice(&[4u8; 32]).unwrap();
         let (_, _, other_sig) = signed(&other, |t| t);
-        assert!(matches!(s.verify(&m, &text, &other_sig, NOW), Err(Refused::Signature(_))));
+        assert!(matches!(
+            s.verify(&m, &text, &other_sig, NOW),
+            Err(Refused::Signature(_))
+        ));
     }
 }

@@ -65,7 +65,11 @@ pub fn checksummed(address: &[u8; 20]) -> String {
     out.push_str("0x");
     for (i, c) in lower.chars().enumerate() {
         let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
-        out.push(if nibble >= 8 { c.to_ascii_uppercase() } else { c });
+        out.push(if nibble >= 8 {
+            c.to_ascii_uppercase()
+        } else {
+            c
+        });
     }
     out
 }
@@ -117,9 +121,7 @@ mod tests {
     fn a_personal_sign_signature_recovers_its_signer() {
         let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
         let message = "hello";
-        let (sig, recid) = key
-            .sign_prehash_recoverable(&eip191_hash(message))
-            .unwrap();
+        let (sig, recid) = key.sign_prehash_recoverable(&eip191_hash(message)).unwrap();
         let mut bytes = sig.to_bytes().to_vec();
         bytes.push(27 + recid.to_byte());
         let signature = format!("0x{}", hex::encode(&bytes));
@@ -131,7 +133,13 @@ mod tests {
             recover("hello!", &signature).ok(),
             Some(address_of(key.verifying_key()))
         );
-        for garbage in ["", "0x", "0xzz", &signature[..100], &format!("{signature}00")] {
+        for garbage in [
+            "",
+            "0x",
+            "0xzz",
+            &signature[..100],
+            &format!("{signature}00"),
+        ] {
             assert_eq!(recover(message, garbage), Err(SignatureError::Malformed));
         }
     }

@@ -26,7 +26,13 @@ pub fn retry_after_secs(oldest_ms: i64, window_ms: i64, now_ms: i64) -> u64 {
 
 impl LocalWindows {
     /// Counts one hit of `key` at `now_ms`, or refuses it when `limit` hits are in the window.
-    pub fn hit(&self, key: &str, limit: usize, window_ms: i64, now_ms: i64) -> Result<(), Exceeded> {
+    pub fn hit(
+        &self,
+        key: &str,
+        limit: usize,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), Exceeded> {
         if self.hits.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.windows
                 .retain(|_, (window, times)| times.back().is_some_and(|&t| t > now_ms - *window));

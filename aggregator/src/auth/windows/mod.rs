@@ -40,12 +40,20 @@ impl Windows {
     }
 
     /// Counts one hit of `key` at `now_ms`, or refuses it when `limit` hits are in the window.
-    pub async fn hit(&self, key: &str, limit: usize, window_ms: i64, now_ms: i64) -> Result<(), Exceeded> {
+    pub async fn hit(
+        &self,
+        key: &str,
+        limit: usize,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), Exceeded> {
         if let Some(shared) = &self.shared {
             match shared.hit(key, limit, window_ms, now_ms).await {
                 Ok(()) => return Ok(()),
                 Err(Some(exceeded)) => return Err(exceeded),
-                Err(None) => metrics::counter!(crate::http::metrics::RATE_LIMIT_REDIS_ERRORS).increment(1),
+                Err(None) => {
+                    metrics::counter!(crate::http::metrics::RATE_LIMIT_REDIS_ERRORS).increment(1)
+                }
             }
         }
         self.local.hit(key, limit, window_ms, now_ms)

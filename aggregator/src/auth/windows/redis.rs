@@ -35,10 +35,14 @@ impl RedisWindows {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisWindows> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(3))
+            .set_connection_timeout(Duration::from_secs(2))
             .set_response_timeout(Duration::from_millis(500))
+            .set_max_delay(1_000)
             .set_number_of_retries(2);
-        let connection = ConnectionManager::new_with_config(client, config).await?;
+        let connect = ConnectionManager::new_with_config(client, config);
+        let connection = tokio::time::timeout(Duration::from_secs(5), connect)
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))??;
         Ok(RedisWindows {
             connection,
             script: redis::Script::new(SCRIPT),

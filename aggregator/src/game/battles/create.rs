@@ -95,10 +95,10 @@ pub async fn create(
                 state.game.battles_per_opponent_per_day,
                 state.clock.now_ms(),
             )
-                .await?
-                .ok_or_else(|| {
-                    ApiError::Conflict("no opponent is available yet; try again later".into())
-                })?
+            .await?
+            .ok_or_else(|| {
+                ApiError::Conflict("no opponent is available yet; try again later".into())
+            })?
         }
     };
     if opponent_id == body.character_id {
