@@ -10,6 +10,7 @@ on_both_databases!(
     wrong_methods_and_huge_bodies_get_the_error_shape,
     migrate_creates_the_schema_and_is_repeatable,
     operators_are_created_listed_and_revoked_from_the_command_line,
+    admins_are_created_listed_and_revoked_from_the_command_line,
     restarting_local_nodes_leaves_no_stale_nodes_listed,
 );
 
@@ -103,7 +104,10 @@ async fn operators_are_created_listed_and_revoked_from_the_command_line(backend:
         .unwrap()
         .trim()
         .to_string();
-    assert_eq!(token.len(), 64, "{stdout}");
+    assert!(
+        token.starts_with("hero_enroll_") && token.len() == 76,
+        "{stdout}"
+    );
     let (ok, _, stderr) = run(&["create", "acme"]);
     assert!(!ok, "a second acme is refused");
     assert!(stderr.contains("acme"), "{stderr}");
@@ -129,6 +133,69 @@ async fn operators_are_created_listed_and_revoked_from_the_command_line(backend:
     assert!(ok && stdout.contains("1 of its nodes left"), "{stdout}");
     let (status, _) = register(&agg.url(), Some(&token), body, Some(&k)).await;
     assert_eq!(status, 401, "a revoked token registers nothing");
+}
+
+/// `hero-aggregator admin create|list|revoke`: a personal admin token, printed once, that opens
+/// admin endpoints until it is revoked (on a running aggregator, at once).
+async fn admins_are_created_listed_and_revoked_from_the_command_line(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let run = |args: &[&str]| {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database-url", &db.url]);
+        let out = run_to_exit("hero-aggregator", &all, &[("RUST_BACKTRACE", "0")], &[]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&["create", "ops-alice"]);
+    assert!(ok, "{stderr}");
+    let token = stdout
+        .lines()
+        .find_map(|l| l.split("Bearer ...): ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(token.starts_with("hero_admin_"), "{stdout}");
+    let (ok, _, stderr) = run(&["create", "ops-alice"]);
+    assert!(!ok && stderr.contains("ops-alice"), "{stderr}");
+    let (ok, _, stderr) = run(&["create", "bad name"]);
+    assert!(!ok && stderr.contains("admin names"), "{stderr}");
+
+    // No --admin-token: the personal token is the only way in.
+    let agg = Aggregator::start(&db, &AggregatorOptions::default());
+    let client = reqwest::Client::new();
+    let tasks = format!("{}/api/v1/admin/tasks", agg.url());
+    let status = |token: String| {
+        let request = client.get(&tasks).bearer_auth(token).send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(token.clone()).await, 200);
+    assert_eq!(status("hero_admin_guess".into()).await, 401);
+    let (ok, stdout, _) = run(&["list"]);
+    assert!(
+        ok && stdout.contains("ops-alice\tactive\tlast used at"),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = run(&["revoke", "ops-alice"]);
+    assert!(ok && stdout.contains("revoked"), "{stdout}");
+    assert_eq!(status(token).await, 401, "revoked at once");
+    let (ok, _, stderr) = run(&["revoke", "ops-alice"]);
+    assert!(!ok && stderr.contains("no active admin"), "{stderr}");
+    // `keys rotate` (its effect on tokens is tested in the aggregator's `roles` tests).
+    let out = run_to_exit(
+        "hero-aggregator",
+        &["keys", "rotate", "--database-url", &db.url],
+        &[],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("is current"),
+        "{stdout}"
+    );
 }
 
 async fn migrate_creates_the_schema_and_is_repeatable(backend: Backend) {
@@ -179,8 +246,17 @@ fn help_never_prints_secrets_from_the_environment() {
         ("HERO_ENROLLMENT_TOKEN", "enrollsecret"),
         ("HERO_GEMINI_API_KEY", "geminisecret"),
         ("HERO_JWT_SECRET", "jwtsecret-0123456789-0123456789-01"),
+        (
+            "HERO_JWT_PREVIOUS_SECRET",
+            "jwtprevious-0123456789-0123456789",
+        ),
+        ("HERO_REDIS_URL", "redis://:redissecret@127.0.0.1:6379"),
     ];
-    for args in [&["--help"][..], &["operators", "create", "--help"][..]] {
+    for args in [
+        &["--help"][..],
+        &["operators", "create", "--help"][..],
+        &["admin", "create", "--help"][..],
+    ] {
         let out = run_to_exit("hero-aggregator", args, &secrets, &[]);
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success());

@@ -155,7 +155,7 @@ mod tests {
         let text = edit(format!(
             "game.example wants you to sign in with your Ethereum account:\n{address}\n\n\n\
              URI: https://game.example/app\nVersion: 1\nChain ID: 5000\nNonce: n0nce1234\n\
-             Issued At: 2026-12-01T10:00:00Z\nExpiration Time: 2026-12-01T10:10:00Z"
+             Issued At: 2026-12-01T10:00:00Z\nExpiration Time: 2026-12-01T10:02:00Z"
         ));
         let (sig, recid) = key
             .sign_prehash_recoverable(&signature::eip191_hash(&text))
@@ -191,7 +191,7 @@ mod tests {
                 NOW,
                 Refused::Chain(1),
             ),
-            (|t| t, NOW + 10 * 60_000 + LEEWAY_MS, Refused::Expired),
+            (|t| t, NOW + 2 * 60_000 + LEEWAY_MS, Refused::Expired),
             (|t| t, NOW - LEEWAY_MS - 1, Refused::IssuedInFuture),
         ];
         for (edit, now, expected) in refusals {
@@ -203,6 +203,7 @@ mod tests {
         // Signed by another key, or a signature over another text.
         let other = SigningKey::from_slice(&[4u8; 32]).unwrap();
         let (_, _, other_sig) = signed(&other, |t| t);
+        let (m, text, _) = signed(&key, |t| t);
         assert!(matches!(
             s.verify(&m, &text, &other_sig, NOW),
             Err(Refused::Signature(_))
