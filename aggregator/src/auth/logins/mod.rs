@@ -200,7 +200,7 @@ pub async fn unlink(tx: &mut Tx, player: &str, kind: LoginKind) -> Result<(), Ap
     if !lock_player(tx, player).await? {
         return Err(ApiError::NotFound("no such player".into()));
     }
-    let logins = list(&mut **tx, player).await?;
+    let logins = list(tx, player).await?;
     if !logins.linked.iter().any(|l| l.kind == kind) {
         return Err(ApiError::NotFound(format!(
             "you have no {} account linked",

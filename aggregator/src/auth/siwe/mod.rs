@@ -175,7 +175,8 @@ mod tests {
             s.verify(&m, &text, &sig, NOW),
             Ok(signature::address_of(key.verifying_key()))
         );
-        let refusals: [(fn(String) -> String, i64, Refused); 5] = [
+        type Edit = fn(String) -> String;
+        let refusals: [(Edit, i64, Refused); 5] = [
             (
                 |t| t.replace("game.example wants", "evil.example wants"),
                 NOW,
