@@ -228,7 +228,7 @@ impl Aggregator {
             "--ip-limit-auth-per-minute",
             "--ip-limit-register-per-minute",
             "--ip-limit-heartbeat-per-minute",
-            "--ip-limit-guests-per-day",
+            "--ip-limit-accounts-per-day",
             "--battles-per-opponent-per-day",
         ] {
             if !options.extra.iter().any(|e| e == limit) {

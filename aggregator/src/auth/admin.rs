@@ -144,19 +144,17 @@ impl FromRequestParts<AppState> for Admin {
                 "needs an admin token (Authorization: Bearer ...)".into(),
             ));
         };
-        match kinds::of(token) {
-            TokenKind::Player | TokenKind::Node | TokenKind::Enrollment => {
-                return Err(ApiError::Unauthorized(format!(
-                    "this is {}; admin endpoints need an admin token",
-                    kinds::of(token).described()
-                )));
-            }
-            TokenKind::Admin | TokenKind::Unknown => {}
-        }
+        // The bootstrap token is compared first, whatever its shape.
         let Some(name) = authenticate(state, token).await? else {
-            return Err(ApiError::Unauthorized(
-                "admin token is not valid (unknown or revoked)".into(),
-            ));
+            return Err(ApiError::Unauthorized(match kinds::of(token) {
+                kind @ (TokenKind::Player | TokenKind::Node | TokenKind::Enrollment) => format!(
+                    "this is {}; admin endpoints need an admin token",
+                    kind.described()
+                ),
+                TokenKind::Admin | TokenKind::Unknown => {
+                    "admin token is not valid (unknown or revoked)".into()
+                }
+            }));
         };
         tracing::info!(
             target: "audit",

@@ -29,8 +29,12 @@ pub use settings::AuthArgs;
 
 use crate::db::Db;
 
-/// Least time between two reloads of the signing keys from the database.
+/// Least time between two reloads of the signing keys caused by an unknown `kid`.
 const KEY_RELOAD_EVERY_MS: i64 = 10_000;
+/// The signing keys are reloaded at least this often while tokens are being verified, so a
+/// rotation reaches every running replica within a minute (new tokens are signed with the new
+/// key, and after a second rotation the retired key is refused).
+const KEY_REFRESH_EVERY_MS: i64 = 60_000;
 
 pub fn router() -> utoipa_axum::router::OpenApiRouter<crate::state::AppState> {
     routes::router().merge(logins::routes::router())
@@ -49,6 +53,8 @@ pub struct Auth {
     /// The rate-limit windows, shared with the per-address limits.
     pub windows: Arc<windows::Windows>,
     pub siwe: siwe::Siwe,
+    /// Authenticates the Sign-In with Ethereum nonces this server issues.
+    pub nonces: siwe::nonces::NonceKey,
     /// `None` when Google sign-in is off.
     pub google: Option<google::Google>,
 }
@@ -106,6 +112,9 @@ impl Auth {
             ),
             windows,
             siwe: siwe::Siwe::new(&args.siwe),
+            nonces: siwe::nonces::NonceKey::load(db, now_ms)
+                .await
+                .context("loading the sign-in nonce key from the database")?,
             google: google::Google::new(&args.google),
             args: args.clone(),
         })
@@ -119,8 +128,9 @@ impl Auth {
         }
     }
 
-    /// Verifies an access token. A token signed with a key we lack makes us reload the keys
-    /// from the database once (at most every 10 s): another replica may have rotated them.
+    /// Verifies an access token. The keys are reloaded from the database every minute, and
+    /// when a token names a key we lack (at most every 10 s): another replica or
+    /// `hero-aggregator keys rotate` may have rotated them.
     pub async fn verify(
         &self,
         db: &Db,
@@ -128,22 +138,36 @@ impl Auth {
         now_ms: i64,
     ) -> Result<jwt::Claims, jwt::TokenError> {
         let now_secs = now_ms.div_euclid(1000);
+        if self.keys_in_database {
+            self.reload(db, now_ms, KEY_REFRESH_EVERY_MS).await;
+        }
         match self.tokens().verify(token, now_secs) {
             Err(jwt::TokenError::UnknownKey) if self.keys_in_database => {}
             other => return other,
         }
+        if !self.reload(db, now_ms, KEY_RELOAD_EVERY_MS).await {
+            return Err(jwt::TokenError::UnknownKey);
+        }
+        self.tokens().verify(token, now_secs)
+    }
+
+    /// Reloads the keys unless they were loaded less than `every_ms` ago (or another request
+    /// is reloading them); whether this call reloaded.
+    async fn reload(&self, db: &Db, now_ms: i64, every_ms: i64) -> bool {
         let last = self.last_reload_ms.load(Ordering::Relaxed);
-        if now_ms - last < KEY_RELOAD_EVERY_MS
+        if now_ms - last < every_ms
             || self
                 .last_reload_ms
                 .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
                 .is_err()
         {
-            return Err(jwt::TokenError::UnknownKey);
+            return false;
         }
         match load_keys(db, &self.args).await {
             Ok(Some(keys)) => {
-                tracing::info!(kid = keys.current_kid(), "reloaded the JWT signing keys");
+                if keys.current_kid() != self.tokens().current_kid() {
+                    tracing::info!(kid = keys.current_kid(), "loaded rotated JWT signing keys");
+                }
                 if let Ok(mut current) = self.tokens.write() {
                     *current = Arc::new(keys);
                 }
@@ -151,7 +175,7 @@ impl Auth {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "could not reload the JWT signing keys"),
         }
-        self.tokens().verify(token, now_secs)
+        true
     }
 }
 

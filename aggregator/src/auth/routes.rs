@@ -69,7 +69,7 @@ pub async fn guest(
 ) -> ApiResult<(StatusCode, Json<GuestLogin>)> {
     let now = state.clock.now_ms();
     state.ip_limiter.check(ip, Kind::Auth, now).await?;
-    state.ip_limiter.check(ip, Kind::GuestAccount, now).await?;
+    state.ip_limiter.check(ip, Kind::NewAccount, now).await?;
     let mut tx = state.db.begin_write().await?;
     let player = store::create(&mut tx, &state.game.ledger, "guest", now).await?;
     let device_id = uuid::Uuid::new_v4().to_string();

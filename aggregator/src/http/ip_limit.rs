@@ -1,6 +1,7 @@
 //! Per-client-address rate limits for the unauthenticated endpoints an attacker would flood:
 //! sign-ins (guest, device, wallet, Google, refresh), node registration and heartbeats, a
-//! sliding minute per (address, kind); and new guest accounts, a sliding day per address.
+//! sliding minute per (address, kind); and new accounts (guest, wallet or Google), a sliding day
+//! per address.
 //! IPv6 clients count by their /64. The windows are this process's, or shared by every
 //! replica through Redis ([`crate::auth::windows`]).
 
@@ -17,8 +18,8 @@ pub enum Kind {
     Auth,
     NodeRegistration,
     Heartbeat,
-    /// A new guest account (per day).
-    GuestAccount,
+    /// A new account: a guest, or a first sign-in with a wallet or a Google account (per day).
+    NewAccount,
 }
 
 impl Kind {
@@ -27,7 +28,7 @@ impl Kind {
             Kind::Auth => "sign-in",
             Kind::NodeRegistration => "node registration",
             Kind::Heartbeat => "heartbeat",
-            Kind::GuestAccount => "guest account",
+            Kind::NewAccount => "new account",
         }
     }
 }
@@ -38,7 +39,7 @@ pub struct IpLimits {
     pub auth_per_minute: u32,
     pub register_per_minute: u32,
     pub heartbeat_per_minute: u32,
-    pub guests_per_day: u32,
+    pub accounts_per_day: u32,
 }
 
 const MINUTE_MS: i64 = 60_000;
@@ -74,7 +75,7 @@ impl IpLimiter {
             Kind::Auth => (self.limits.auth_per_minute, MINUTE_MS, "a minute"),
             Kind::NodeRegistration => (self.limits.register_per_minute, MINUTE_MS, "a minute"),
             Kind::Heartbeat => (self.limits.heartbeat_per_minute, MINUTE_MS, "a minute"),
-            Kind::GuestAccount => (self.limits.guests_per_day, DAY_MS, "a day"),
+            Kind::NewAccount => (self.limits.accounts_per_day, DAY_MS, "a day"),
         };
         if limit == 0 {
             return Ok(());
@@ -108,7 +109,7 @@ mod tests {
                 auth_per_minute: 2,
                 register_per_minute: 1,
                 heartbeat_per_minute: 0,
-                guests_per_day: 3,
+                accounts_per_day: 3,
             },
             Arc::new(Windows::local()),
         )
@@ -145,18 +146,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn guest_accounts_count_per_day() {
+    async fn new_accounts_count_per_day() {
         let l = limiter();
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         for t in 0..3 {
-            l.check(a, Kind::GuestAccount, t * 3_600_000).await.unwrap();
+            l.check(a, Kind::NewAccount, t * 3_600_000).await.unwrap();
         }
-        assert!(
-            l.check(a, Kind::GuestAccount, 20 * 3_600_000)
-                .await
-                .is_err()
-        );
-        assert!(l.check(a, Kind::GuestAccount, DAY_MS).await.is_ok());
+        assert!(l.check(a, Kind::NewAccount, 20 * 3_600_000).await.is_err());
+        assert!(l.check(a, Kind::NewAccount, DAY_MS).await.is_ok());
     }
 
     #[tokio::test]

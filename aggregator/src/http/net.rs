@@ -42,10 +42,11 @@ pub struct NetArgs {
         default_value_t = 1200
     )]
     pub ip_limit_heartbeat_per_minute: u32,
-    /// New guest accounts per day from one address (0: no limit). Guests are free, so this is
-    /// what keeps one person from making an army of them.
-    #[arg(long, env = "HERO_IP_LIMIT_GUESTS_PER_DAY", default_value_t = 20)]
-    pub ip_limit_guests_per_day: u32,
+    /// New accounts per day from one address: guests, and first sign-ins with a wallet or a
+    /// Google account (0: no limit). Accounts are free to make, so this is what keeps one person
+    /// from making an army of them.
+    #[arg(long, env = "HERO_IP_LIMIT_ACCOUNTS_PER_DAY", default_value_t = 20)]
+    pub ip_limit_accounts_per_day: u32,
     /// An origin a browser frontend is served from (e.g. https://play.example.com), allowed to
     /// call the API from its pages (CORS). Repeatable or comma-separated; without any, browsers
     /// refuse cross-origin calls. `*` is refused: list the origins.
@@ -87,7 +88,7 @@ impl NetArgs {
             auth_per_minute: self.ip_limit_auth_per_minute,
             register_per_minute: self.ip_limit_register_per_minute,
             heartbeat_per_minute: self.ip_limit_heartbeat_per_minute,
-            guests_per_day: self.ip_limit_guests_per_day,
+            accounts_per_day: self.ip_limit_accounts_per_day,
         }
     }
 

@@ -43,8 +43,10 @@ impl super::Task for Cleanup {
             .execute(&mut **tx)
             .await?
             .rows_affected();
+        // A spent nonce is kept while it could still be presented; once expired it is refused
+        // by its own expiry.
         let nonces = sqlx::query("DELETE FROM siwe_nonces WHERE expires_at_ms < $1")
-            .bind(now_ms - DAY_MS)
+            .bind(now_ms)
             .execute(&mut **tx)
             .await?
             .rows_affected();

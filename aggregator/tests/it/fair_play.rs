@@ -1,6 +1,7 @@
-//! The economy cannot be farmed with alt accounts: guests are limited per address and day, a
-//! defender earns rating but never currency, and a player may fight another player's characters
-//! only so often per UTC day (matchmaking stops offering them, naming them is refused).
+//! The economy cannot be farmed with alt accounts: new accounts (guests, first wallet sign-ins)
+//! are limited per address and day, a defender earns rating but never currency, and a player may
+//! fight another player's characters only so often per UTC day (matchmaking stops offering
+//! them, naming them is refused).
 
 use hero_testkit::{Backend, TestDb, on_both_databases};
 use reqwest::Method;
@@ -8,9 +9,10 @@ use serde_json::json;
 
 use crate::harness::{Game, HOUR};
 use crate::ladder::{assert_ledger_explains_gold, game_now};
+use crate::web3::{self, SIWE_FLAGS, Wallet};
 
 on_both_databases!(alt_accounts_farm_nothing);
-on_both_databases!(guests_are_limited_per_address_and_day);
+on_both_databases!(new_accounts_are_limited_per_address_and_day);
 
 async fn alt_accounts_farm_nothing(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -87,12 +89,23 @@ async fn alt_accounts_farm_nothing(backend: Backend) {
     assert_ledger_explains_gold(&db).await;
 }
 
-async fn guests_are_limited_per_address_and_day(backend: Backend) {
+async fn new_accounts_are_limited_per_address_and_day(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let game = Game::start(&db.url, 0, &["--ip-limit-guests-per-day", "3"]).await;
-    for _ in 0..3 {
-        game.guest().await;
-    }
+    let mut flags = vec!["--ip-limit-accounts-per-day", "3"];
+    flags.extend(SIWE_FLAGS);
+    let game = Game::start(&db.url, 0, &flags).await;
+    game.guest().await;
+    game.guest().await;
+    // A first sign-in with a wallet makes an account too (wallets cost nothing to generate).
+    let wallet = Wallet::new(21);
+    let first = web3::sign_in(&game, &wallet, &web3::fields(&game, &wallet).await).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let another = Wallet::new(22);
+    let refused = web3::sign_in(&game, &another, &web3::fields(&game, &another).await).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    // Signing in to an existing account does not count.
+    let again = web3::sign_in(&game, &wallet, &web3::fields(&game, &wallet).await).await;
+    assert_eq!(again.status, 200, "{}", again.body);
     let refused = game
         .call(Method::POST, "/api/v1/auth/guest", "", None)
         .await;
@@ -101,7 +114,7 @@ async fn guests_are_limited_per_address_and_day(backend: Backend) {
         refused.body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("guest account"),
+            .contains("new account"),
         "{}",
         refused.body
     );

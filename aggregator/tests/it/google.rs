@@ -2,7 +2,8 @@
 //! format, `Cache-Control: max-age`, and a 500 when told to fail), with ID tokens minted here
 //! by an RSA key of the test's own (the `rsa` crate, not the server's verifier). Wrong
 //! audience, issuer, expiry, unknown key and algorithm confusion are all refused; a rotated key
-//! is fetched once; linking follows the same rules as wallets.
+//! is fetched once; known keys outlive an outage for a day; linking follows the same rules as
+//! wallets.
 
 use std::sync::{Arc, Mutex};
 
@@ -273,9 +274,17 @@ async fn google_id_tokens_sign_in_and_forgeries_are_refused(backend: Backend) {
         .await;
     assert_eq!(last.status, 409, "{}", last.body);
 
-    // Google's endpoint failing (and keys expired from the cache): 503, not 500 nor 401.
+    // Google's endpoint failing once the cache expired: the known keys keep working for a day,
+    // with one fetch attempt per 30 s; after that, 503 (not 500, not 401).
     jwks.lock().unwrap().failing = true;
     game.advance(2 * 60 * MINUTE);
+    let before = fetches();
+    let stale = sign_in(&game, &first.token(&claims(&game, "1001"))).await;
+    assert_eq!(stale.status, 200, "{}", stale.body);
+    let stale = sign_in(&game, &first.token(&claims(&game, "1001"))).await;
+    assert_eq!(stale.status, 200, "{}", stale.body);
+    assert_eq!(fetches(), before + 1, "one attempt, not one per request");
+    game.advance(24 * 60 * MINUTE);
     let down = sign_in(&game, &first.token(&claims(&game, "1001"))).await;
     assert_eq!(down.status, 503, "{}", down.body);
 }

@@ -57,7 +57,7 @@ impl Game {
             ("--rate-limit-requests-per-hour", "1000000"),
             // Every test talks from 127.0.0.1: the per-address limits have tests of their own.
             ("--ip-limit-auth-per-minute", "100000"),
-            ("--ip-limit-guests-per-day", "0"),
+            ("--ip-limit-accounts-per-day", "0"),
             ("--db-max-connections", "20"),
         ];
         for (flag, value) in base {

@@ -101,8 +101,21 @@ async fn signing_keys_rotate_without_logging_anyone_out(backend: Backend) {
         "A picked the new key up"
     );
 
-    // A second rotation drops the first key: a replica starting now refuses tokens it signed.
+    // A second rotation drops the first key: a replica starting now refuses tokens it signed,
+    // and running replicas do within a minute.
     rotate_stored_keys(&pool, a.clock.now_ms()).await.unwrap();
+    assert_eq!(
+        get(&a, "/api/v1/players/me", &before).await.status,
+        200,
+        "not yet reloaded"
+    );
+    a.advance(61_000);
+    refused(
+        &get(&a, "/api/v1/players/me", &before).await,
+        "key this server does not have",
+    );
+    let third = a.guest().await;
+    assert_ne!(kid(&third), kid(&after), "A signs with the newest key");
     let c = Game::start(&db.url, 0, &[]).await;
     refused(
         &get(&c, "/api/v1/players/me", &before).await,

@@ -1,7 +1,9 @@
 //! Google's signing keys (a JWKS document), fetched from the configured URL and cached for as
 //! long as its `Cache-Control: max-age` says. A token naming a key we do not know triggers one
 //! refetch (Google rotates keys), but at most one per [`REFETCH_EVERY_MS`], so a flood of
-//! made-up key ids cannot turn into a flood of requests to Google.
+//! made-up key ids cannot turn into a flood of requests to Google. One fetch runs at a time
+//! (the others wait for its result rather than fetching too); when Google cannot be reached,
+//! the keys already known keep working for up to [`STALE_FOR_MS`] past their cache time.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,8 +12,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
-/// Least time between two fetches caused by unknown key ids.
+/// Least time between two fetches (caused by unknown key ids, or after a failed fetch).
 pub const REFETCH_EVERY_MS: i64 = 30_000;
+/// How long past their cache time known keys are still used while Google cannot be reached.
+pub const STALE_FOR_MS: i64 = 86_400_000;
 /// Cache lifetime bounds, whatever the server says.
 const MIN_CACHE_MS: i64 = 60_000;
 const MAX_CACHE_MS: i64 = 86_400_000;
@@ -38,7 +42,10 @@ pub enum JwksError {
 #[derive(Default)]
 struct Cached {
     keys: HashMap<String, RsaKey>,
-    fetched_at_ms: Option<i64>,
+    /// The last fetch tried, successful or not.
+    attempted_at_ms: Option<i64>,
+    /// Why the last fetch failed, while it is the latest news.
+    failure: Option<String>,
     expires_at_ms: i64,
 }
 
@@ -111,30 +118,38 @@ impl Jwks {
     /// The key `kid`, from the cache or a fetch.
     pub async fn key(&self, kid: &str, now_ms: i64) -> Result<RsaKey, JwksError> {
         let mut cache = self.cache.lock().await;
-        let fresh = cache.fetched_at_ms.is_some() && now_ms < cache.expires_at_ms;
-        if fresh {
-            if let Some(key) = cache.keys.get(kid) {
-                return Ok(key.clone());
-            }
-            if cache
-                .fetched_at_ms
-                .is_some_and(|at| now_ms - at < REFETCH_EVERY_MS)
-            {
-                return Err(JwksError::UnknownKey);
+        let fresh = now_ms < cache.expires_at_ms;
+        if fresh && let Some(key) = cache.keys.get(kid) {
+            return Ok(key.clone());
+        }
+        let tried_lately = cache
+            .attempted_at_ms
+            .is_some_and(|at| now_ms - at < REFETCH_EVERY_MS);
+        if !tried_lately {
+            cache.attempted_at_ms = Some(now_ms);
+            match self.fetch().await {
+                Ok((keys, ttl)) => {
+                    tracing::info!(
+                        keys = keys.len(),
+                        cache_ms = ttl,
+                        "fetched Google's signing keys"
+                    );
+                    cache.keys = keys;
+                    cache.expires_at_ms = now_ms + ttl;
+                    cache.failure = None;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "fetching Google's signing keys failed");
+                    cache.failure = Some(e.to_string());
+                }
             }
         }
-        let (keys, ttl) = self.fetch().await?;
-        tracing::info!(
-            keys = keys.len(),
-            cache_ms = ttl,
-            "fetched Google's signing keys"
-        );
-        *cache = Cached {
-            keys,
-            fetched_at_ms: Some(now_ms),
-            expires_at_ms: now_ms + ttl,
-        };
-        cache.keys.get(kid).cloned().ok_or(JwksError::UnknownKey)
+        let usable = now_ms < cache.expires_at_ms + STALE_FOR_MS;
+        match (cache.keys.get(kid), &cache.failure) {
+            (Some(key), _) if usable => Ok(key.clone()),
+            (_, Some(failure)) => Err(JwksError::Fetch(failure.clone())),
+            _ => Err(JwksError::UnknownKey),
+        }
     }
 
     async fn fetch(&self) -> Result<(HashMap<String, RsaKey>, i64), JwksError> {

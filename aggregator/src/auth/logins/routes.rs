@@ -3,6 +3,8 @@
 //! `/api/v1/players/me/logins[...]`.
 
 use axum::Json;
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -85,7 +87,7 @@ pub async fn web3_nonce(
 ) -> ApiResult<Json<Web3Nonce>> {
     let now = state.clock.now_ms();
     state.ip_limiter.check(ip, Kind::Auth, now).await?;
-    let (nonce, expires_at_ms) = nonces::issue(&state.db, now).await?;
+    let (nonce, expires_at_ms) = state.auth.nonces.issue(now);
     let siwe = &state.auth.siwe;
     Ok(Json(Web3Nonce {
         nonce,
@@ -96,9 +98,16 @@ pub async fn web3_nonce(
     }))
 }
 
-/// The wallet a signed message proves, with its nonce spent in `tx` (only once the message and
-/// signature passed every check, so garbage never burns a real nonce).
-async fn proven_wallet(state: &AppState, tx: &mut Tx, proof: &Web3Proof) -> ApiResult<Account> {
+/// A wallet a signed message proves, and the nonce to spend for it.
+struct ProvenWallet {
+    account: Account,
+    nonce: String,
+    nonce_expires_ms: i64,
+}
+
+/// Checks a signed message without touching the database: its grammar, domain, URI, chain,
+/// times, signer, and that its nonce is one this server issued and still valid.
+fn proven_wallet(state: &AppState, proof: &Web3Proof) -> ApiResult<ProvenWallet> {
     if proof.message.len() > siwe::message::MAX_MESSAGE_BYTES
         || proof.signature.len() > siwe::MAX_SIGNATURE_BYTES
     {
@@ -117,15 +126,30 @@ async fn proven_wallet(state: &AppState, tx: &mut Tx, proof: &Web3Proof) -> ApiR
         .siwe
         .verify(&message, &proof.message, &proof.signature, now)
         .map_err(refused)?;
-    if !nonces::spend(tx, &message.nonce, now).await? {
-        return Err(refused(siwe::Refused::Nonce));
-    }
-    Ok(Account {
-        kind: LoginKind::Web3,
-        subject: format!("0x{}", hex::encode(address)),
-        email: None,
-        chain_id: i64::try_from(message.chain_id).ok(),
+    let nonce_expires_ms = state
+        .auth
+        .nonces
+        .check(&message.nonce, now)
+        .ok_or_else(|| refused(siwe::Refused::Nonce))?;
+    Ok(ProvenWallet {
+        account: Account {
+            kind: LoginKind::Web3,
+            subject: format!("0x{}", hex::encode(address)),
+            email: None,
+            chain_id: i64::try_from(message.chain_id).ok(),
+        },
+        nonce: message.nonce,
+        nonce_expires_ms,
     })
+}
+
+/// Spends the wallet's nonce in `tx`: once only, so a message signs in (or links) once.
+async fn spend_nonce(state: &AppState, tx: &mut Tx, wallet: &ProvenWallet) -> ApiResult<()> {
+    let now = state.clock.now_ms();
+    if !nonces::spend(tx, &wallet.nonce, wallet.nonce_expires_ms, now).await? {
+        return Err(ApiError::Unauthorized(siwe::Refused::Nonce.to_string()));
+    }
+    Ok(())
 }
 
 /// The Google account an ID token proves.
@@ -155,9 +179,19 @@ async fn proven_google(state: &AppState, proof: &GoogleProof) -> ApiResult<Accou
     })
 }
 
-async fn sign_in(state: &AppState, mut tx: Tx, account: Account) -> ApiResult<Json<AccountLogin>> {
+/// Signs in with `account` in `tx`; a new player counts against the address's daily limit of
+/// new accounts.
+async fn sign_in(
+    state: &AppState,
+    mut tx: Tx,
+    account: &Account,
+    ip: IpAddr,
+) -> ApiResult<Json<AccountLogin>> {
     let now = state.clock.now_ms();
-    let (player, new_player) = super::sign_in(&mut tx, &state.game.ledger, &account, now).await?;
+    if super::owner(&mut tx, account).await?.is_none() {
+        state.ip_limiter.check(ip, Kind::NewAccount, now).await?;
+    }
+    let (player, new_player) = super::sign_in(&mut tx, &state.game.ledger, account, now).await?;
     sqlx::query("UPDATE players SET last_login_at_ms = $2 WHERE id = $1")
         .bind(&player)
         .bind(now)
@@ -197,9 +231,10 @@ pub async fn web3_login(
         .ip_limiter
         .check(ip, Kind::Auth, state.clock.now_ms())
         .await?;
+    let wallet = proven_wallet(&state, &proof)?;
     let mut tx = state.db.begin_write().await?;
-    let account = proven_wallet(&state, &mut tx, &proof).await?;
-    sign_in(&state, tx, account).await
+    spend_nonce(&state, &mut tx, &wallet).await?;
+    sign_in(&state, tx, &wallet.account, ip).await
 }
 
 #[utoipa::path(
@@ -224,7 +259,15 @@ pub async fn google_login(
         .await?;
     let account = proven_google(&state, &proof).await?;
     let tx = state.db.begin_write().await?;
-    sign_in(&state, tx, account).await
+    match sign_in(&state, tx, &account, ip).await {
+        // The same new account signing in twice at once (a double click): the other request
+        // created the player; sign in to it.
+        Err(ApiError::Database(e)) if crate::db::is_unique_violation(&e) => {
+            let tx = state.db.begin_write().await?;
+            sign_in(&state, tx, &account, ip).await
+        }
+        answer => answer,
+    }
 }
 
 async fn logins_of(state: &AppState, player: &str) -> ApiResult<Json<Logins>> {
@@ -275,9 +318,10 @@ pub async fn link_web3(
     player: CurrentPlayer,
     ApiJson(proof): ApiJson<Web3Proof>,
 ) -> ApiResult<Json<Logins>> {
+    let wallet = proven_wallet(&state, &proof)?;
     let mut tx = state.db.begin_write().await?;
-    let account = proven_wallet(&state, &mut tx, &proof).await?;
-    link_account(&state, tx, &player.id, account).await
+    spend_nonce(&state, &mut tx, &wallet).await?;
+    link_account(&state, tx, &player.id, wallet.account).await
 }
 
 #[utoipa::path(

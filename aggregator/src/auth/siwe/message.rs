@@ -20,7 +20,9 @@ const PREAMBLE: &str = " wants you to sign in with your Ethereum account:";
 /// A parsed message. Times are Unix milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiweMessage {
-    /// `[scheme://]host[:port]` as written.
+    /// The scheme before the domain, when the message names one (`https://example.com wants…`).
+    pub scheme: Option<String>,
+    /// `host[:port]`: the authority that asks for the signature.
     pub domain: String,
     /// `0x` and 40 hex digits, EIP-55 checksum verified by [`crate::auth::siwe::signature`].
     pub address: String,
@@ -100,10 +102,22 @@ fn parse_uri(value: &str, what: &str) -> Result<url::Url, MalformedMessage> {
     url::Url::parse(bounded(value, what)?).map_err(|_| bad(format!("{what} is not a valid URI")))
 }
 
-/// The domain: an RFC 3986 authority with an optional scheme, no user info or path.
-fn domain(value: &str) -> Result<String, MalformedMessage> {
+/// The domain: an RFC 3986 authority (no user info or path), after an optional
+/// `scheme://` (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`).
+fn domain(value: &str) -> Result<(Option<String>, String), MalformedMessage> {
     let value = bounded(value, "the domain")?;
-    let authority = value.split_once("://").map_or(value, |(_, rest)| rest);
+    let (scheme, authority) = match value.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, value),
+    };
+    if let Some(scheme) = scheme {
+        let mut chars = scheme.chars();
+        let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if !ok {
+            return Err(bad("the scheme before the domain is not a URI scheme"));
+        }
+    }
     let ok = !authority.is_empty()
         && authority
             .chars()
@@ -111,7 +125,12 @@ fn domain(value: &str) -> Result<String, MalformedMessage> {
     if !ok {
         return Err(bad("the domain is not a host[:port] authority"));
     }
-    Ok(value.to_owned())
+    Ok((scheme.map(str::to_owned), authority.to_owned()))
+}
+
+/// The statement's characters by the EIP's grammar: RFC 3986 reserved and unreserved, and space.
+fn statement_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " -._~:/?#[]@!$&'()*+,;=".contains(c)
 }
 
 fn address(value: &str) -> Result<String, MalformedMessage> {
@@ -139,7 +158,7 @@ impl SiweMessage {
             lines: text.split('\n').peekable(),
         };
         let first = lines.next("the first line")?;
-        let domain = domain(
+        let (scheme, domain) = domain(
             first
                 .strip_suffix(PREAMBLE)
                 .ok_or_else(|| bad(format!("the first line must end with \"{PREAMBLE}\"")))?,
@@ -151,10 +170,10 @@ impl SiweMessage {
         let statement = match lines.next("the statement or a blank line")? {
             "" => None,
             statement => {
-                if statement.len() > MAX_STATEMENT_BYTES || statement.chars().any(char::is_control)
-                {
+                if statement.len() > MAX_STATEMENT_BYTES || !statement.chars().all(statement_char) {
                     return Err(bad(format!(
-                        "the statement must be one line of at most {MAX_STATEMENT_BYTES} bytes"
+                        "the statement must be one line of at most {MAX_STATEMENT_BYTES} \
+                         characters: letters, digits, spaces and URI punctuation"
                     )));
                 }
                 if !lines.next("the blank line after the statement")?.is_empty() {
@@ -214,6 +233,7 @@ impl SiweMessage {
             }
         }
         Ok(SiweMessage {
+            scheme,
             domain,
             address,
             statement,
@@ -274,6 +294,14 @@ Issued At: 2026-12-01T10:00:00Z";
         let m = SiweMessage::parse(minimal).unwrap();
         assert_eq!(m.statement, None);
         assert_eq!(m.domain, "localhost:8080");
+        assert_eq!(m.scheme, None);
+        let schemed =
+            SiweMessage::parse(&minimal.replacen("localhost:8080", "http://localhost:8080", 1))
+                .unwrap();
+        assert_eq!(
+            (schemed.scheme.as_deref(), schemed.domain.as_str()),
+            (Some("http"), "localhost:8080")
+        );
         assert!(m.expiration_ms.is_none() && m.resources.is_empty());
     }
 
@@ -292,6 +320,9 @@ Issued At: 2026-12-01T10:00:00Z";
             FULL.replace("- https://example.com/terms", "https://example.com/terms"),
             FULL.replace("URI: https://example.com/login", "URI: not a uri"),
             FULL.replace("example.com wants", "user@example.com/path wants"),
+            FULL.replace("example.com wants", "1http://example.com wants"),
+            FULL.replace("Sign in to AI Hero Battle.", "Sign in \u{202e}now"),
+            FULL.replace("Sign in to AI Hero Battle.", "Say \"hi\""),
             FULL.replace("Sign in to AI Hero Battle.\n\n", "Sign in\n"),
             format!("{FULL}\n"),
             String::new(),

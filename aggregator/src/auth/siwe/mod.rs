@@ -53,6 +53,8 @@ impl SiweArgs {
 pub enum Refused {
     #[error("the message is for domain {0}, not this server's")]
     Domain(String),
+    #[error("the message names scheme {0}, not this server's")]
+    Scheme(String),
     #[error("the message's URI is not on this server's origin")]
     Uri,
     #[error("chain id {0} is not accepted here")]
@@ -75,6 +77,8 @@ pub enum Refused {
 #[derive(Debug, Clone)]
 pub struct Siwe {
     pub domain: String,
+    /// The scheme of `--siwe-uri`: a message that names a scheme must name this one.
+    pub scheme: String,
     pub origin: url::Origin,
     pub chain_ids: Vec<u64>,
 }
@@ -83,6 +87,7 @@ impl Siwe {
     pub fn new(args: &SiweArgs) -> Siwe {
         Siwe {
             domain: args.siwe_domain.clone(),
+            scheme: args.siwe_uri.scheme().to_owned(),
             origin: args.siwe_uri.origin(),
             chain_ids: args.siwe_chain_ids.clone(),
         }
@@ -99,6 +104,9 @@ impl Siwe {
     ) -> Result<[u8; 20], Refused> {
         if message.domain != self.domain {
             return Err(Refused::Domain(message.domain.clone()));
+        }
+        if let Some(scheme) = message.scheme.as_ref().filter(|s| **s != self.scheme) {
+            return Err(Refused::Scheme(scheme.clone()));
         }
         if message.uri.origin() != self.origin {
             return Err(Refused::Uri);
@@ -145,6 +153,7 @@ mod tests {
     fn siwe() -> Siwe {
         Siwe {
             domain: "game.example".into(),
+            scheme: "https".into(),
             origin: url::Url::parse("https://game.example").unwrap().origin(),
             chain_ids: vec![5000],
         }
@@ -199,6 +208,17 @@ mod tests {
             let (m, text, sig) = signed(&key, edit);
             assert_eq!(s.verify(&m, &text, &sig, now), Err(expected));
         }
+        let (m, text, sig) = signed(&key, |t| {
+            t.replacen("game.example", "http://game.example", 1)
+        });
+        assert_eq!(
+            s.verify(&m, &text, &sig, NOW),
+            Err(Refused::Scheme("http".into()))
+        );
+        let (m, text, sig) = signed(&key, |t| {
+            t.replacen("game.example", "https://game.example", 1)
+        });
+        assert!(s.verify(&m, &text, &sig, NOW).is_ok());
         let (m, text, sig) = signed(&key, |t| t + "\nNot Before: 2026-12-01T11:00:00Z");
         assert_eq!(s.verify(&m, &text, &sig, NOW), Err(Refused::NotYetValid));
         // Signed by another key, or a signature over another text.
