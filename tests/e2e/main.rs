@@ -18,6 +18,7 @@ mod game_journey;
 mod game_ledger;
 mod ladder_replicas;
 mod liars;
+mod logins;
 mod network;
 mod operations;
 mod registration;

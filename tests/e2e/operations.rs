@@ -85,17 +85,7 @@ async fn wrong_methods_and_huge_bodies_get_the_error_shape(backend: Backend) {
 
 async fn operators_are_created_listed_and_revoked_from_the_command_line(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let run = |args: &[&str]| {
-        let mut all = vec!["operators"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--database-url", &db.url]);
-        let out = run_to_exit("hero-aggregator", &all, &[("RUST_BACKTRACE", "0")], &[]);
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |args: &[&str]| command(&db, "operators", args);
     let (ok, stdout, stderr) = run(&["create", "acme", "--max-nodes", "2", "--max-weight", "3"]);
     assert!(ok, "{stderr}");
     let token = stdout
@@ -139,17 +129,7 @@ async fn operators_are_created_listed_and_revoked_from_the_command_line(backend:
 /// admin endpoints until it is revoked (on a running aggregator, at once).
 async fn admins_are_created_listed_and_revoked_from_the_command_line(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let run = |args: &[&str]| {
-        let mut all = vec!["admin"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--database-url", &db.url]);
-        let out = run_to_exit("hero-aggregator", &all, &[("RUST_BACKTRACE", "0")], &[]);
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |args: &[&str]| command(&db, "admin", args);
     let (ok, stdout, stderr) = run(&["create", "ops-alice"]);
     assert!(ok, "{stderr}");
     let token = stdout
@@ -185,17 +165,21 @@ async fn admins_are_created_listed_and_revoked_from_the_command_line(backend: Ba
     let (ok, _, stderr) = run(&["revoke", "ops-alice"]);
     assert!(!ok && stderr.contains("no active admin"), "{stderr}");
     // `keys rotate` (its effect on tokens is tested in the aggregator's `roles` tests).
-    let out = run_to_exit(
-        "hero-aggregator",
-        &["keys", "rotate", "--database-url", &db.url],
-        &[],
-        &[],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("is current"),
-        "{stdout}"
-    );
+    let (ok, stdout, stderr) = command(&db, "keys", &["rotate"]);
+    assert!(ok && stdout.contains("is current"), "{stdout}{stderr}");
+}
+
+/// `hero-aggregator GROUP ARGS… --database-url <db>`: (success, stdout, stderr).
+fn command(db: &TestDb, group: &str, args: &[&str]) -> (bool, String, String) {
+    let mut all = vec![group];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--database-url", &db.url]);
+    let out = run_to_exit("hero-aggregator", &all, &[("RUST_BACKTRACE", "0")], &[]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 async fn migrate_creates_the_schema_and_is_repeatable(backend: Backend) {

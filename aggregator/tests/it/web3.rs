@@ -158,6 +158,20 @@ pub async fn sign_in(game: &Game, wallet: &Wallet, fields: &Fields) -> Answer {
     submit(game, "/api/v1/auth/web3", "", &text, &wallet.sign(&text)).await
 }
 
+/// Links `wallet` to the player of `token` with a fresh signed message.
+async fn link(game: &Game, token: &str, wallet: &Wallet) -> Answer {
+    let text = fields(game, wallet).await.text();
+    let signature = wallet.sign(&text);
+    submit(
+        game,
+        "/api/v1/players/me/logins/web3",
+        token,
+        &text,
+        &signature,
+    )
+    .await
+}
+
 fn refused(a: &Answer, status: u16, words: &str) {
     assert_eq!(a.status, status, "{}", a.body);
     let message = a.body["error"]["message"].as_str().unwrap_or_default();
@@ -321,16 +335,7 @@ async fn a_wallet_links_to_one_player_and_the_last_login_stays(backend: Backend)
     let wallet = Wallet::new(11);
 
     // The guest links a wallet: it is upgraded, and the wallet signs in to it.
-    let f = fields(&game, &wallet).await;
-    let text = f.text();
-    let linked = submit(
-        &game,
-        "/api/v1/players/me/logins/web3",
-        &guest,
-        &text,
-        &wallet.sign(&text),
-    )
-    .await;
+    let linked = link(&game, &guest, &wallet).await;
     assert_eq!(linked.status, 200, "{}", linked.body);
     assert_eq!(linked.body["linked"][0]["kind"], "web3");
     assert_eq!(
@@ -350,28 +355,10 @@ async fn a_wallet_links_to_one_player_and_the_last_login_stays(backend: Backend)
 
     // Another player cannot take the wallet; the owner cannot link a second one.
     let other = game.guest().await;
-    let f = fields(&game, &wallet).await;
-    let text = f.text();
-    let taken = submit(
-        &game,
-        "/api/v1/players/me/logins/web3",
-        &other,
-        &text,
-        &wallet.sign(&text),
-    )
-    .await;
+    let taken = link(&game, &other, &wallet).await;
     refused(&taken, 409, "another player");
     let second = Wallet::new(12);
-    let f = fields(&game, &second).await;
-    let text = f.text();
-    let twice = submit(
-        &game,
-        "/api/v1/players/me/logins/web3",
-        &guest,
-        &text,
-        &second.sign(&text),
-    )
-    .await;
+    let twice = link(&game, &guest, &second).await;
     refused(&twice, 409, "unlink it first");
 
     // A wallet-only player cannot remove its only login; the guest (with its device) can.
