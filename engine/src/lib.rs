@@ -12,7 +12,7 @@ mod validate;
 pub use error::EngineError;
 pub use gemini::{GeminiEngine, GeminiSettings};
 pub use llm::{EngineSettings, Summoner, build_engine, build_summoner};
-pub use openai::{OpenAiEngine, OpenAiSettings};
+pub use openai::{JsonSchemaMode, OpenAiEngine, OpenAiSettings};
 pub use prompt::{
     CharacterText, Prompt, battle_prompt, request_prompt, starting_hp, summon_from_templates,
     summon_prompt,
@@ -33,4 +33,13 @@ pub trait BattleEngine: Send + Sync {
         None
     }
     async fn generate(&self, request: &BattleRequest) -> Result<BattleResult, EngineError>;
+    /// Battles returned after their arithmetic or winner had to be repaired (LLM engines).
+    fn repaired_results(&self) -> u64 {
+        0
+    }
+    /// How the model's answers are constrained (`json_schema`, `json_object+schema`), for
+    /// engines that negotiate it.
+    fn output_constraint(&self) -> Option<&'static str> {
+        None
+    }
 }

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use clap::{ArgAction, Args};
-use hero_engine::{EngineSettings, GeminiSettings, OpenAiSettings};
+use clap::Args;
+use hero_engine::{EngineSettings, GeminiSettings, JsonSchemaMode, OpenAiSettings};
 
 use crate::config::EngineKind;
 
@@ -52,16 +52,18 @@ pub struct LlmArgs {
     #[arg(long, env = "HERO_NODE_OPENAI_API_KEY", hide_env_values = true)]
     pub openai_api_key: Option<String>,
 
-    /// Ask for schema-constrained output (`response_format` json_schema). Set to false for
-    /// servers that only know `json_object` (older Ollama and llama.cpp builds).
+    /// How answers are constrained to the battle schema: `auto` asks with `response_format`
+    /// json_schema and, when the server refuses it, with `json_object` carrying the schema
+    /// (llama-cpp-python and llama.cpp turn it into a grammar) from then on; `on` always
+    /// json_schema; `off` always json_object with the schema. `true`/`false` mean on/off.
     #[arg(
         long,
         env = "HERO_NODE_OPENAI_JSON_SCHEMA",
-        default_value_t = true,
-        action = ArgAction::Set,
-        value_name = "BOOL"
+        default_value = "auto",
+        value_parser = parse_json_schema_mode,
+        value_name = "auto|on|off"
     )]
-    pub openai_json_schema: bool,
+    pub openai_json_schema: JsonSchemaMode,
 
     /// Seconds one battle may spend with the model, retries and waits included. Keep it below
     /// the aggregator's per-node timeout (HERO_NODE_TIMEOUT_MS, 20 s by default).
@@ -93,10 +95,19 @@ impl Default for LlmArgs {
             openai_base_url: None,
             openai_model: None,
             openai_api_key: None,
-            openai_json_schema: true,
+            openai_json_schema: JsonSchemaMode::Auto,
             llm_timeout_secs: DEFAULT_LLM_TIMEOUT_SECS,
             llm_max_retries: DEFAULT_LLM_MAX_RETRIES,
         }
+    }
+}
+
+fn parse_json_schema_mode(s: &str) -> Result<JsonSchemaMode, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(JsonSchemaMode::Auto),
+        "on" | "true" => Ok(JsonSchemaMode::On),
+        "off" | "false" => Ok(JsonSchemaMode::Off),
+        other => Err(format!("{other:?} is not auto, on or off")),
     }
 }
 
@@ -277,15 +288,23 @@ mod tests {
             (s.base_url.as_str(), s.model.as_str()),
             ("http://localhost:8080", "local")
         );
-        assert!(!s.json_schema);
+        assert_eq!(s.json_schema, JsonSchemaMode::Off, "false still means off");
         assert_eq!(s.api_key.as_deref(), Some("sk-local"));
         assert_eq!(s.timeout, Duration::from_secs(DEFAULT_LLM_TIMEOUT_SECS));
     }
 
     #[test]
-    fn json_schema_is_on_by_default_and_sim_ignores_llm_flags() {
+    fn json_schema_is_negotiated_by_default_and_sim_ignores_llm_flags() {
         let cli = parse(&["--openai-model", "m"]);
-        assert!(cli.llm.openai_json_schema);
+        assert_eq!(cli.llm.openai_json_schema, JsonSchemaMode::Auto);
+        for (given, mode) in [
+            ("on", JsonSchemaMode::On),
+            ("OFF", JsonSchemaMode::Off),
+            ("true", JsonSchemaMode::On),
+        ] {
+            let cli = parse(&["--openai-model", "m", "--openai-json-schema", given]);
+            assert_eq!(cli.llm.openai_json_schema, mode);
+        }
         assert!(matches!(
             cli.llm.settings_with(cli.engine, Some("k".into())),
             Ok(EngineSettings::Sim)

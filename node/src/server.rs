@@ -71,6 +71,8 @@ async fn health(State(state): State<AppState>) -> Json<NodeHealth> {
         backend: state.engine.kind().to_string(),
         model: state.engine.model().map(str::to_string),
         version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        output_constraint: state.engine.output_constraint().map(str::to_string),
+        recent_latency_ms: state.stats.recent_latency_ms(),
     })
 }
 
@@ -155,10 +157,12 @@ async fn stats(State(state): State<AppState>) -> Json<NodeStats> {
         current_requests: state.capacity.in_flight(),
         max_concurrent_requests: state.capacity.max(),
         uptime_secs: s.uptime_secs,
+        repaired_results: state.engine.repaired_results(),
     })
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    telemetry::results_repaired(state.engine.repaired_results());
     (
         [(
             header::CONTENT_TYPE,

@@ -39,7 +39,12 @@ pub struct Stats {
     engine_micros: AtomicU64,
     /// How many requests `engine_micros` sums over.
     engine_runs: AtomicU64,
+    /// Engine times of the latest answers, in milliseconds (at most [`RECENT`]).
+    recent: std::sync::Mutex<std::collections::VecDeque<u64>>,
 }
+
+/// How many recent answer times `/health` takes its median over.
+const RECENT: usize = 32;
 
 /// A point-in-time copy of [`Stats`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,6 +73,7 @@ impl Stats {
             rejected_at_capacity: AtomicU64::new(0),
             engine_micros: AtomicU64::new(0),
             engine_runs: AtomicU64::new(0),
+            recent: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(RECENT)),
         }
     }
 
@@ -84,7 +90,20 @@ impl Stats {
             let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
             self.engine_micros.fetch_add(micros, Ordering::Relaxed);
             self.engine_runs.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut recent) = self.recent.lock() {
+                if recent.len() == RECENT {
+                    recent.pop_front();
+                }
+                recent.push_back(micros / 1000);
+            }
         }
+    }
+
+    /// The median engine time of the latest answers (up to 32), once there is one.
+    pub fn recent_latency_ms(&self) -> Option<u64> {
+        let mut times: Vec<u64> = self.recent.lock().ok()?.iter().copied().collect();
+        times.sort_unstable();
+        times.get(times.len() / 2).copied()
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {

@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 pub const BATTLES_TOTAL: &str = "hero_node_battles_total";
+const RESULTS_REPAIRED: &str = "hero_node_results_repaired_total";
 pub const BATTLE_DURATION: &str = "hero_node_battle_duration_seconds";
 pub const IN_FLIGHT: &str = "hero_node_in_flight";
 
@@ -65,6 +66,15 @@ fn describe() {
         "Time the engine took to generate a battle"
     );
     metrics::describe_gauge!(IN_FLIGHT, "Battles being generated right now");
+    metrics::describe_counter!(
+        RESULTS_REPAIRED,
+        "Battles the engine returned only after recomputing their hp, cutting the log at the knockout or naming the standing fighter"
+    );
+}
+
+/// Brings the repaired-results counter up to the engine's count (read when scraped).
+pub fn results_repaired(total: u64) {
+    metrics::counter!(RESULTS_REPAIRED).absolute(total);
 }
 
 /// Counts one `POST /generate_battle` answer.

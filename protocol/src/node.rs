@@ -104,6 +104,13 @@ pub struct NodeHealth {
     pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// How the model's answers are constrained (`json_schema`, `json_object+schema`), for
+    /// engines that negotiate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_constraint: Option<String>,
+    /// Median time of the node's recent answers (up to the last 32), once it has answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_latency_ms: Option<u64>,
 }
 
 /// A node's `GET /stats`.
@@ -123,6 +130,9 @@ pub struct NodeStats {
     pub current_requests: u32,
     pub max_concurrent_requests: u32,
     pub uptime_secs: u64,
+    /// Battles the engine returned only after repairing their arithmetic or winner.
+    #[serde(default)]
+    pub repaired_results: u64,
 }
 
 /// One entry of the aggregator's public `GET /api/nodes`: never a secret.

@@ -26,6 +26,8 @@ pub struct GeminiEngine {
     model: String,
     key: HeaderValue,
     settings: GeminiSettings,
+    /// Battles returned after a repair.
+    repaired: crate::llm::RepairCount,
 }
 
 impl std::fmt::Debug for GeminiEngine {
@@ -77,6 +79,7 @@ impl GeminiEngine {
             model,
             key,
             settings,
+            repaired: crate::llm::RepairCount::default(),
         })
     }
 
@@ -175,6 +178,10 @@ impl BattleEngine for GeminiEngine {
         let text = self
             .complete(&prompt, &schema, self.settings.temperature, seed)
             .await?;
-        extract::battle(&text, request)
+        Ok(self.repaired.count(extract::battle(&text, request)?))
+    }
+
+    fn repaired_results(&self) -> u64 {
+        self.repaired.get()
     }
 }

@@ -21,7 +21,8 @@ pub struct GeminiSettings {
     pub initial_backoff: Duration,
     /// Longest wait between attempts, the server's `retryDelay` included. Default 10 s.
     pub max_backoff: Duration,
-    /// Sampling temperature for battles. Default 0.2.
+    /// Sampling temperature for battles. Default 0: with the battle's seed, the same question
+    /// gets the same answer, so honest nodes running one model agree.
     pub temperature: f32,
     /// `maxOutputTokens`; `None` leaves the model's default. Default 8192.
     pub max_output_tokens: Option<u32>,
@@ -41,7 +42,7 @@ impl GeminiSettings {
             max_retries: 2,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
-            temperature: 0.2,
+            temperature: 0.0,
             max_output_tokens: Some(8192),
         }
     }

@@ -1,5 +1,6 @@
 //! Turning a model's text into our types: strip Markdown fences and chatter around the JSON,
-//! decode, and validate a battle against its fighters. Never repairs or invents content.
+//! decode, repair a battle's arithmetic ([`super::repair`]) and validate it against its
+//! fighters. Never invents content beyond what the repair rules derive.
 
 use hero_protocol::{BattleRequest, BattleResult, MAX_LOG_ENTRIES};
 use serde::de::DeserializeOwned;
@@ -40,16 +41,28 @@ pub(crate) fn decode<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, E
     })
 }
 
-/// Decodes and checks a battle. With fighters, the full [`validate`] rules apply; a
-/// seed-style request without fighters still gets the shape and size checks.
-pub(crate) fn battle(text: &str, request: &BattleRequest) -> Result<BattleResult, EngineError> {
-    let result: BattleResult = decode(text, "the battle")?;
+/// Decodes and checks a battle; the second value says whether it had to be repaired. With
+/// fighters, the battle is repaired and the full [`validate`] rules apply; a seed-style
+/// request without fighters gets the shape and size checks only.
+pub(crate) fn battle(
+    text: &str,
+    request: &BattleRequest,
+) -> Result<(BattleResult, bool), EngineError> {
     match request.fighters.as_deref() {
-        Some(fighters) => validate(fighters, &result)
-            .map_err(|e| EngineError::InvalidOutput(format!("the battle fails validation: {e}")))?,
-        None => loose_checks(&result)?,
+        Some(fighters) => {
+            let raw = decode(text, "the battle")?;
+            let (result, repaired) = super::repair::repair(fighters, raw);
+            validate(fighters, &result).map_err(|e| {
+                EngineError::InvalidOutput(format!("the battle fails validation: {e}"))
+            })?;
+            Ok((result, repaired))
+        }
+        None => {
+            let result: BattleResult = decode(text, "the battle")?;
+            loose_checks(&result)?;
+            Ok((result, false))
+        }
     }
-    Ok(result)
 }
 
 /// The two fighter ids of a request, when it has exactly two fighters.
@@ -124,7 +137,7 @@ mod tests {
             fighters: None,
         };
         let ok = r#"{"winner":"c1","battle_log":[{"round":1}],"battle_description":"c1 wins"}"#;
-        assert_eq!(battle(ok, &request).unwrap().winner, "c1");
+        assert_eq!(battle(ok, &request).unwrap().0.winner, "c1");
         let empty = r#"{"winner":"c1","battle_log":[],"battle_description":"c1 wins"}"#;
         assert!(matches!(
             battle(empty, &request),

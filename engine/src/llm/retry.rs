@@ -54,6 +54,15 @@ pub(crate) enum Failure {
     Fatal(EngineError),
 }
 
+impl Failure {
+    /// The error, whether or not it was worth retrying.
+    pub(crate) fn into_error(self) -> EngineError {
+        match self {
+            Failure::Retry { error, .. } | Failure::Fatal(error) => error,
+        }
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails fatally, runs out of retries or `timeout` (which
 /// covers every attempt and every wait) passes. A wait that would end past the deadline is
 /// not started: the last upstream error is returned instead.

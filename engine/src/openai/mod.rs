@@ -4,7 +4,9 @@
 mod settings;
 mod wire;
 
-pub use settings::OpenAiSettings;
+pub use settings::{JsonSchemaMode, OpenAiSettings};
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use hero_protocol::{BattleRequest, BattleResult};
@@ -24,6 +26,10 @@ pub struct OpenAiEngine {
     url: String,
     bearer: Option<HeaderValue>,
     settings: OpenAiSettings,
+    /// The server refused `json_schema` (in `auto` mode): `json_object` with the schema since.
+    schema_refused: AtomicBool,
+    /// Battles returned after a repair.
+    repaired: crate::llm::RepairCount,
 }
 
 impl std::fmt::Debug for OpenAiEngine {
@@ -71,6 +77,8 @@ impl OpenAiEngine {
             url,
             bearer,
             settings,
+            schema_refused: AtomicBool::new(false),
+            repaired: crate::llm::RepairCount::default(),
         })
     }
 
@@ -82,25 +90,83 @@ impl OpenAiEngine {
         rarity: u32,
     ) -> Result<CharacterText, EngineError> {
         let prompt = prompt::summon_prompt(player_text, rarity);
-        let format = self.response_format("character_card", prompt::schema::character());
+        let schema = prompt::schema::character();
         let text = self
-            .complete(&prompt, format, SUMMON_TEMPERATURE, None)
+            .complete(&prompt, "character_card", &schema, SUMMON_TEMPERATURE, None)
             .await?;
         extract::character(&text)
     }
 
-    fn response_format(&self, name: &str, schema: Value) -> Value {
-        wire::response_format(name, schema, self.settings.json_schema)
+    /// How answers are constrained now: `json_schema`, or `json_object` with the schema once
+    /// the server refused `json_schema` (or with `--openai-json-schema off`).
+    pub fn constraint(&self) -> &'static str {
+        self.current_constraint().as_str()
     }
 
-    /// One chat completion, retried as the settings allow; the answer's text.
+    fn current_constraint(&self) -> wire::Constraint {
+        match self.settings.json_schema {
+            JsonSchemaMode::On => wire::Constraint::JsonSchema,
+            JsonSchemaMode::Off => wire::Constraint::JsonObject,
+            JsonSchemaMode::Auto if self.schema_refused.load(Ordering::Relaxed) => {
+                wire::Constraint::JsonObject
+            }
+            JsonSchemaMode::Auto => wire::Constraint::JsonSchema,
+        }
+    }
+
+    /// One chat completion, retried as the settings allow; the answer's text. In `auto` mode a
+    /// server that refuses `json_schema` is asked again at once with `json_object` and the
+    /// schema, and keeps being asked that way.
     async fn complete(
         &self,
         prompt: &Prompt,
-        response_format: Value,
+        name: &str,
+        schema: &Value,
         temperature: f32,
         seed: Option<u32>,
     ) -> Result<String, EngineError> {
+        let constraint = self.current_constraint();
+        match self
+            .complete_as(prompt, name, schema, constraint, temperature, seed)
+            .await
+        {
+            Err(EngineError::Upstream(message))
+                if self.settings.json_schema == JsonSchemaMode::Auto
+                    && constraint == wire::Constraint::JsonSchema
+                    && wire::refuses_response_format(&message) =>
+            {
+                if !self.schema_refused.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        model = self.settings.model.trim(),
+                        %message,
+                        "the server refused response_format json_schema; asking with json_object and the schema from now on"
+                    );
+                }
+                self.complete_as(
+                    prompt,
+                    name,
+                    schema,
+                    wire::Constraint::JsonObject,
+                    temperature,
+                    seed,
+                )
+                .await
+            }
+            answer => answer,
+        }
+    }
+
+    async fn complete_as(
+        &self,
+        prompt: &Prompt,
+        name: &str,
+        schema: &Value,
+        constraint: wire::Constraint,
+        temperature: f32,
+        seed: Option<u32>,
+    ) -> Result<String, EngineError> {
+        let (response_format, json_schema) =
+            wire::response_format(name, schema.clone(), constraint);
         let body = wire::ChatRequest {
             model: self.settings.model.trim(),
             messages: [
@@ -114,6 +180,7 @@ impl OpenAiEngine {
                 },
             ],
             response_format,
+            json_schema,
             temperature,
             seed,
             max_tokens: self.settings.max_output_tokens,
@@ -124,11 +191,18 @@ impl OpenAiEngine {
             initial_backoff: self.settings.initial_backoff,
             max_backoff: self.settings.max_backoff,
         };
-        let response = with_retries(policy, self.settings.timeout, || self.attempt(&body)).await?;
+        let response = with_retries(policy, self.settings.timeout, || {
+            self.attempt(&body, constraint)
+        })
+        .await?;
         response.into_text()
     }
 
-    async fn attempt(&self, body: &wire::ChatRequest<'_>) -> Result<wire::ChatResponse, Failure> {
+    async fn attempt(
+        &self,
+        body: &wire::ChatRequest<'_>,
+        constraint: wire::Constraint,
+    ) -> Result<wire::ChatResponse, Failure> {
         let mut request = self.client.post(&self.url).json(body);
         if let Some(bearer) = &self.bearer {
             request = request.header(reqwest::header::AUTHORIZATION, bearer.clone());
@@ -143,7 +217,16 @@ impl OpenAiEngine {
         if !status.is_success() {
             let message =
                 wire::parse_error(&bytes).unwrap_or_else(|| upstream::body_excerpt(&bytes));
-            return Err(upstream::status_failure(PROVIDER, status, &message, hint));
+            let failure = upstream::status_failure(PROVIDER, status, &message, hint);
+            // A refused json_schema is not worth retrying as it is: `complete` switches.
+            if self.settings.json_schema == JsonSchemaMode::Auto
+                && constraint == wire::Constraint::JsonSchema
+                && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+                && wire::refuses_response_format(&message)
+            {
+                return Err(Failure::Fatal(failure.into_error()));
+            }
+            return Err(failure);
         }
         serde_json::from_slice(&bytes).map_err(|e| {
             Failure::Fatal(EngineError::Upstream(format!(
@@ -167,11 +250,24 @@ impl BattleEngine for OpenAiEngine {
     async fn generate(&self, request: &BattleRequest) -> Result<BattleResult, EngineError> {
         let prompt = prompt::battle_prompt(request)?;
         let schema = prompt::schema::battle(extract::fighter_ids(request));
-        let format = self.response_format("battle_result", schema);
         let seed = Some(prompt::wire_seed(request));
         let text = self
-            .complete(&prompt, format, self.settings.temperature, seed)
+            .complete(
+                &prompt,
+                "battle_result",
+                &schema,
+                self.settings.temperature,
+                seed,
+            )
             .await?;
-        extract::battle(&text, request)
+        Ok(self.repaired.count(extract::battle(&text, request)?))
+    }
+
+    fn repaired_results(&self) -> u64 {
+        self.repaired.get()
+    }
+
+    fn output_constraint(&self) -> Option<&'static str> {
+        Some(self.constraint())
     }
 }

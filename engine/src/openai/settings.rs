@@ -15,9 +15,8 @@ pub struct OpenAiSettings {
     pub model: String,
     /// Sent as `Authorization: Bearer <key>` when set (vLLM and llama.cpp `--api-key`).
     pub api_key: Option<String>,
-    /// `response_format` `json_schema` (strict) when true, plain `json_object` when false,
-    /// for servers without schema-constrained decoding. Default true.
-    pub json_schema: bool,
+    /// How the answer is constrained to the battle's schema. Default [`JsonSchemaMode::Auto`].
+    pub json_schema: JsonSchemaMode,
     /// Deadline for a whole call, retries and waits included. Default 120 s (local models
     /// are slower than hosted ones).
     pub timeout: Duration,
@@ -27,10 +26,26 @@ pub struct OpenAiSettings {
     pub initial_backoff: Duration,
     /// Longest wait between attempts, `Retry-After` included. Default 10 s.
     pub max_backoff: Duration,
-    /// Sampling temperature for battles. Default 0.2.
+    /// Sampling temperature for battles. Default 0: with the battle's seed, the same question
+    /// gets the same answer, so honest nodes running one model agree.
     pub temperature: f32,
     /// `max_tokens`; `None` leaves the server's default. Default 4096.
     pub max_output_tokens: Option<u32>,
+}
+
+/// How an answer is constrained to the battle's JSON schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JsonSchemaMode {
+    /// `response_format: json_schema` first; when the server refuses it (an error naming
+    /// `response_format` or `json_schema`), `json_object` carrying the schema from then on.
+    #[default]
+    Auto,
+    /// Always `response_format: json_schema` (OpenAI, vLLM, recent Ollama).
+    On,
+    /// Always `json_object` carrying the schema (`response_format.schema`, which
+    /// llama-cpp-python turns into a grammar, and a top-level `json_schema`, which llama.cpp's
+    /// server reads); servers that know neither just get JSON mode.
+    Off,
 }
 
 impl OpenAiSettings {
@@ -40,12 +55,12 @@ impl OpenAiSettings {
             base_url: base_url.into(),
             model: model.into(),
             api_key: None,
-            json_schema: true,
+            json_schema: JsonSchemaMode::Auto,
             timeout: Duration::from_secs(120),
             max_retries: 2,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
-            temperature: 0.2,
+            temperature: 0.0,
             max_output_tokens: Some(4096),
         }
     }

@@ -11,6 +11,9 @@ pub(crate) struct ChatRequest<'a> {
     pub(crate) model: &'a str,
     pub(crate) messages: [Message<'a>; 2],
     pub(crate) response_format: Value,
+    /// llama.cpp's server reads the schema here when `response_format` is `json_object`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) json_schema: Option<Value>,
     pub(crate) temperature: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) seed: Option<u32>,
@@ -25,13 +28,48 @@ pub(crate) struct Message<'a> {
     pub(crate) content: &'a str,
 }
 
-/// `response_format`: a strict, named JSON schema, or plain JSON mode.
-pub(crate) fn response_format(name: &str, schema: Value, use_schema: bool) -> Value {
-    if use_schema {
-        json!({"type": "json_schema", "json_schema": {"name": name, "strict": true, "schema": schema}})
-    } else {
-        json!({"type": "json_object"})
+/// How a request constrains its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Constraint {
+    /// `response_format: {type: json_schema, json_schema: {name, strict, schema}}`.
+    JsonSchema,
+    /// `response_format: {type: json_object, schema}` plus a top-level `json_schema`.
+    JsonObject,
+}
+
+impl Constraint {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Constraint::JsonSchema => "json_schema",
+            Constraint::JsonObject => "json_object+schema",
+        }
     }
+}
+
+/// `response_format` (and the top-level `json_schema`) for `constraint`.
+pub(crate) fn response_format(
+    name: &str,
+    schema: Value,
+    constraint: Constraint,
+) -> (Value, Option<Value>) {
+    match constraint {
+        Constraint::JsonSchema => (
+            json!({"type": "json_schema", "json_schema": {"name": name, "strict": true, "schema": schema}}),
+            None,
+        ),
+        Constraint::JsonObject => (
+            json!({"type": "json_object", "schema": schema.clone()}),
+            Some(schema),
+        ),
+    }
+}
+
+/// Whether an error message says the server does not take the `response_format` we sent.
+pub(crate) fn refuses_response_format(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    ["response_format", "response format", "json_schema"]
+        .iter()
+        .any(|needle| message.contains(needle))
 }
 
 #[derive(Debug, Deserialize)]

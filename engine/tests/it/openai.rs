@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hero_engine::{BattleEngine, EngineError, OpenAiEngine, OpenAiSettings};
+use hero_engine::{BattleEngine, EngineError, JsonSchemaMode, OpenAiEngine, OpenAiSettings};
 use hero_testkit::fixtures::{battle_request, card, valid_battle};
 use hero_testkit::llm::openai::{self, KEY, MODEL};
 use hero_testkit::llm::{FakeLlm, Reply};
@@ -73,10 +73,10 @@ async fn a_valid_battle_is_returned_and_the_request_is_well_formed() {
 }
 
 #[tokio::test]
-async fn a_v1_base_url_plain_json_mode_and_no_key() {
+async fn a_v1_base_url_json_object_mode_and_no_key() {
     let server = FakeLlm::start(vec![openai::json_text(&valid_battle("c1"))]).await;
     let settings = OpenAiSettings {
-        json_schema: false,
+        json_schema: JsonSchemaMode::Off,
         ..OpenAiSettings::new(format!("{}/v1/", server.base_url), MODEL)
     };
     let engine = OpenAiEngine::new(settings).unwrap();
@@ -87,7 +87,88 @@ async fn a_v1_base_url_plain_json_mode_and_no_key() {
     let call = &server.calls()[0];
     assert_eq!(call.path, "/v1/chat/completions");
     assert!(call.headers.get("authorization").is_none());
-    assert_eq!(call.body["response_format"], json!({"type": "json_object"}));
+    assert_eq!(call.body["response_format"]["type"], "json_object");
+    let schema = &call.body["response_format"]["schema"];
+    assert_eq!(schema["properties"]["winner"]["enum"], json!(["c1", "c2"]));
+    assert_eq!(
+        &call.body["json_schema"], schema,
+        "llama.cpp's server reads it here"
+    );
+    assert_eq!(engine.output_constraint(), Some("json_object+schema"));
+}
+
+#[tokio::test]
+async fn auto_falls_back_to_json_object_with_the_schema_once_refused_and_remembers() {
+    // llama-cpp-python's answer to a json_schema response_format: a 500 naming it.
+    let refused = openai::error(
+        500,
+        "response_format type json_schema is not supported; use text or json_object",
+        "server_error",
+        None,
+    );
+    let (server, engine) = engine_for(vec![
+        refused,
+        openai::json_text(&valid_battle("c1")),
+        openai::json_text(&valid_battle("c1")),
+    ])
+    .await;
+    assert_eq!(engine.output_constraint(), Some("json_schema"));
+    assert_eq!(
+        engine.generate(&battle_request()).await.unwrap().winner,
+        "c1"
+    );
+    assert_eq!(
+        engine.generate(&battle_request()).await.unwrap().winner,
+        "c1"
+    );
+    let calls = server.calls();
+    assert_eq!(calls.len(), 3, "one refusal, not retried as it was");
+    assert_eq!(calls[0].body["response_format"]["type"], "json_schema");
+    for call in &calls[1..] {
+        assert_eq!(call.body["response_format"]["type"], "json_object");
+        assert!(call.body["response_format"]["schema"].is_object());
+    }
+    assert_eq!(engine.output_constraint(), Some("json_object+schema"));
+}
+
+#[tokio::test]
+async fn on_never_falls_back_and_other_errors_do_not_switch() {
+    let refused = || {
+        openai::error(
+            400,
+            "response_format json_schema unsupported",
+            "invalid_request_error",
+            None,
+        )
+    };
+    let settings_on = |server: &FakeLlm| OpenAiSettings {
+        json_schema: JsonSchemaMode::On,
+        ..settings(server)
+    };
+    let server = FakeLlm::start(vec![refused()]).await;
+    let engine = OpenAiEngine::new(settings_on(&server)).unwrap();
+    assert!(engine.generate(&battle_request()).await.is_err());
+    assert_eq!(engine.output_constraint(), Some("json_schema"));
+    // In auto, an error that does not name response_format changes nothing.
+    let (server, engine) = engine_for(vec![openai::error(
+        400,
+        "model not found",
+        "invalid_request_error",
+        None,
+    )])
+    .await;
+    assert!(engine.generate(&battle_request()).await.is_err());
+    assert_eq!(engine.output_constraint(), Some("json_schema"));
+    assert_eq!(server.call_count(), 1);
+}
+
+#[tokio::test]
+async fn battles_are_asked_at_temperature_zero_with_the_battle_seed() {
+    let (server, engine) = engine_for(vec![openai::json_text(&valid_battle("c1"))]).await;
+    engine.generate(&battle_request()).await.unwrap();
+    let body = &server.calls()[0].body;
+    assert_eq!(body["temperature"], 0.0);
+    assert_eq!(body["seed"], 7);
 }
 
 #[tokio::test]
@@ -110,13 +191,21 @@ async fn text_that_is_not_json_is_invalid_output_and_not_retried() {
 }
 
 #[tokio::test]
-async fn a_third_fighter_as_winner_is_rejected() {
-    let (_server, engine) = engine_for(vec![openai::json_text(&valid_battle("c3"))]).await;
-    let err = engine.generate(&battle_request()).await.unwrap_err();
-    assert!(
-        matches!(err, EngineError::InvalidOutput(ref m) if m.contains("not one of the fighters")),
-        "{err}"
-    );
+async fn a_sloppy_battle_is_repaired_into_a_valid_vote_and_counted() {
+    // A stranger as winner and hp that do not add up: the node recomputes the hp from the
+    // damages and names the fighter left standing (c1 knocks c2 out), the same way every time.
+    let (_server, engine) = engine_for(vec![
+        openai::json_text(&valid_battle("c3")),
+        openai::json_text(&valid_battle("c3")),
+    ])
+    .await;
+    let first = engine.generate(&battle_request()).await.unwrap();
+    assert_eq!(first.winner, "c1");
+    assert_eq!(first.battle_log.last().unwrap().target_hp, 0);
+    assert!(hero_engine::validate(battle_request().fighters.as_deref().unwrap(), &first).is_ok());
+    let second = engine.generate(&battle_request()).await.unwrap();
+    assert_eq!(first, second, "identical outputs give identical votes");
+    assert_eq!(engine.repaired_results(), 2);
 }
 
 #[tokio::test]
@@ -182,7 +271,7 @@ async fn server_errors_are_retried() {
 async fn client_errors_are_not_retried() {
     let bad = Reply::json(
         400,
-        json!({"error": {"code": 400, "message": "\"json_schema\" is not supported", "type": "invalid_request_error"}}),
+        json!({"error": {"code": 400, "message": "\"max_tokens\" is not supported", "type": "invalid_request_error"}}),
     );
     let (server, engine) = engine_for(vec![bad]).await;
     let err = engine.generate(&battle_request()).await.unwrap_err();
