@@ -165,8 +165,11 @@ impl OpenAiEngine {
         temperature: f32,
         seed: Option<u32>,
     ) -> Result<String, EngineError> {
-        let (response_format, json_schema) =
-            wire::response_format(name, schema.clone(), constraint);
+        let schema = match constraint {
+            wire::Constraint::JsonSchema => schema.clone(),
+            wire::Constraint::JsonObject => prompt::schema::for_grammar(schema.clone()),
+        };
+        let (response_format, json_schema) = wire::response_format(name, schema, constraint);
         let body = wire::ChatRequest {
             model: self.settings.model.trim(),
             messages: [
