@@ -1,6 +1,7 @@
 //! Turning an honest but sloppy model narrative into a valid vote, deterministically, so that
 //! identical model outputs give identical votes: every `target_hp` is recomputed from the
-//! damages (from each fighter's starting hp), the log stops at the knockout, and the winner is
+//! damages (from each fighter's starting hp), rounds are made to start at 1 and never go back,
+//! the log stops at the knockout, and the winner is
 //! the fighter left standing (or, without a knockout, the one ahead on hp; the model's own pick
 //! when they are level). An empty description gets a plain one. Nothing else is invented: a
 //! log naming someone who is not a fighter, or with no entries at all, stays invalid.
@@ -41,7 +42,13 @@ pub(crate) fn repair(fighters: &[Fighter], raw: RawBattle) -> (BattleResult, boo
     let mut changed = false;
     let mut hp = [starting_hp(a), starting_hp(b)];
     let mut knocked_out = None;
+    let mut round = 1;
     for (index, entry) in battle_log.iter_mut().enumerate() {
+        round = entry.round.max(round);
+        if entry.round != round {
+            entry.round = round;
+            changed = true;
+        }
         let (Some(actor), Some(target)) = (slot(&entry.actor), slot(&entry.target)) else {
             continue;
         };
@@ -139,9 +146,9 @@ mod tests {
         let raw = RawBattle {
             winner: None,
             battle_log: vec![
-                hit(1, "a", "b", 50, 999),
+                hit(0, "a", "b", 50, 999),
                 hit(1, "b", "a", 10, 7),
-                hit(2, "a", "b", 500, 3),
+                hit(0, "a", "b", 500, 3),
                 hit(3, "b", "a", 10, 0),
             ],
             battle_description: String::new(),
@@ -151,6 +158,8 @@ mod tests {
         assert_eq!(result.winner, "a");
         assert_eq!(result.battle_log.len(), 3, "stops at the knockout");
         assert_eq!(result.battle_log[2].target_hp, 0);
+        let rounds: Vec<u32> = result.battle_log.iter().map(|e| e.round).collect();
+        assert_eq!(rounds, [1, 1, 1], "rounds start at 1 and never go back");
         assert_eq!(result.battle_description, "A defeats B.");
         assert!(validate(&fighters, &result).is_ok(), "{result:?}");
     }
