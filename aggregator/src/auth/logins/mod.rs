@@ -137,21 +137,25 @@ async fn lock_player(tx: &mut Tx, player: &str) -> Result<bool, sqlx::Error> {
     Ok(locked.rows_affected() == 1)
 }
 
-/// Signs in with `account`: its player, or a new one (`login_method` = the account's kind).
-/// The second value is whether the player was created.
-pub async fn sign_in(
+/// Signs in with `account` as `player`, its owner (see [`owner`]).
+pub async fn sign_in_existing(
+    tx: &mut Tx,
+    account: &Account,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    touch(tx, account, now_ms).await
+}
+
+/// Creates a player for `account`, which nobody owns (`login_method` = the account's kind).
+pub async fn sign_up(
     tx: &mut Tx,
     ledger: &Ledger,
     account: &Account,
     now_ms: i64,
-) -> Result<(String, bool), sqlx::Error> {
-    if let Some(player) = owner(tx, account).await? {
-        touch(tx, account, now_ms).await?;
-        return Ok((player, false));
-    }
+) -> Result<String, sqlx::Error> {
     let player = crate::auth::store::create(tx, ledger, account.kind.as_str(), now_ms).await?;
     insert(tx, &player, account, now_ms).await?;
-    Ok((player, true))
+    Ok(player)
 }
 
 /// Links `account` to `player`. A guest becomes a player of the account's kind.

@@ -188,10 +188,19 @@ async fn sign_in(
     ip: IpAddr,
 ) -> ApiResult<Json<AccountLogin>> {
     let now = state.clock.now_ms();
-    if super::owner(&mut tx, account).await?.is_none() {
-        state.ip_limiter.check(ip, Kind::NewAccount, now).await?;
-    }
-    let (player, new_player) = super::sign_in(&mut tx, &state.game.ledger, account, now).await?;
+    let (player, new_player) = match super::owner(&mut tx, account).await? {
+        Some(player) => {
+            super::sign_in_existing(&mut tx, account, now).await?;
+            (player, false)
+        }
+        None => {
+            state.ip_limiter.check(ip, Kind::NewAccount, now).await?;
+            (
+                super::sign_up(&mut tx, &state.game.ledger, account, now).await?,
+                true,
+            )
+        }
+    };
     sqlx::query("UPDATE players SET last_login_at_ms = $2 WHERE id = $1")
         .bind(&player)
         .bind(now)
