@@ -201,7 +201,7 @@ mod tests {
             }
         }
         // The node protocol, admin, operations and game API: 34 operations on 27 paths.
-        assert_eq!((paths.len(), operations), (47, 57), "{:?}", paths.keys());
+        assert_eq!((paths.len(), operations), (48, 58), "{:?}", paths.keys());
         assert_eq!(
             doc["paths"]["/api/nodes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
                 ["type"],

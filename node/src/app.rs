@@ -90,6 +90,7 @@ impl Application {
                         max_concurrent_requests: capacity.max(),
                         operator: config.operator,
                         backend: Some(engine.kind().to_string()),
+                        model: engine.model().map(str::to_owned),
                         version: Some(env!("CARGO_PKG_VERSION").to_string()),
                         public_key: Some(signer.public_key_hex()),
                     },

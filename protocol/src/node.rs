@@ -31,6 +31,9 @@ pub struct NodeRegistration {
     /// Engine behind the node (`sim`, `gemini`, `openai`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// Model behind the engine (`gemini-2.5-flash`, `smollm2`, ...); absent for `sim`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Ed25519 public key (hex); when given, every result must carry a valid
@@ -49,6 +52,7 @@ impl std::fmt::Debug for NodeRegistration {
             .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("operator", &self.operator)
             .field("backend", &self.backend)
+            .field("model", &self.model)
             .field("version", &self.version)
             .field("public_key", &self.public_key)
             .finish()
@@ -148,6 +152,9 @@ pub struct NodeInfo {
     pub status: String,
     pub operator: Option<String>,
     pub backend: Option<String>,
+    /// The model the node registered (absent for `sim` and for nodes that did not say).
+    #[serde(default)]
+    pub model: Option<String>,
     pub weight: u32,
     pub reputation: f64,
     pub max_concurrent_requests: u32,
@@ -194,6 +201,7 @@ mod tests {
             max_concurrent_requests: 5,
             operator: None,
             backend: None,
+            model: None,
             version: None,
             public_key: None,
         };

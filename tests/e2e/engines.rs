@@ -79,6 +79,16 @@ async fn three_engines_settle_a_battle_by_quorum(backend: Backend) {
     assert_eq!(backend_of("sim-node"), "sim");
     assert_eq!(backend_of("gemini-node"), "gemini");
     assert_eq!(backend_of("openai-node"), "openai");
+    let model_of = |name: &str| {
+        listed
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["name"] == name))
+            .map(|n| n["model"].clone())
+            .unwrap_or_else(|| panic!("{name} not listed: {listed}"))
+    };
+    assert_eq!(model_of("sim-node"), Value::Null);
+    assert_eq!(model_of("gemini-node"), GEMINI_MODEL);
+    assert_eq!(model_of("openai-node"), OPENAI_MODEL);
     let health = |i: usize| {
         let url = format!("{}/health", nodes[i].process.url());
         async move {
@@ -116,6 +126,21 @@ async fn three_engines_settle_a_battle_by_quorum(backend: Backend) {
         assert_eq!(vote["agrees"], true, "{vote}");
         assert_eq!(vote["voted_winner_id"], battle["winner_id"], "{vote}");
     }
+
+    // The operator view sums agreement per backend and model.
+    let expected = serde_json::json!([
+        {"backend": "gemini", "model": GEMINI_MODEL, "nodes": 1, "online": 1,
+         "valid_votes": 1, "agreed_votes": 1, "agreement_rate": 1.0},
+        {"backend": "openai", "model": OPENAI_MODEL, "nodes": 1, "online": 1,
+         "valid_votes": 1, "agreed_votes": 1, "agreement_rate": 1.0},
+        {"backend": "sim", "model": null, "nodes": 1, "online": 1,
+         "valid_votes": 1, "agreed_votes": 1, "agreement_rate": 1.0},
+    ]);
+    hero_tests::eventually(10, "agreement per backend and model", || async {
+        let agreement = agg.get("/api/nodes/agreement").await;
+        (agreement == expected).then_some(())
+    })
+    .await;
 
     // The LLM servers were asked the way their APIs expect, with the battle's seed.
     let calls = gemini.calls();

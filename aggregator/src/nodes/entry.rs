@@ -20,6 +20,8 @@ pub struct NodeEntry {
     /// Who runs the node: an operator account, or in an open network its host address.
     pub operator: Option<String>,
     pub backend: Option<String>,
+    /// The model behind the backend, as the node registered it.
+    pub model: Option<String>,
     /// Weight used by selection (already clamped to the operator's maximum).
     pub weight: u32,
     pub max_concurrent: u32,
@@ -65,6 +67,7 @@ impl NodeEntry {
             public_key: None,
             operator,
             backend: None,
+            model: None,
             weight,
             max_concurrent,
             last_heartbeat_ms: AtomicI64::new(last_heartbeat_ms),
@@ -188,6 +191,7 @@ impl NodeEntry {
             status: self.status(now_ms, offline_after_ms).into(),
             operator: self.operator.clone(),
             backend: self.backend.clone(),
+            model: self.model.clone(),
             weight: self.weight,
             reputation: c.reputation,
             max_concurrent_requests: self.max_concurrent,

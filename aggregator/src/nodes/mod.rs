@@ -2,6 +2,7 @@
 //! health.
 
 pub mod admin;
+pub mod agreement;
 pub mod enroll;
 pub mod entry;
 pub mod maintenance;
@@ -27,5 +28,7 @@ use crate::state::AppState;
 
 /// The node protocol and the admin routes over operators and nodes.
 pub fn router() -> OpenApiRouter<AppState> {
-    routes::router().merge(admin::router())
+    routes::router()
+        .merge(agreement::router())
+        .merge(admin::router())
 }

@@ -71,6 +71,7 @@ fn check_registration(reg: &NodeRegistration) -> Result<(), ApiError> {
         ("operator", &reg.operator),
         ("backend", &reg.backend),
         ("version", &reg.version),
+        ("model", &reg.model),
     ] {
         if let Some(value) = value {
             printable(field, value, 100)?;

@@ -11,7 +11,7 @@ use super::registry::NodeEntry;
 use super::reputation::NodeCounters;
 use crate::db::Db;
 
-const COLUMNS: &str = "id, name, url, api_key, token_hash, operator, backend, weight, \
+const COLUMNS: &str = "id, name, url, api_key, token_hash, operator, backend, model, weight, \
     max_concurrent_requests, reputation, total_requests, successful_requests, \
     avg_response_time_ms, valid_votes, agreed_votes, last_heartbeat_ms, left_at_ms, public_key, \
     probation, maintenance, admin_weight, signed_at_ms";
@@ -48,6 +48,7 @@ fn entry_from_row(row: &AnyRow) -> Result<NodeEntry, sqlx::Error> {
         public_key: row.try_get("public_key")?,
         operator: row.try_get("operator")?,
         backend: row.try_get("backend")?,
+        model: row.try_get("model")?,
         weight: to_u32(weight),
         max_concurrent: to_u32(row.try_get("max_concurrent_requests")?).max(1),
         last_heartbeat_ms: AtomicI64::new(
@@ -112,8 +113,8 @@ async fn insert(
     let sql = format!(
         "INSERT INTO nodes (id, name, url, api_key, token_hash, operator, backend, version, \
              weight, max_concurrent_requests, last_heartbeat_ms, created_at_ms, updated_at_ms, \
-             public_key, signed_at_ms, probation) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $13, $14) \
+             public_key, signed_at_ms, probation, model) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $13, $14, $15) \
          RETURNING {COLUMNS}"
     );
     let row = sqlx::query(&sql)
@@ -131,6 +132,7 @@ async fn insert(
         .bind(r.reg.public_key.clone())
         .bind(r.signed_at_ms)
         .bind(i64::from(r.probation))
+        .bind(r.reg.model.clone())
         .fetch_one(&mut **tx)
         .await?;
     entry_from_row(&row)
@@ -151,7 +153,7 @@ pub async fn update(
         "UPDATE nodes SET name = $1, url = $2, api_key = $3, token_hash = $4, backend = $5, \
              version = $6, weight = $7, max_concurrent_requests = $8, last_heartbeat_ms = $9, \
              updated_at_ms = $9, left_at_ms = NULL, public_key = $10, signed_at_ms = $11, \
-             operator = $14 \
+             operator = $14, model = $15 \
          WHERE id = $12 AND (signed_at_ms = $13 OR (signed_at_ms IS NULL AND $13 IS NULL)) \
          RETURNING {COLUMNS}"
     );
@@ -170,6 +172,7 @@ pub async fn update(
         .bind(id)
         .bind(expected_signed_at)
         .bind(r.operator)
+        .bind(r.reg.model.clone())
         .fetch_optional(&db.writer)
         .await?;
     row.as_ref().map(entry_from_row).transpose()
