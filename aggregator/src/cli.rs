@@ -207,6 +207,10 @@ pub struct ServeArgs {
     /// Milliseconds between polls for battles whose lease expired.
     #[arg(long, env = "HERO_POLL_INTERVAL_MS", default_value_t = 500)]
     pub poll_interval_ms: u64,
+    /// Seconds between `info` log lines summing up the battles settled (how many, by quorum,
+    /// by fallback, in error); each battle's own line is at `debug`. Silent when none were.
+    #[arg(long, env = "HERO_LOG_SUMMARY_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub log_summary_secs: u64,
     /// Start this many local Sim nodes in this process; they register over real HTTP.
     /// Implies --allow-private-node-urls.
     #[arg(long, env = "HERO_LOCAL_NODES", default_value_t = 0)]
@@ -368,6 +372,7 @@ impl ServeArgs {
                 concurrency: self.battle_concurrency,
                 poll_interval: millis(self.poll_interval_ms),
                 drain: Duration::from_millis(self.consensus_deadline_ms.saturating_add(5_000)),
+                summary_interval: Duration::from_secs(self.log_summary_secs),
             },
             fallback: FallbackSettings::gemini(
                 self.gemini_api_key.as_deref(),

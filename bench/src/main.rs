@@ -1,8 +1,10 @@
 //! `hero-bench`: measures what DESIGN.md §7 holds us to, on this machine, in-process:
 //! battle settle latency with three local nodes, durable battles settled per second, the
-//! cost of choosing k nodes among many, and how fast one node answers.
+//! cost of choosing k nodes among many, and how fast one node answers; `hero-bench soak` keeps
+//! the real aggregator binary under steady load and watches its memory, disk and logs.
 
 mod report;
+mod soak;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,8 +24,10 @@ use report::Summary;
     about = "Benchmarks for the AI Hero Battle aggregator and node"
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Database for the aggregator [default: a fresh SQLite file in a temp folder].
-    #[arg(long, env = "HERO_BENCH_DATABASE_URL")]
+    #[arg(long, env = "HERO_BENCH_DATABASE_URL", global = true)]
     database_url: Option<String>,
     /// Local Sim nodes started in-process.
     #[arg(long, default_value_t = 3)]
@@ -43,6 +47,14 @@ struct Args {
     /// Requests sent to one node for its answer rate.
     #[arg(long, default_value_t = 20_000)]
     node_requests: usize,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// N minutes of steady load on the real `hero-aggregator` binary (3 local nodes): prints
+    /// RSS, battles, database and log growth every interval, then memory drift after
+    /// warm-up, bytes per battle on disk and log bytes per battle, and checks the books.
+    Soak(soak::SoakArgs),
 }
 
 const ADMIN: &str = "bench-admin-token-0123456789";
@@ -95,9 +107,14 @@ async fn start_aggregator(
 }
 
 async fn create(client: &reqwest::Client, addr: SocketAddr) -> anyhow::Result<String> {
+    create_at(client, &format!("http://{addr}"), ADMIN).await
+}
+
+/// Creates one admin battle on the aggregator at `base`; returns its id.
+async fn create_at(client: &reqwest::Client, base: &str, admin: &str) -> anyhow::Result<String> {
     let body: serde_json::Value = client
-        .post(format!("http://{addr}/api/v1/admin/battles"))
-        .bearer_auth(ADMIN)
+        .post(format!("{base}/api/v1/admin/battles"))
+        .bearer_auth(admin)
         .json(&serde_json::json!({"fighters": fighters()}))
         .send()
         .await?
@@ -227,6 +244,14 @@ async fn main() -> anyhow::Result<()> {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
+    if let Some(Command::Soak(soak)) = &args.command {
+        let outcome = soak::run(soak, &db_url, &dir).await;
+        // A failed soak keeps its folder (the aggregator's log) for a look.
+        if outcome.is_ok() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return outcome;
+    }
     println!(
         "hero-bench on {} core(s); database {}",
         std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -50,6 +50,7 @@ pub fn prometheus() -> PrometheusHandle {
                 }
             };
             describe();
+            hero_serve::keep_drained(handle.clone());
             handle
         })
         .clone()

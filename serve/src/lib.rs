@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub use client_ip::{client_ip, parse_cidr};
 pub use server::serve;
-pub use telemetry::describe_metrics;
+pub use telemetry::{describe_metrics, keep_drained};
 
 /// A response middleware (`axum::middleware::map_response`): a 413 leaves the rest of the
 /// request body unread, so the connection cannot carry another request; `Connection: close`

@@ -21,6 +21,26 @@ pub fn describe_metrics() {
     );
 }
 
+/// Between drains of the histograms' raw samples.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Starts a thread that folds every histogram's recorded samples into its buckets every few
+/// seconds. The Prometheus recorder keeps each sample until the next render: without a
+/// scraper (or between scrapes) that is a few bytes per request and per battle, for ever.
+pub fn keep_drained(handle: metrics_exporter_prometheus::PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "could not start the metrics upkeep thread; histograms drain only when /metrics is scraped");
+    }
+}
+
 pub(crate) fn connection_opened() {
     gauge!(OPEN_CONNECTIONS).increment(1.0);
 }

@@ -100,6 +100,31 @@ async fn battle_settles_by_quorum_with_three_valid_votes(backend: Backend) {
         )
         .await;
     assert_eq!(stored, 3);
+    assert_eq!(battle["created_by"], "admin:admin-token", "{battle}");
+    // Three agreeing votes and the verdict share one stored result.
+    let results = db
+        .scalar_i64(
+            "SELECT COUNT(*) FROM battle_results WHERE battle_id = $1",
+            &id,
+        )
+        .await;
+    assert_eq!(results, 1);
+    let sharing = db
+        .scalar_i64(
+            "SELECT COUNT(*) FROM battle_votes v JOIN battles b ON b.id = v.battle_id \
+             WHERE v.battle_id = $1 AND v.result_hash = b.result_hash",
+            &id,
+        )
+        .await;
+    assert_eq!(sharing, 3);
+    // The default prompt is not stored (it is made again from the fighters).
+    let prompts = db
+        .scalar_i64(
+            "SELECT COUNT(*) FROM battles WHERE id = $1 AND prompt = ''",
+            &id,
+        )
+        .await;
+    assert_eq!(prompts, 1);
     // Node counters reach the database in the batched flush.
     hero_tests::eventually(10, "node counters flushed", || async {
         let requests = db

@@ -199,18 +199,19 @@ async fn migrate_creates_the_schema_and_is_repeatable(backend: Backend) {
         );
         assert!(stdout.contains("migrations applied"), "{stdout}");
     }
-    for table in [
-        "nodes",
-        "battles",
-        "battle_votes",
-        "players",
-        "characters",
-        "bets",
+    for (table, key) in [
+        ("nodes", "id"),
+        ("battles", "id"),
+        ("battle_votes", "battle_id"),
+        ("battle_results", "battle_id"),
+        ("players", "id"),
+        ("characters", "id"),
+        ("bets", "id"),
     ] {
         // The house account (betting stakes) is the one row a new database holds.
         let n = db
             .scalar_i64(
-                &format!("SELECT COUNT(*) FROM {table} WHERE id <> $1"),
+                &format!("SELECT COUNT(*) FROM {table} WHERE {key} <> $1"),
                 "house",
             )
             .await;

@@ -135,27 +135,32 @@ pub struct Admin {
     pub name: String,
 }
 
+/// The admin a request's bearer token belongs to, or the 401 that explains why not.
+async fn admin_of(parts: &Parts, state: &AppState) -> Result<String, ApiError> {
+    let Some(token) = bearer(&parts.headers) else {
+        return Err(ApiError::Unauthorized(
+            "needs an admin token (Authorization: Bearer ...)".into(),
+        ));
+    };
+    // The bootstrap token is compared first, whatever its shape.
+    authenticate(state, token).await?.ok_or_else(|| {
+        ApiError::Unauthorized(match kinds::of(token) {
+            kind @ (TokenKind::Player | TokenKind::Node | TokenKind::Enrollment) => format!(
+                "this is {}; admin endpoints need an admin token",
+                kind.described()
+            ),
+            TokenKind::Admin | TokenKind::Unknown => {
+                "admin token is not valid (unknown or revoked)".into()
+            }
+        })
+    })
+}
+
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(token) = bearer(&parts.headers) else {
-            return Err(ApiError::Unauthorized(
-                "needs an admin token (Authorization: Bearer ...)".into(),
-            ));
-        };
-        // The bootstrap token is compared first, whatever its shape.
-        let Some(name) = authenticate(state, token).await? else {
-            return Err(ApiError::Unauthorized(match kinds::of(token) {
-                kind @ (TokenKind::Player | TokenKind::Node | TokenKind::Enrollment) => format!(
-                    "this is {}; admin endpoints need an admin token",
-                    kind.described()
-                ),
-                TokenKind::Admin | TokenKind::Unknown => {
-                    "admin token is not valid (unknown or revoked)".into()
-                }
-            }));
-        };
+        let name = admin_of(parts, state).await?;
         tracing::info!(
             target: "audit",
             admin = %name,
@@ -164,5 +169,26 @@ impl FromRequestParts<AppState> for Admin {
             "admin request"
         );
         Ok(Admin { name })
+    }
+}
+
+/// An admin request whose own rows record the admin (a battle's `created_by`): its audit line
+/// is at `debug`, so creating battles at thousands a second does not flood the log.
+#[derive(Debug, Clone)]
+pub struct RecordedAdmin(pub Admin);
+
+impl FromRequestParts<AppState> for RecordedAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let name = admin_of(parts, state).await?;
+        tracing::debug!(
+            target: "audit",
+            admin = %name,
+            method = %parts.method,
+            path = %parts.uri.path(),
+            "admin request"
+        );
+        Ok(RecordedAdmin(Admin { name }))
     }
 }

@@ -3,10 +3,12 @@
 
 pub mod effects;
 pub mod late_votes;
+pub mod results;
 mod routes;
 pub mod start;
 pub mod status;
 pub mod store;
+pub mod summary;
 pub mod verdicts;
 pub mod worker;
 

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::store::{self, BattleView, MAX_SEED, NewBattle};
-use crate::auth::admin::Admin;
+use crate::auth::admin::RecordedAdmin;
 use crate::http::error::ApiResult;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
@@ -88,7 +88,7 @@ pub fn check_fighters(fighters: &[Fighter]) -> Result<(), ApiError> {
     security(("token" = []))
 )]
 async fn create(
-    _: Admin,
+    RecordedAdmin(admin): RecordedAdmin,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateBattle>,
 ) -> ApiResult<(StatusCode, Json<BattleCreated>)> {
@@ -111,6 +111,7 @@ async fn create(
     let prompt = body
         .prompt
         .unwrap_or_else(|| hero_engine::request_prompt(&body.fighters));
+    let created_by = format!("admin:{}", admin.name);
     let mut tx = state.db.begin_write().await?;
     let id = store::insert(
         &mut tx,
@@ -118,7 +119,7 @@ async fn create(
             fighters: &body.fighters,
             seed,
             prompt: &prompt,
-            created_by: None,
+            created_by: Some(&created_by),
         },
         state.clock.now_ms(),
     )

@@ -25,6 +25,8 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     /// Longest shutdown waits for running battles before leaving them to their lease.
     pub drain: Duration,
+    /// Between `info` summaries of the battles settled (per-battle lines are `debug`).
+    pub summary_interval: Duration,
 }
 
 /// What the worker needs from the other domains.
@@ -53,6 +55,15 @@ pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Superviso
     supervisor.limit(Stage::Battles, settings.drain);
     let owner = format!("aggregator-{}", uuid::Uuid::new_v4());
     let wake = Arc::new(Notify::new());
+    let tally = Arc::new(super::summary::Tally::default());
+    supervisor.spawn(
+        Stage::Background,
+        super::summary::run(
+            Arc::clone(&tally),
+            settings.summary_interval,
+            supervisor.shutdown_token(),
+        ),
+    );
     let worker = BattleWorker {
         late_votes: LateVoteRecorder::spawn(db.clone(), Arc::clone(&clock), &recorders),
         verdicts: VerdictWriter::spawn(
@@ -72,6 +83,7 @@ pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Superviso
         wake: Arc::clone(&wake),
         tracker: supervisor.tracker(Stage::Battles),
         probation_votes,
+        tally,
     };
     supervisor.spawn(
         Stage::Background,

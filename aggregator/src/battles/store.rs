@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::effects::{Settled, VerdictEffects};
+use super::results::{self, ResultHash, ResultRows};
 use super::status::{SettledBy, Status};
 use crate::consensus::{Verdict, Vote};
 use crate::db::{Db, Lock, Tx};
@@ -33,6 +34,16 @@ pub const MAX_SEED: u64 = (1 << 53) - 1;
 /// A random battle seed no larger than [`MAX_SEED`].
 pub fn random_seed() -> u64 {
     rand::random::<u64>() & MAX_SEED
+}
+
+/// The prompt as stored: empty when it is the one the fighters give anyway (most battles),
+/// which [`job_from_row`] makes again; a custom prompt as given.
+fn stored_prompt<'p>(prompt: &'p str, fighters: &[Fighter]) -> &'p str {
+    if prompt == hero_engine::request_prompt(fighters) {
+        ""
+    } else {
+        prompt
+    }
 }
 
 /// Inserts a PENDING battle inside a larger transaction; returns its id.
@@ -66,7 +77,7 @@ pub async fn insert(
     )
     .bind(fighters_json)
     .bind(i64::try_from(battle.seed).unwrap_or(i64::MAX))
-    .bind(battle.prompt)
+    .bind(stored_prompt(battle.prompt, battle.fighters))
     .bind(battle.created_by.map(str::to_owned))
     .bind(now_ms)
     .execute(&mut **tx)
@@ -76,12 +87,17 @@ pub async fn insert(
 
 fn job_from_row(row: &AnyRow) -> Result<BattleJob, sqlx::Error> {
     let fighters_json: String = row.try_get("fighters_json")?;
+    let fighters: Vec<Fighter> =
+        serde_json::from_str(&fighters_json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let mut prompt: String = row.try_get("prompt")?;
+    if prompt.is_empty() {
+        prompt = hero_engine::request_prompt(&fighters);
+    }
     Ok(BattleJob {
         id: row.try_get("id")?,
-        fighters: serde_json::from_str(&fighters_json)
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        fighters,
         seed: u64::try_from(row.try_get::<i64, _>("seed")?).unwrap_or(0),
-        prompt: row.try_get("prompt")?,
+        prompt,
         attempts: row.try_get("attempts")?,
     })
 }
@@ -120,20 +136,47 @@ fn vote_agrees(vote: &Vote, winner: Option<&str>) -> Option<i64> {
     }
 }
 
-/// One vote row: the battle, the vote, and the final winner it is compared with.
+/// One vote row: the battle, the vote, the final winner it is compared with, and the key of
+/// its stored result.
 struct VoteRow<'a> {
     battle_id: &'a str,
     vote: &'a Vote,
     winner: Option<&'a str>,
+    result: Option<ResultHash>,
+}
+
+impl<'a> VoteRow<'a> {
+    /// The row of `vote`, its result added to `results`.
+    fn new(
+        battle_id: &'a str,
+        vote: &'a Vote,
+        winner: Option<&'a str>,
+        results: &mut ResultRows<'a>,
+    ) -> VoteRow<'a> {
+        VoteRow {
+            battle_id,
+            vote,
+            winner,
+            result: stored_result(battle_id, vote, results),
+        }
+    }
 }
 
 /// Largest rejected result kept with an invalid vote; a hostile node cannot bloat the table.
 const MAX_INVALID_RESULT_BYTES: usize = 16 * 1024;
 
-/// The JSON kept with a vote: the full result of a valid vote, a rejected one only if small.
-fn stored_result(vote: &Vote) -> Option<String> {
-    let json = serde_json::to_string(vote.result.as_ref()?).ok()?;
-    (vote.valid || json.len() <= MAX_INVALID_RESULT_BYTES).then_some(json)
+/// The result kept with a vote: the full result of a valid vote, a rejected one only if small.
+fn stored_result<'a>(
+    battle_id: &'a str,
+    vote: &Vote,
+    results: &mut ResultRows<'a>,
+) -> Option<ResultHash> {
+    let result = vote.result.as_ref()?;
+    if vote.valid {
+        return results.add(battle_id, result, vote.result_hash.as_ref());
+    }
+    let json = serde_json::to_vec(result).ok()?;
+    (json.len() <= MAX_INVALID_RESULT_BYTES).then(|| results.add_json(battle_id, &json))
 }
 
 /// Rows per `INSERT`: well under SQLite's and PostgreSQL's bound-parameter limits.
@@ -145,10 +188,10 @@ async fn insert_vote_rows(
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
     // `QueryBuilder` on `Any` writes `?` placeholders, which PostgreSQL refuses: number them.
-    const COLUMNS: usize = 11;
+    const COLUMNS: usize = 10;
     for chunk in rows.chunks(VOTE_ROWS_PER_STATEMENT) {
         let mut sql = String::from(
-            "INSERT INTO battle_votes (id, battle_id, node_id, role, voted_winner_id, result_json, \
+            "INSERT INTO battle_votes (battle_id, node_id, role, voted_winner_id, result_hash, \
                  response_time_ms, is_valid, agrees, error, created_at_ms) VALUES ",
         );
         sql.push_str(&crate::db::values_placeholders(chunk.len(), COLUMNS));
@@ -157,12 +200,11 @@ async fn insert_vote_rows(
         for row in chunk {
             let v = row.vote;
             query = query
-                .bind(uuid::Uuid::new_v4().to_string())
                 .bind(row.battle_id.to_owned())
                 .bind(v.node_id.clone())
                 .bind(v.role.as_str())
                 .bind(v.winner.clone())
-                .bind(stored_result(v))
+                .bind(row.result.map(|h| h.to_vec()))
                 .bind(i64::try_from(v.latency_ms).unwrap_or(i64::MAX))
                 .bind(i64::from(v.valid))
                 .bind(vote_agrees(v, row.winner))
@@ -207,17 +249,25 @@ pub async fn settle_many(
     let mut tx = db.begin_write().await?;
     let mut written = Vec::with_capacity(settlements.len());
     let mut rows: Vec<VoteRow<'_>> = Vec::new();
+    let mut results = ResultRows::default();
     for s in settlements {
-        let ok = write_verdict(&mut tx, s.job, s.verdict, owner, effects, now_ms).await?;
+        let published = s
+            .verdict
+            .result()
+            .and_then(|r| results.add(&s.job.id, r, None));
+        let ok = write_verdict(&mut tx, s, published, owner, effects, now_ms).await?;
         if ok {
-            rows.extend(s.votes.iter().map(|vote| VoteRow {
-                battle_id: &s.job.id,
-                vote,
-                winner: s.verdict.winner(),
-            }));
+            rows.extend(
+                s.votes
+                    .iter()
+                    .map(|vote| VoteRow::new(&s.job.id, vote, s.verdict.winner(), &mut results)),
+            );
+        } else {
+            results.forget(&s.job.id);
         }
         written.push(ok);
     }
+    results.insert(&mut tx).await?;
     insert_vote_rows(&mut tx, &rows, now_ms).await?;
     tx.commit().await?;
     Ok(written)
@@ -226,30 +276,27 @@ pub async fn settle_many(
 /// The guarded status change and its effects; false when the battle is not ours.
 async fn write_verdict(
     tx: &mut Tx,
-    job: &BattleJob,
-    verdict: &Verdict,
+    settlement: &Settlement<'_>,
+    published: Option<ResultHash>,
     owner: &str,
     effects: &VerdictEffects,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
+    let (job, verdict) = (settlement.job, settlement.verdict);
     let settled_by = SettledBy::of(verdict);
     let status = match settled_by {
         Some(_) => Status::Completed,
         None => Status::Error,
     };
-    let (result, engine, error) = match verdict {
-        Verdict::Quorum { result } => (Some(result), None, None),
-        Verdict::Fallback {
-            result,
-            engine,
-            reason,
-        } => (Some(result), Some(engine.clone()), Some(reason.clone())),
-        Verdict::Error(e) => (None, None, Some(e.clone())),
+    let (engine, error) = match verdict {
+        Verdict::Quorum { .. } => (None, None),
+        Verdict::Fallback { engine, reason, .. } => (Some(engine.clone()), Some(reason.clone())),
+        Verdict::Error(e) => (None, Some(e.clone())),
     };
-    let winner = result.map(|r| r.winner.clone());
+    let winner = verdict.winner().map(str::to_owned);
     let updated = sqlx::query(
         "UPDATE battles SET status = $1, winner_id = $2, settled_by = $3, fallback_engine = $4, \
-             result_json = $5, error = $6, lease_owner = NULL, lease_until_ms = NULL, \
+             result_hash = $5, error = $6, lease_owner = NULL, lease_until_ms = NULL, \
              settled_at_ms = $7, updated_at_ms = $7 \
          WHERE id = $8 AND status = 'RUNNING' AND lease_owner = $9",
     )
@@ -257,7 +304,7 @@ async fn write_verdict(
     .bind(winner)
     .bind(settled_by.map(SettledBy::as_str))
     .bind(engine)
-    .bind(result.and_then(|r| serde_json::to_string(r).ok()))
+    .bind(published.map(|h| h.to_vec()))
     .bind(error)
     .bind(now_ms)
     .bind(&job.id)
@@ -290,20 +337,23 @@ pub async fn record_late_votes(
     batch: &[LateVotes],
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    let rows: Vec<VoteRow<'_>> = batch
-        .iter()
-        .flat_map(|late| {
-            late.votes.iter().map(|vote| VoteRow {
-                battle_id: &late.battle_id,
+    let mut results = ResultRows::default();
+    let mut rows: Vec<VoteRow<'_>> = Vec::new();
+    for late in batch {
+        for vote in &late.votes {
+            rows.push(VoteRow::new(
+                &late.battle_id,
                 vote,
-                winner: late.winner.as_deref(),
-            })
-        })
-        .collect();
+                late.winner.as_deref(),
+                &mut results,
+            ));
+        }
+    }
     if rows.is_empty() {
         return Ok(());
     }
     let mut tx = db.begin_write().await?;
+    results.insert(&mut tx).await?;
     insert_vote_rows(&mut tx, &rows, now_ms).await?;
     tx.commit().await
 }
@@ -346,9 +396,12 @@ pub struct BattleView {
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<BattleView>, sqlx::Error> {
     let Some(row) = sqlx::query(
-        "SELECT id, status, fighters_json, seed, winner_id, settled_by, fallback_engine, \
-             result_json, error, attempts, created_by, created_at_ms, settled_at_ms \
-         FROM battles WHERE id = $1",
+        "SELECT b.id, b.status, b.fighters_json, b.seed, b.winner_id, b.settled_by, \
+             b.fallback_engine, b.result_json, r.body AS result_body, b.error, b.attempts, \
+             b.created_by, b.created_at_ms, b.settled_at_ms \
+         FROM battles b \
+         LEFT JOIN battle_results r ON r.battle_id = b.id AND r.hash = b.result_hash \
+         WHERE b.id = $1",
     )
     .bind(id)
     .fetch_optional(&db.pool)
@@ -359,11 +412,15 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<BattleView>, sqlx::Error> {
     let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
     let fighters: Vec<Fighter> =
         serde_json::from_str(&row.try_get::<String, _>("fighters_json")?).map_err(decode)?;
-    let result: Option<BattleResult> = row
-        .try_get::<Option<String>, _>("result_json")?
-        .map(|s| serde_json::from_str(&s))
-        .transpose()
-        .map_err(decode)?;
+    // Rows written before results were stored apart keep their JSON inline.
+    let result: Option<BattleResult> = match row.try_get::<Option<Vec<u8>>, _>("result_body")? {
+        Some(body) => Some(results::decode(&body)?),
+        None => row
+            .try_get::<Option<String>, _>("result_json")?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(decode)?,
+    };
     let votes: Vec<VoteView> = sqlx::query_as(
         "SELECT v.node_id, n.name AS node_name, v.role, v.voted_winner_id, v.is_valid, v.agrees, \
              v.response_time_ms, v.error \
@@ -428,8 +485,23 @@ mod tests {
 
     #[test]
     fn large_rejected_results_are_not_kept() {
-        assert!(stored_result(&vote(false, 100)).is_some());
-        assert!(stored_result(&vote(false, MAX_INVALID_RESULT_BYTES)).is_none());
-        assert!(stored_result(&vote(true, MAX_INVALID_RESULT_BYTES)).is_some());
+        let mut results = ResultRows::default();
+        assert!(stored_result("b", &vote(false, 100), &mut results).is_some());
+        assert!(stored_result("b", &vote(false, MAX_INVALID_RESULT_BYTES), &mut results).is_none());
+        assert!(stored_result("b", &vote(true, MAX_INVALID_RESULT_BYTES), &mut results).is_some());
+    }
+
+    #[test]
+    fn only_custom_prompts_are_stored() {
+        let fighters: Vec<Fighter> = serde_json::from_value(serde_json::json!([
+            {"id": "c1", "name": "Aria", "strength": 60, "agility": 40, "luck": 30, "rarity": 3,
+             "skill_description": "Storm blade"},
+            {"id": "c2", "name": "Borin", "strength": 45, "agility": 55, "luck": 35, "rarity": 2,
+             "skill_description": "Shield bash"}
+        ]))
+        .unwrap();
+        let default = hero_engine::request_prompt(&fighters);
+        assert_eq!(stored_prompt(&default, &fighters), "");
+        assert_eq!(stored_prompt("a duel at dawn", &fighters), "a duel at dawn");
     }
 }

@@ -35,6 +35,8 @@ pub struct BattleWorker {
     pub verdicts: super::VerdictWriter,
     /// Agreed verdicts that end a new node's probation.
     pub probation_votes: u64,
+    /// Battles settled since the last periodic summary.
+    pub tally: Arc<super::summary::Tally>,
 }
 
 impl BattleWorker {
@@ -117,7 +119,8 @@ impl BattleWorker {
         let outcome = super::SettledBy::of(&verdict).map_or("error", super::SettledBy::as_str);
         metrics::counter!(BATTLES_SETTLED, "outcome" => outcome).increment(1);
         metrics::histogram!(SETTLE_DURATION).record(started.elapsed().as_secs_f64());
-        tracing::info!(
+        self.tally.count(&verdict);
+        tracing::debug!(
             outcome,
             winner = verdict.winner().unwrap_or("-"),
             votes = votes.len(),

@@ -48,13 +48,16 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn winner(&self) -> Option<&str> {
+    /// The published result: the quorum's or the fallback engine's.
+    pub fn result(&self) -> Option<&BattleResult> {
         match self {
-            Verdict::Quorum { result } | Verdict::Fallback { result, .. } => {
-                Some(result.winner.as_str())
-            }
+            Verdict::Quorum { result } | Verdict::Fallback { result, .. } => Some(result),
             Verdict::Error(_) => None,
         }
+    }
+
+    pub fn winner(&self) -> Option<&str> {
+        self.result().map(|r| r.winner.as_str())
     }
 }
 

@@ -40,6 +40,7 @@ pub fn handle() -> PrometheusHandle {
                 tracing::debug!("a metrics recorder was already installed");
             }
             describe();
+            hero_serve::keep_drained(handle.clone());
             handle
         })
         .clone()

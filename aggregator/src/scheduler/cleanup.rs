@@ -1,5 +1,5 @@
 //! The daily `cleanup` task: deletes what is past its retention — settled battles with their
-//! votes and player sides, idempotency keys, expired refresh tokens and sessions with none
+//! votes, results and player sides, idempotency keys, expired refresh tokens and sessions with none
 //! left, sign-in nonces past their life and per-day battle counts of past days. Ledger rows, ladder ranks, scheduled battles and bets are kept: they are the money's
 //! and the season's history.
 
@@ -82,6 +82,12 @@ impl super::Task for Cleanup {
         .execute(&mut **tx)
         .await?
         .rows_affected();
+        sqlx::query(&format!(
+            "DELETE FROM battle_results WHERE battle_id IN ({old})"
+        ))
+        .bind(cutoff)
+        .execute(&mut **tx)
+        .await?;
         sqlx::query(&format!(
             "DELETE FROM game_battles WHERE battle_id IN ({old})"
         ))

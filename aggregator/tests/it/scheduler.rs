@@ -138,6 +138,7 @@ async fn cleanup_deletes_what_is_past_its_retention(backend: Backend) {
     .await;
     assert_eq!(count("idempotency_keys").await, 1);
     assert_eq!(count("sessions").await, 2);
+    assert_eq!(count("battle_results").await, 1, "the old battle's result");
     let ledger = count("ledger").await;
 
     // 91 days later (refresh tokens live 30): a new battle, then the cleanup slot.
@@ -166,6 +167,17 @@ async fn cleanup_deletes_what_is_past_its_retention(backend: Backend) {
     assert_eq!(count("sessions").await, 0);
     assert_eq!(count("game_battles").await, 0);
     assert_eq!(count("battles").await, 1, "the recent battle stays");
+    assert_eq!(
+        test_db
+            .scalar_i64(
+                "SELECT COUNT(*) FROM battle_results r WHERE NOT EXISTS \
+                 (SELECT 1 FROM battles b WHERE b.id = r.battle_id) AND $1 = $1",
+                "",
+            )
+            .await,
+        0,
+        "results go with their battles"
+    );
     assert_eq!(
         count("ledger").await,
         ledger,

@@ -86,6 +86,147 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
         .await
         .unwrap();
     assert_eq!(votes_stored, 3, "one vote per battle, never twice");
+    let results: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM battle_results")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(results, 3, "one result per battle: the batch kept none of the one it lost");
+}
+
+/// Identical votes share one stored result with the verdict, a rejected result is its own,
+/// the API reads the published one back; a row from before results were stored apart still
+/// reads.
+async fn results_are_stored_once_and_read_back(db: &Db) {
+    let now = 1_000;
+    for node in ["n1", "n2", "n3"] {
+        sqlx::query(
+            "INSERT INTO nodes (id, name, url, token_hash, created_at_ms, updated_at_ms) \
+             VALUES ($1, $1, $2, 'h', 0, 0)",
+        )
+        .bind(node)
+        .bind(format!("http://{node}"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let fighters = plain_pair();
+    let mut tx = db.begin_write().await.unwrap();
+    for _ in 0..2 {
+        let battle = NewBattle {
+            fighters: &fighters,
+            seed: 7,
+            prompt: "a duel at dawn",
+            created_by: Some("admin:ops"),
+        };
+        store::insert(&mut tx, &battle, now).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let jobs = store::claim(&db, "me", 60_000, now, 10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[0].prompt, "a duel at dawn", "a custom prompt is kept");
+    let result = hero_engine::Sim.battle(&jobs[0].id, &fighters, Some(7)).unwrap();
+    let mut rejected = result.clone();
+    rejected.winner = "nobody".into();
+    let vote = |node: &str, valid: bool, result: &hero_protocol::BattleResult| Vote {
+        node_id: node.into(),
+        role: VoteRole::Selected,
+        winner: Some(result.winner.clone()),
+        result: Some(result.clone()),
+        latency_ms: 3,
+        valid,
+        error: (!valid).then(|| "winner is not a fighter".to_owned()),
+        result_hash: None,
+        reputation: 1.0,
+        busy_retry_after_ms: None,
+        answered_at: std::time::Instant::now(),
+        after_verdict: false,
+    };
+    let votes = vec![
+        vote("n1", true, &result),
+        vote("n2", true, &result),
+        vote("n3", false, &rejected),
+    ];
+    let verdict = Verdict::Quorum {
+        result: result.clone(),
+    };
+    let effects = VerdictEffects::default();
+    let settlement = Settlement {
+        job: &jobs[0],
+        verdict: &verdict,
+        votes: &votes,
+    };
+    assert!(store::settle(&db, &settlement, "me", &effects, now).await.unwrap());
+    let count = |sql: &'static str| {
+        let id = jobs[0].id.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM battle_results WHERE battle_id = $1").await,
+        2
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM battle_votes v JOIN battles b ON b.id = v.battle_id \
+             WHERE v.battle_id = $1 AND v.result_hash = b.result_hash"
+        )
+        .await,
+        2,
+        "the agreeing votes name the published result"
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM battle_votes WHERE battle_id = $1 AND result_hash IS NOT NULL"
+        )
+        .await,
+        3,
+        "the rejected result is kept too"
+    );
+    let view = store::get(&db, &jobs[0].id).await.unwrap().unwrap();
+    assert_eq!(view.winner_id.as_deref(), Some(result.winner.as_str()));
+    assert_eq!(view.battle_log, result.battle_log);
+    assert_eq!(
+        view.battle_description.as_deref(),
+        Some(result.battle_description.as_str())
+    );
+    assert_eq!(view.created_by.as_deref(), Some("admin:ops"));
+
+    // A battle settled before results were stored apart: JSON inline, no hash.
+    let legacy = &jobs[1].id;
+    sqlx::query(
+        "UPDATE battles SET status = 'COMPLETED', settled_by = 'quorum', winner_id = $2, \
+             result_json = $3, settled_at_ms = 2000 WHERE id = $1",
+    )
+    .bind(legacy)
+    .bind(&result.winner)
+    .bind(serde_json::to_string(&result).unwrap())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let view = store::get(&db, legacy).await.unwrap().unwrap();
+    assert_eq!(view.battle_log, result.battle_log);
+}
+
+#[tokio::test]
+async fn results_are_stored_once_and_read_back_sqlite() {
+    let sqlite = TestDb::new(Backend::Sqlite).await;
+    results_are_stored_once_and_read_back(&connect(&sqlite.url).await).await;
+}
+
+#[tokio::test]
+async fn results_are_stored_once_and_read_back_postgres() {
+    let pg = TestDb::new(Backend::Postgres).await;
+    let db = connect(&pg.url).await;
+    results_are_stored_once_and_read_back(&db).await;
+    db.pool.close().await;
+    db.writer.close().await;
+    pg.remove().await;
 }
 
 #[tokio::test]
