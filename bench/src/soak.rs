@@ -362,7 +362,12 @@ impl Load {
                 Arc::clone(&latest),
             );
             tasks.push(tokio::spawn(async move {
-                let mut pace = per_writer.map(tokio::time::interval);
+                let mut pace = per_writer.map(|every| {
+                    let mut pace = tokio::time::interval(every);
+                    // Behind schedule, keep the rate: no burst to catch up.
+                    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    pace
+                });
                 while !stop.load(Ordering::Relaxed) {
                     if let Some(pace) = pace.as_mut() {
                         pace.tick().await;
@@ -439,7 +444,10 @@ struct Check {
 impl Check {
     async fn run(pool: &sqlx::AnyPool, since_ms: i64) -> anyhow::Result<Check> {
         let count = |sql: &'static str| async move {
-            let n: i64 = sqlx::query_scalar(sql).bind(since_ms).fetch_one(pool).await?;
+            let n: i64 = sqlx::query_scalar(sql)
+                .bind(since_ms)
+                .fetch_one(pool)
+                .await?;
             anyhow::Ok(n)
         };
         Ok(Check {
@@ -462,8 +470,10 @@ impl Check {
                 "SELECT COUNT(*) FROM battles WHERE created_at_ms >= $1 AND status = 'ERROR'",
             )
             .await?,
-            retried: count("SELECT COUNT(*) FROM battles WHERE created_at_ms >= $1 AND attempts <> 1")
-                .await?,
+            retried: count(
+                "SELECT COUNT(*) FROM battles WHERE created_at_ms >= $1 AND attempts <> 1",
+            )
+            .await?,
             short_of_votes: count(
                 "SELECT COUNT(*) FROM battles b WHERE b.created_at_ms >= $1 AND \
                  (SELECT COUNT(*) FROM battle_votes v WHERE v.battle_id = b.id AND v.is_valid = 1) \
@@ -507,7 +517,9 @@ impl Summary {
         let after_warm: Vec<&Sample> = samples.iter().filter(|s| s.at >= warm).collect();
         let warm_rss = after_warm.first().map_or(last.rss_bytes, |s| s.rss_bytes);
         let end_rss = samples.last().map_or(last.rss_bytes, |s| s.rss_bytes);
-        let secs = samples.last().map_or(1.0, |s| s.at.as_secs_f64().max(0.001));
+        let secs = samples
+            .last()
+            .map_or(1.0, |s| s.at.as_secs_f64().max(0.001));
         let battles = check.settled.max(1) as f64;
         Summary {
             minutes: secs / 60.0,
@@ -547,7 +559,11 @@ impl Summary {
         );
         println!(
             "  memory: rss {:.1} MB after warm-up, {:.1} MB at the end (max {:.1} MB): drift {:+.1}% (target < 5%), trend {:+.0} KB/min",
-            self.rss_warm_mb, self.rss_end_mb, self.rss_max_mb, self.drift_pct, self.slope_kb_per_min
+            self.rss_warm_mb,
+            self.rss_end_mb,
+            self.rss_max_mb,
+            self.drift_pct,
+            self.slope_kb_per_min
         );
         println!(
             "  disk: {:.0} bytes per settled battle (target ≤ 3,000)",

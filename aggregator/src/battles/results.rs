@@ -115,7 +115,8 @@ impl<'a> ResultRows<'a> {
         const COLUMNS: usize = 3;
         const ROWS_PER_STATEMENT: usize = 500;
         for chunk in self.rows.chunks(ROWS_PER_STATEMENT) {
-            let mut sql = String::from("INSERT INTO battle_results (battle_id, hash, body) VALUES ");
+            let mut sql =
+                String::from("INSERT INTO battle_results (battle_id, hash, body) VALUES ");
             sql.push_str(&crate::db::values_placeholders(chunk.len(), COLUMNS));
             sql.push_str(" ON CONFLICT (battle_id, hash) DO NOTHING");
             let mut query = sqlx::query(&sql);
@@ -167,13 +168,11 @@ mod tests {
     fn identical_results_of_a_battle_are_kept_once() {
         let mut rows = ResultRows::default();
         let a = result("Aria");
-        let sha: [u8; 32] = ring::digest::digest(
-            &ring::digest::SHA256,
-            &serde_json::to_vec(&a).unwrap(),
-        )
-        .as_ref()
-        .try_into()
-        .unwrap();
+        let sha: [u8; 32] =
+            ring::digest::digest(&ring::digest::SHA256, &serde_json::to_vec(&a).unwrap())
+                .as_ref()
+                .try_into()
+                .unwrap();
         let first = rows.add("b1", &a, Some(&sha));
         // The same result hashed here or passed in has the same key.
         assert_eq!(rows.add("b1", &a, None), first);

@@ -90,7 +90,10 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    assert_eq!(results, 3, "one result per battle: the batch kept none of the one it lost");
+    assert_eq!(
+        results, 3,
+        "one result per battle: the batch kept none of the one it lost"
+    );
 }
 
 /// Identical votes share one stored result with the verdict, a rejected result is its own,
@@ -121,10 +124,12 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
         store::insert(&mut tx, &battle, now).await.unwrap();
     }
     tx.commit().await.unwrap();
-    let jobs = store::claim(&db, "me", 60_000, now, 10).await.unwrap();
+    let jobs = store::claim(db, "me", 60_000, now, 10).await.unwrap();
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[0].prompt, "a duel at dawn", "a custom prompt is kept");
-    let result = hero_engine::Sim.battle(&jobs[0].id, &fighters, Some(7)).unwrap();
+    let result = hero_engine::Sim
+        .battle(&jobs[0].id, &fighters, Some(7))
+        .unwrap();
     let mut rejected = result.clone();
     rejected.winner = "nobody".into();
     let vote = |node: &str, valid: bool, result: &hero_protocol::BattleResult| Vote {
@@ -155,7 +160,11 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
         verdict: &verdict,
         votes: &votes,
     };
-    assert!(store::settle(&db, &settlement, "me", &effects, now).await.unwrap());
+    assert!(
+        store::settle(db, &settlement, "me", &effects, now)
+            .await
+            .unwrap()
+    );
     let count = |sql: &'static str| {
         let id = jobs[0].id.clone();
         async move {
@@ -181,14 +190,12 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
         "the agreeing votes name the published result"
     );
     assert_eq!(
-        count(
-            "SELECT COUNT(*) FROM battle_votes WHERE battle_id = $1 AND result_hash IS NOT NULL"
-        )
-        .await,
+        count("SELECT COUNT(*) FROM battle_votes WHERE battle_id = $1 AND result_hash IS NOT NULL")
+            .await,
         3,
         "the rejected result is kept too"
     );
-    let view = store::get(&db, &jobs[0].id).await.unwrap().unwrap();
+    let view = store::get(db, &jobs[0].id).await.unwrap().unwrap();
     assert_eq!(view.winner_id.as_deref(), Some(result.winner.as_str()));
     assert_eq!(view.battle_log, result.battle_log);
     assert_eq!(
@@ -209,7 +216,7 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
     .execute(&db.pool)
     .await
     .unwrap();
-    let view = store::get(&db, legacy).await.unwrap().unwrap();
+    let view = store::get(db, legacy).await.unwrap().unwrap();
     assert_eq!(view.battle_log, result.battle_log);
 }
 
