@@ -7,12 +7,6 @@ use hero_aggregator::clock::SystemClock;
 use hero_aggregator::{Application, db::Db, telemetry};
 use tokio_util::sync::CancellationToken;
 
-/// mimalloc gives memory back to the system soon after it is freed; glibc's malloc kept what a
-/// burst of load once needed in its per-thread arenas, so RSS crept up over hours (see the
-/// README, "Running for weeks").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -18,10 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use report::Summary;
 
-/// The allocator the aggregator and node binaries use, so in-process figures match theirs.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "hero-bench",

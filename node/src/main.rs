@@ -9,11 +9,6 @@ use hero_engine::BattleEngine;
 use hero_node::{Application, Cli, EngineKind};
 use tokio_util::sync::CancellationToken;
 
-/// mimalloc gives memory back to the system soon after it is freed (glibc's malloc keeps it in
-/// per-thread arenas).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -119,7 +119,7 @@ impl<'a> ResultRows<'a> {
                 String::from("INSERT INTO battle_results (battle_id, hash, body) VALUES ");
             sql.push_str(&crate::db::values_placeholders(chunk.len(), COLUMNS));
             sql.push_str(" ON CONFLICT (battle_id, hash) DO NOTHING");
-            let mut query = sqlx::query(&sql);
+            let mut query = crate::db::one_off(&sql);
             for (battle_id, hash, body) in chunk {
                 query = query
                     .bind((*battle_id).to_owned())

@@ -196,7 +196,7 @@ async fn insert_vote_rows(
         );
         sql.push_str(&crate::db::values_placeholders(chunk.len(), COLUMNS));
         sql.push_str(" ON CONFLICT (battle_id, node_id) DO NOTHING");
-        let mut query = sqlx::query(&sql);
+        let mut query = crate::db::one_off(&sql);
         for row in chunk {
             let v = row.vote;
             query = query

@@ -378,7 +378,8 @@ pub async fn flush(db: &Db, rows: &[NodeFlush], now_ms: i64) -> Result<(), sqlx:
              updated_at_ms = $1 FROM v WHERE nodes.id = v.id",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(now_ms);
+        // One shape per batch size: kept out of the statement cache (see `db::one_off`).
+        let mut query = crate::db::one_off(&sql).bind(now_ms);
         for r in chunk {
             let (a, c) = (&r.added, &r.current);
             query = query
