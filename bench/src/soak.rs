@@ -30,11 +30,13 @@ pub struct SoakArgs {
     /// Concurrent clients creating admin battles.
     #[arg(long, default_value_t = 4)]
     pub writers: usize,
-    /// Concurrent clients reading the latest battle.
+    /// Concurrent clients reading recently created battles (about 1,000 creations old, so
+    /// mostly settled: the stored result is read back).
     #[arg(long, default_value_t = 2)]
     pub readers: usize,
-    /// Battles created per second in all (0: as fast as the writers go).
-    #[arg(long, default_value_t = 0)]
+    /// Battles created per second in all (0: as fast as the writers go, which may outrun the
+    /// aggregator: the backlog then grows and must be drained at the end).
+    #[arg(long, default_value_t = 200)]
     pub rate: u64,
     /// The aggregator binary [default: `hero-aggregator` beside this binary].
     #[arg(long)]
@@ -46,6 +48,8 @@ pub struct SoakArgs {
 
 const ADMIN: &str = "soak-admin-token-0123456789abcdef";
 const NODES: u64 = 3;
+/// Battles remembered for the readers.
+const RECENT: usize = 1024;
 
 /// One sample of the aggregator process and its storage.
 #[derive(Debug, Clone, Copy)]
@@ -136,7 +140,7 @@ pub async fn run(args: &SoakArgs, db_url: &str, dir: &Path) -> anyhow::Result<()
     }
     load.stop().await;
     // Let the last battles settle before the books are checked.
-    let drain_until = Instant::now() + Duration::from_secs(60);
+    let drain_until = Instant::now() + Duration::from_secs(300);
     while unsettled(&pool, started_ms).await? > 0 && Instant::now() < drain_until {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -350,17 +354,20 @@ impl Load {
         let reads = Arc::new(AtomicU64::new(0));
         let errors = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let latest = Arc::new(std::sync::Mutex::new(None::<String>));
+        // The ids of the last battles created; readers read the oldest of them.
+        let recent = Arc::new(std::sync::Mutex::new(
+            std::collections::VecDeque::<String>::new(),
+        ));
         let mut tasks = Vec::new();
         let per_writer = (args.rate > 0)
             .then(|| Duration::from_secs_f64(args.writers as f64 / args.rate as f64));
         for _ in 0..args.writers {
             let (client, base) = (client.clone(), base.to_owned());
-            let (created, errors, stop, latest) = (
+            let (created, errors, stop, recent) = (
                 Arc::clone(&created),
                 Arc::clone(&errors),
                 Arc::clone(&stop),
-                Arc::clone(&latest),
+                Arc::clone(&recent),
             );
             tasks.push(tokio::spawn(async move {
                 let mut pace = per_writer.map(|every| {
@@ -376,7 +383,11 @@ impl Load {
                     match crate::create_at(&client, &base, ADMIN).await {
                         Ok(id) => {
                             created.fetch_add(1, Ordering::Relaxed);
-                            *latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+                            let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
+                            recent.push_back(id);
+                            if recent.len() > RECENT {
+                                recent.pop_front();
+                            }
                         }
                         Err(_) => {
                             errors.fetch_add(1, Ordering::Relaxed);
@@ -388,15 +399,19 @@ impl Load {
         }
         for _ in 0..args.readers {
             let (client, base) = (client.clone(), base.to_owned());
-            let (reads, errors, stop, latest) = (
+            let (reads, errors, stop, recent) = (
                 Arc::clone(&reads),
                 Arc::clone(&errors),
                 Arc::clone(&stop),
-                Arc::clone(&latest),
+                Arc::clone(&recent),
             );
             tasks.push(tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let id = latest.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    let id = recent
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .front()
+                        .cloned();
                     let Some(id) = id else {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;

@@ -100,7 +100,14 @@ async fn battle_settles_by_quorum_with_three_valid_votes(backend: Backend) {
         )
         .await;
     assert_eq!(stored, 3);
-    assert_eq!(battle["created_by"], "admin:admin-token", "{battle}");
+    assert_eq!(battle["created_by"], "admin", "{battle}");
+    let recorded = db
+        .scalar_i64(
+            "SELECT COUNT(*) FROM battles WHERE id = $1 AND created_by = 'admin:admin-token'",
+            &id,
+        )
+        .await;
+    assert_eq!(recorded, 1, "the database records which admin");
     // Three agreeing votes and the verdict share one stored result.
     let results = db
         .scalar_i64(

@@ -103,10 +103,17 @@ impl<'a> ResultRows<'a> {
         self.rows.push((battle_id, hash, compress(json)));
     }
 
-    /// Drops what was added for `battle_id` (its verdict was not ours to write).
-    pub fn forget(&mut self, battle_id: &str) {
-        self.rows.retain(|(id, _, _)| *id != battle_id);
-        self.seen.retain(|(id, _)| *id != battle_id);
+    /// Where the rows end now: [`ResultRows::truncate`] goes back to it.
+    pub fn mark(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Drops the rows added since `mark` (a verdict that was not ours to write), and only
+    /// those: an earlier settlement of the same battle in the batch keeps its rows.
+    pub fn truncate(&mut self, mark: usize) {
+        for (battle_id, hash, _) in self.rows.drain(mark.min(self.rows.len())..) {
+            self.seen.remove(&(battle_id, hash));
+        }
     }
 
     /// Inserts the rows (a result already stored, by an earlier attempt or a late vote, is
@@ -182,9 +189,16 @@ mod tests {
         // Another battle's identical result is its own row.
         assert_eq!(rows.add("b2", &a, None), first);
         assert_eq!(rows.rows.len(), 3);
-        rows.forget("b1");
-        assert_eq!(rows.rows.len(), 1);
+        // A second settlement of b1 that fails takes back only what it added.
+        let mark = rows.mark();
         assert_eq!(rows.add("b1", &a, Some(&sha)), first);
-        assert_eq!(rows.rows.len(), 2);
+        let third = rows.add("b1", &result("Cato"), None);
+        assert_ne!(third, first);
+        rows.truncate(mark);
+        assert_eq!(rows.rows.len(), 3, "the first settlement's rows stay");
+        assert_eq!(rows.add("b1", &result("Cato"), None), third);
+        assert_eq!(rows.rows.len(), 4);
+        rows.truncate(3);
+        assert_eq!(rows.rows.len(), 3);
     }
 }

@@ -251,6 +251,7 @@ pub async fn settle_many(
     let mut rows: Vec<VoteRow<'_>> = Vec::new();
     let mut results = ResultRows::default();
     for s in settlements {
+        let mark = results.mark();
         let published = s
             .verdict
             .result()
@@ -263,7 +264,7 @@ pub async fn settle_many(
                     .map(|vote| VoteRow::new(&s.job.id, vote, s.verdict.winner(), &mut results)),
             );
         } else {
-            results.forget(&s.job.id);
+            results.truncate(mark);
         }
         written.push(ok);
     }
@@ -394,6 +395,16 @@ pub struct BattleView {
     pub votes: Vec<VoteView>,
 }
 
+/// Who created a battle, as the public sees it: a player's id, `ladder`, or `admin` (the
+/// admin's name stays in the database, for the audit).
+fn public_creator(created_by: String) -> String {
+    if created_by.starts_with("admin:") {
+        "admin".to_owned()
+    } else {
+        created_by
+    }
+}
+
 pub async fn get(db: &Db, id: &str) -> Result<Option<BattleView>, sqlx::Error> {
     let Some(row) = sqlx::query(
         "SELECT b.id, b.status, b.fighters_json, b.seed, b.winner_id, b.settled_by, \
@@ -446,7 +457,9 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<BattleView>, sqlx::Error> {
         battle_description,
         error: row.try_get("error")?,
         attempts: row.try_get("attempts")?,
-        created_by: row.try_get("created_by")?,
+        created_by: row
+            .try_get::<Option<String>, _>("created_by")?
+            .map(public_creator),
         created_at_ms: row.try_get("created_at_ms")?,
         settled_at_ms: row.try_get("settled_at_ms")?,
         votes,

@@ -219,7 +219,6 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// `($1, $2, ...), ($n+1, ...)` for a multi-row `VALUES` of `rows` rows of `columns` columns.
 /// A statement whose text changes with its batch size (multi-row `VALUES`), kept out of the
 /// connection's prepared-statement cache: cached, every size ever seen would stay prepared on
 /// every connection (up to sqlx's 100 per connection, each with its parameter list), memory
@@ -228,6 +227,7 @@ pub fn one_off(sql: &str) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArg
     sqlx::query(sql).persistent(false)
 }
 
+/// `($1, $2, ...), ($n+1, ...)` for a multi-row `VALUES` of `rows` rows of `columns` columns.
 pub fn values_placeholders(rows: usize, columns: usize) -> String {
     let mut out = String::with_capacity(rows * columns * 5);
     for r in 0..rows {

@@ -16,8 +16,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(agreement))
 }
 
-/// One backend and model, over every node that registered them (those that left included:
-/// their votes were counted).
+/// One backend and model, over every node in the registry that registered them (offline ones
+/// included; nodes silent past `--node-retention-secs` leave the registry, and the sum).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ModelAgreement {
     /// `sim`, `gemini`, `openai`, or absent when the nodes did not say.
