@@ -2,7 +2,6 @@
 //! verdict, so an operator can see which models reach consensus and which drift.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
@@ -53,7 +52,7 @@ pub fn by_model(state: &AppState) -> Vec<ModelAgreement> {
         });
         let counters = node.snapshot_counters();
         group.nodes += 1;
-        if !node.left.load(Ordering::Relaxed) && node.status(now, offline_after) == "online" {
+        if node.status(now, offline_after) == "online" {
             group.online += 1;
         }
         group.valid_votes += counters.valid_votes;
