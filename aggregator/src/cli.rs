@@ -45,6 +45,28 @@ pub enum Command {
     /// Manage the keys that sign player access tokens (when kept in the database).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write a consistent copy of the database to a new file while the aggregator keeps
+    /// running. SQLite: `VACUUM INTO` (a SQLite file). PostgreSQL: `pg_dump --format=custom`
+    /// (needs `pg_dump` on PATH).
+    Backup {
+        /// The backup file to write; it must not exist.
+        #[arg(long)]
+        to: std::path::PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Restore a file written by `backup` into the database, then apply migrations. Stop
+    /// every aggregator on the database first. PostgreSQL needs `pg_restore` on PATH.
+    Restore {
+        /// The backup file to read.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// Overwrite a database that already holds the aggregator's tables.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -37,6 +37,27 @@ async fn main() -> anyhow::Result<()> {
             println!("new signing key {kid} is current; the previous key is still accepted");
             Ok(())
         }
+        Some(Command::Backup { to, database }) => {
+            telemetry::init(hero_aggregator::cli::LogFormat::Text);
+            let holds = hero_aggregator::db::backup::backup(&database.database_url, &to).await?;
+            println!("backup written to {}: {holds}", to.display());
+            Ok(())
+        }
+        Some(Command::Restore {
+            from,
+            replace,
+            database,
+        }) => {
+            telemetry::init(hero_aggregator::cli::LogFormat::Text);
+            let url = &database.database_url;
+            let holds = hero_aggregator::db::backup::restore(url, &from, replace).await?;
+            println!(
+                "{} restored from {}: {holds}",
+                hero_aggregator::db::redact(url),
+                from.display()
+            );
+            Ok(())
+        }
         Some(Command::Serve(args)) => serve(*args).await,
         None => serve(cli.serve).await,
     }

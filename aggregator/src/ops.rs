@@ -1,4 +1,5 @@
-//! Operations endpoints: `/api/health` and `/metrics`.
+//! Operations endpoints: `/api/health`, the probes `/api/ready` and `/api/live`, and
+//! `/metrics`.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,6 +13,8 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(live))
         .routes(routes!(metrics_text))
 }
 
@@ -79,11 +82,73 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     )
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    /// Why not, when not ready.
+    reason: Option<String>,
+}
+
+/// Readiness: the database answers and every migration of this binary is applied. A load
+/// balancer sends traffic only to ready replicas.
+#[utoipa::path(
+    get, path = "/api/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready for traffic", body = Readiness),
+        (status = 503, description = "Database unreachable or migrations missing", body = Readiness),
+    )
+)]
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let reason = match state.db.migrations_missing().await {
+        Ok(0) => None,
+        Ok(n) => Some(format!("{n} migrations not applied")),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: database unreachable");
+            Some("database unreachable".to_string())
+        }
+    };
+    let status = if reason.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = if reason.is_none() {
+        "ready"
+    } else {
+        "not_ready"
+    };
+    (
+        status,
+        Json(Readiness {
+            status: word,
+            reason,
+        }),
+    )
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Liveness {
+    status: &'static str,
+}
+
+/// Liveness: the process serves HTTP. Never touches the database, so an outage of the
+/// database does not get replicas restarted.
+#[utoipa::path(
+    get, path = "/api/live", tag = "operations",
+    responses((status = 200, description = "Serving", body = Liveness))
+)]
+async fn live() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
+}
+
 /// Prometheus metrics.
 #[utoipa::path(
     get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
 )]
 async fn metrics_text(State(state): State<AppState>) -> String {
+    crate::http::metrics::observe_pools(&state.db);
+    metrics::gauge!(crate::http::metrics::QUORUM_SIZE).set(state.consensus.k as f64);
     state.metrics.render()
 }

@@ -11,6 +11,7 @@
 
 mod abuse;
 mod api_document;
+mod deployment;
 mod engines;
 mod game_auth;
 mod game_authz;

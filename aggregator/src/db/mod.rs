@@ -1,5 +1,6 @@
 //! The database: one `AnyPool` for SQLite or PostgreSQL, migrations, and write transactions.
 
+pub mod backup;
 pub mod schema;
 
 use std::time::Duration;
@@ -127,13 +128,16 @@ impl Db {
         Ok(db)
     }
 
-    /// Applies the migrations of this dialect.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.dialect {
+    fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self.dialect {
             Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
-        };
-        migrator
+        }
+    }
+
+    /// Applies the migrations of this dialect.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        self.migrator()
             .run(&self.writer)
             .await
             .context("database migration failed")
@@ -145,6 +149,19 @@ impl Db {
             Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Dialect::Postgres => self.writer.begin().await,
         }
+    }
+
+    /// How many migrations of this binary the database has not applied (for `/api/ready`).
+    pub async fn migrations_missing(&self) -> Result<usize, sqlx::Error> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(self
+            .migrator()
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .count())
     }
 
     /// Cheap liveness probe for `/api/health`.

@@ -15,6 +15,9 @@ pub const VOTES: &str = "hero_votes_total";
 pub const NODE_REQUESTS: &str = "hero_node_requests_total";
 pub const NODE_REQUEST_DURATION: &str = "hero_node_request_duration_seconds";
 pub const SETTLE_DURATION: &str = "hero_battle_settle_duration_seconds";
+pub const QUORUM_SIZE: &str = "hero_quorum_size";
+pub const DB_POOL_CONNECTIONS: &str = "hero_db_pool_connections";
+pub const DB_POOL_MAX: &str = "hero_db_pool_max_connections";
 pub const NODES_ONLINE: &str = "hero_nodes_online";
 pub const IP_RATE_LIMITED: &str = "hero_ip_rate_limited_total";
 pub const RATE_LIMIT_REDIS_ERRORS: &str = "hero_rate_limit_redis_errors_total";
@@ -88,6 +91,33 @@ fn describe() {
         "From claiming a battle to writing its verdict"
     );
     describe_gauge!(NODES_ONLINE, "Nodes whose last heartbeat is recent");
+    describe_gauge!(
+        QUORUM_SIZE,
+        "The configured quorum size k (nodes asked per battle)"
+    );
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "Database connections by pool (main; writer on SQLite) and state: in_use, idle"
+    );
+    describe_gauge!(DB_POOL_MAX, "Most connections each database pool may open");
+}
+
+/// Sets the database pool gauges from the pools as they are now (called on each scrape).
+pub fn observe_pools(db: &crate::db::Db) {
+    let mut pools = vec![("main", &db.pool)];
+    if db.dialect == crate::db::Dialect::Sqlite {
+        pools.push(("writer", &db.writer));
+    }
+    for (name, pool) in pools {
+        let size = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
+        metrics::gauge!(DB_POOL_CONNECTIONS, "pool" => name, "state" => "in_use")
+            .set(f64::from(size - idle));
+        metrics::gauge!(DB_POOL_CONNECTIONS, "pool" => name, "state" => "idle")
+            .set(f64::from(idle));
+        metrics::gauge!(DB_POOL_MAX, "pool" => name)
+            .set(f64::from(pool.options().get_max_connections()));
+    }
 }
 
 /// Counts and times every request by its matched route (never the raw path).

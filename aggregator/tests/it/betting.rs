@@ -199,10 +199,16 @@ async fn concurrent_bets_keep_the_books(backend: Backend) {
         .until("both battles to finish", || async {
             let page = game.get("/api/v1/scheduled-battles", &bettors[0]).await;
             let items = page["items"].as_array().unwrap().clone();
-            items
-                .iter()
-                .all(|b| b["status"] == "settled" || b["status"] == "void")
-                .then_some(items)
+            // Only these two: the next hour's pairing may already schedule new battles.
+            let ours: Vec<_> = items
+                .into_iter()
+                .filter(|b| battles.iter().any(|id| b["id"] == id.as_str()))
+                .collect();
+            (ours.len() == 2
+                && ours
+                    .iter()
+                    .all(|b| b["status"] == "settled" || b["status"] == "void"))
+            .then_some(ours)
         })
         .await;
     let reason_of = |id: &str| {

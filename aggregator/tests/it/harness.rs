@@ -37,7 +37,10 @@ impl Game {
         use hero_aggregator::clock::{Clock, SystemClock};
         let start_ms = SystemClock.now_ms();
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("info")
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
             .with_test_writer()
             .try_init();
         let clock = Arc::new(ManualClock::new(start_ms));

@@ -7,6 +7,7 @@
     reason = "test helpers and bodies outside #[test] functions"
 )]
 
+mod backup;
 mod betting;
 mod clock;
 mod fair_play;
