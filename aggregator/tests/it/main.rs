@@ -18,6 +18,7 @@ mod limits;
 mod roles;
 mod scheduler;
 mod settle;
+mod tls;
 mod web3;
 
 use hero_aggregator::db::Db;
