@@ -214,12 +214,17 @@ pub struct ServeArgs {
     /// (or this one after a restart) takes it over. Must exceed the consensus deadline.
     #[arg(long, env = "HERO_BATTLE_LEASE_MS", default_value_t = 60_000)]
     pub battle_lease_ms: u64,
-    /// Battles settled concurrently by this process.
+    /// Battles settled concurrently by this process; 0 makes it an API-only replica that
+    /// settles none (other replicas on the same database do).
     #[arg(long, env = "HERO_BATTLE_CONCURRENCY", default_value_t = 256)]
     pub battle_concurrency: usize,
     /// Attempts before a battle that keeps failing is marked ERROR.
     #[arg(long, env = "HERO_MAX_BATTLE_ATTEMPTS", default_value_t = 5)]
     pub max_battle_attempts: i64,
+    /// Live-event connections (SSE and WebSocket) this process serves at once; more are
+    /// refused with 503.
+    #[arg(long, env = "HERO_LIVE_CONNECTIONS", default_value_t = 10_000)]
+    pub live_connections: usize,
     /// Milliseconds between batched writes of heartbeats and node counters.
     #[arg(long, env = "HERO_FLUSH_INTERVAL_MS", default_value_t = 2_000)]
     pub flush_interval_ms: u64,
@@ -336,9 +341,6 @@ impl ServeArgs {
                  --llm-timeout-secs, so the Gemini fallback finishes within the lease"
             );
         }
-        if self.battle_concurrency == 0 {
-            anyhow::bail!("--battle-concurrency must be at least 1");
-        }
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             anyhow::bail!("--admin-token must be at least 16 characters");
         }
@@ -408,6 +410,7 @@ impl ServeArgs {
             ladder: self.ladder,
             scheduler: crate::scheduler::SchedulerSettings::from_args(&self.scheduler),
             retention: crate::scheduler::cleanup::Retention::from_args(&self.scheduler),
+            live_connections: self.live_connections,
         })
     }
 }

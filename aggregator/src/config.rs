@@ -40,4 +40,6 @@ pub struct Config {
     pub scheduler: crate::scheduler::SchedulerSettings,
     /// What the `cleanup` task deletes, and when it is old enough.
     pub retention: crate::scheduler::cleanup::Retention,
+    /// Live-event connections served at once.
+    pub live_connections: usize,
 }

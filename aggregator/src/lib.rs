@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod consensus;
 pub mod db;
+pub mod events;
 pub mod game;
 pub mod http;
 pub mod ladder;
@@ -21,5 +22,6 @@ pub mod scheduler;
 pub mod state;
 pub mod supervisor;
 pub mod telemetry;
+pub mod web;
 
 pub use app::Application;

@@ -23,11 +23,13 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::http::openapi::ApiDoc::openapi())
         .merge(crate::nodes::router())
         .merge(crate::battles::router())
+        .merge(crate::events::router())
         .merge(crate::ops::router())
         .merge(crate::auth::router())
         .merge(crate::game::router())
         .merge(crate::ladder::router())
         .merge(crate::scheduler::routes::router())
+        .merge(crate::web::router())
         .routes(routes!(openapi_json))
 }
 
@@ -84,6 +86,8 @@ pub fn build(state: AppState) -> Router {
     let cors = (!state.net.cors_origins.is_empty()).then(|| cors(&state.net.cors_origins));
     let (routes, _) = api().split_for_parts();
     routes
+        // The web page and its files: exact paths only, so unknown paths still get the JSON 404.
+        .merge(crate::web::pages())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this endpoint does not take that method".into())
@@ -200,8 +204,9 @@ mod tests {
                 }
             }
         }
-        // The node protocol, admin, operations and game API: 34 operations on 27 paths.
-        assert_eq!((paths.len(), operations), (48, 58), "{:?}", paths.keys());
+        // The node protocol, admin, operations, the game API, live events, and the web page's
+        // portraits and recent battles (the page's own files are not API).
+        assert_eq!((paths.len(), operations), (54, 64), "{:?}", paths.keys());
         assert_eq!(
             doc["paths"]["/api/nodes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
                 ["type"],

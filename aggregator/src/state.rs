@@ -44,6 +44,8 @@ pub struct AppState {
     pub ip_limiter: Arc<crate::http::ip_limit::IpLimiter>,
     /// The ladder's rules: scheduled battle times, bet limits, the house cut.
     pub ladder: Arc<crate::ladder::Ladder>,
+    /// Live battle events: the hub and the connection limit.
+    pub events: Arc<crate::events::Events>,
     /// The scheduler's beat table (for `GET /api/v1/admin/tasks`).
     pub tasks: Arc<crate::scheduler::BeatTable>,
 }

@@ -37,8 +37,9 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::Service as _;
 
 use crate::Limits;
@@ -78,7 +79,7 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_BUFFER_BYTES)
         .keep_alive(true);
-    let graceful = GracefulShutdown::new();
+    let graceful = Graceful::default();
     let mut shutdown = pin!(shutdown);
 
     loop {
@@ -115,10 +116,12 @@ pub async fn serve(
 
     drop(listener);
     tracing::debug!(
-        connections = graceful.count(),
+        connections = graceful.connections.len(),
         "stopped accepting; draining open connections"
     );
-    graceful.shutdown().await;
+    graceful.stop.cancel();
+    graceful.connections.close();
+    graceful.connections.wait().await;
     Ok(())
 }
 
@@ -128,7 +131,7 @@ fn spawn_connection(
     peer: SocketAddr,
     router: &Router,
     http: &http1::Builder,
-    graceful: &GracefulShutdown,
+    graceful: &Graceful,
     guard: ConnectionGuard,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
@@ -140,14 +143,34 @@ fn spawn_connection(
         // A `Router` clone is a reference count; axum's own `serve` clones it per request too.
         router.clone().call(request)
     });
-    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
+    // With upgrades: a WebSocket takes the connection over once its handshake is answered.
+    let connection = http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    let stop = graceful.stop.clone();
+    graceful.connections.spawn(async move {
+        let mut connection = pin!(connection);
+        let ended = tokio::select! {
+            ended = connection.as_mut() => ended,
+            () = stop.cancelled() => {
+                // Requests in progress finish; idle keep-alive connections close.
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = ended {
             // Header timeouts, clients that hang up mid-request, reset connections.
             tracing::debug!(%peer, %error, "connection ended with an error");
         }
         drop(guard);
     });
+}
+
+/// The open connections, and the signal that tells them to finish.
+#[derive(Default)]
+struct Graceful {
+    stop: CancellationToken,
+    connections: TaskTracker,
 }
 
 /// Errors that concern only the connection being accepted, not the listener.

@@ -73,10 +73,13 @@ impl Application {
                 ladder: (*ladder).clone(),
             }),
         ]);
+        let hub = Arc::new(crate::events::Hub::default());
+        crate::events::bridge::start(&db, &config.database.url, &hub, &supervisor);
         let battle_wake = crate::battles::start(
             crate::battles::Parts {
                 db: db.clone(),
                 consensus,
+                events: Arc::clone(&hub),
                 clock: Arc::clone(&clock),
                 effects,
                 probation_votes: config.nodes.probation_votes,
@@ -96,6 +99,7 @@ impl Application {
             &supervisor,
         );
         let state = AppState {
+            events: Arc::new(crate::events::Events::new(hub, config.live_connections)),
             ladder,
             tasks: Arc::new(crate::scheduler::BeatTable {
                 enabled: config.scheduler.enabled,

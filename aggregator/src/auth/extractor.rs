@@ -43,6 +43,16 @@ impl FromRequestParts<AppState> for CurrentPlayer {
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::Unauthorized("needs an access token (Authorization: Bearer ...)".into())
         })?;
+        let player = CurrentPlayer::from_token(state, token).await?;
+        player.limit(state, Bucket::Requests).await?;
+        Ok(player)
+    }
+}
+
+impl CurrentPlayer {
+    /// The player of an access token (signature, expiry, open session), without the
+    /// per-player request limit.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
         let kind = super::kinds::of(token);
         if kind != TokenKind::Player {
             return Err(ApiError::Unauthorized(format!(
@@ -60,11 +70,9 @@ impl FromRequestParts<AppState> for CurrentPlayer {
                 "this session has ended; log in again".into(),
             ));
         }
-        let player = CurrentPlayer {
+        Ok(CurrentPlayer {
             id: claims.sub,
             session_id: claims.sid,
-        };
-        player.limit(state, Bucket::Requests).await?;
-        Ok(player)
+        })
     }
 }

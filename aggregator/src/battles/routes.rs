@@ -126,6 +126,12 @@ async fn create(
     .await?;
     tx.commit().await?;
     state.battle_wake.notify_one();
+    crate::events::feed::created(
+        &state.events.hub,
+        &id,
+        &body.fighters,
+        crate::events::Route::default(),
+    );
     Ok((
         StatusCode::ACCEPTED,
         Json(BattleCreated {

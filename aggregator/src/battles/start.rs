@@ -38,6 +38,8 @@ pub struct Parts {
     pub effects: VerdictEffects,
     /// Agreed verdicts that end a new node's probation.
     pub probation_votes: u64,
+    /// Where live events go.
+    pub events: Arc<crate::events::Hub>,
 }
 
 /// Starts the worker; returns what wakes it when a battle is created.
@@ -48,6 +50,7 @@ pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Superviso
         clock,
         effects,
         probation_votes,
+        events,
     } = parts;
     let recorders = supervisor.tracker(Stage::Recorders);
     // Battles still running past the drain keep a recorder handle: do not wait for ever.
@@ -84,7 +87,12 @@ pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Superviso
         tracker: supervisor.tracker(Stage::Battles),
         probation_votes,
         tally,
+        events,
     };
+    if settings.concurrency == 0 {
+        tracing::info!("--battle-concurrency 0: this replica settles no battles");
+        return wake;
+    }
     supervisor.spawn(
         Stage::Background,
         worker.run(settings.poll_interval, supervisor.shutdown_token()),

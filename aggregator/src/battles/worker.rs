@@ -37,6 +37,8 @@ pub struct BattleWorker {
     pub probation_votes: u64,
     /// Battles settled since the last periodic summary.
     pub tally: Arc<super::summary::Tally>,
+    /// Where live events go.
+    pub events: Arc<crate::events::Hub>,
 }
 
 impl BattleWorker {
@@ -90,6 +92,8 @@ impl BattleWorker {
     /// battle's slot is released.
     async fn process(&self, job: BattleJob) -> Option<BoxFuture<'static, ()>> {
         let started = std::time::Instant::now();
+        let feed =
+            crate::events::BattleFeed::open(&self.events, &self.db, &job.id, job.attempts).await;
         let (verdict, votes, pending) = if job.attempts > self.max_attempts {
             let reason = format!("gave up after {} attempts", self.max_attempts);
             (Verdict::Error(reason), Vec::new(), None)
@@ -100,7 +104,10 @@ impl BattleWorker {
                 seed: Some(job.seed),
                 fighters: Some(job.fighters.clone()),
             };
-            let decision = self.consensus.decide(&request, &job.fighters).await;
+            let decision = self
+                .consensus
+                .decide(&request, &job.fighters, feed.as_ref())
+                .await;
             (decision.verdict, decision.votes, Some(decision.pending))
         };
         let (written, verdict, votes) = self.verdicts.settle(&job, verdict, votes).await;
@@ -126,17 +133,31 @@ impl BattleWorker {
             votes = votes.len(),
             "battle settled"
         );
+        if let Some(feed) = &feed {
+            feed.settled(&self.db, &verdict, &votes).await;
+        }
         // From now on the verdict is public: a shadow vote arriving later could be a copy.
         let written_at = std::time::Instant::now();
         let winner = verdict.winner().map(str::to_owned);
         self.feed_back(&votes, winner.as_deref());
-        let pending = pending.filter(|p| !p.is_empty())?;
+        let Some(pending) = pending.filter(|p| !p.is_empty()) else {
+            if let Some(feed) = &feed {
+                feed.end();
+            }
+            return None;
+        };
         let worker = self.clone();
         Some(Box::pin(async move {
             let mut late = pending.finish().await;
             for vote in &mut late {
                 vote.after_verdict = vote.role == crate::consensus::VoteRole::Shadow
                     && vote.answered_at > written_at;
+                if let Some(feed) = &feed {
+                    feed.vote(vote, &worker.node_name(&vote.node_id), true);
+                }
+            }
+            if let Some(feed) = &feed {
+                feed.end();
             }
             worker.feed_back(&late, winner.as_deref());
             worker.late_votes.record(store::LateVotes {
@@ -145,6 +166,13 @@ impl BattleWorker {
                 votes: late,
             });
         }))
+    }
+
+    fn node_name(&self, node_id: &str) -> String {
+        self.consensus
+            .registry
+            .get(node_id)
+            .map_or_else(String::new, |n| n.name.clone())
     }
 
     /// Updates each voter's counters and reputation from how its vote compares to the verdict.

@@ -121,6 +121,8 @@ struct Fanout {
     tried: Vec<String>,
     operators: Vec<String>,
     calls: FuturesUnordered<VoteFuture>,
+    /// Live events of the battle, when someone listens.
+    feed: Option<crate::events::BattleFeed>,
 }
 
 pub struct Consensus {
@@ -171,6 +173,9 @@ impl Consensus {
             .node_timeout
             .min(fanout.deadline.saturating_duration_since(Instant::now()));
         for a in assignments {
+            if let Some(feed) = &fanout.feed {
+                feed.node_selected(&a.node.id, &a.node.name, role.as_str());
+            }
             fanout.tried.push(a.node.id.clone());
             if let Some(op) = &a.node.operator {
                 fanout.operators.push(op.clone());
@@ -194,7 +199,12 @@ impl Consensus {
 
     /// Runs the round for one battle.
     #[tracing::instrument(skip_all, fields(battle.id = %request.battle_id))]
-    pub async fn decide(&self, request: &BattleRequest, fighters: &[Fighter]) -> Decision {
+    pub async fn decide(
+        &self,
+        request: &BattleRequest,
+        fighters: &[Fighter],
+        feed: Option<&crate::events::BattleFeed>,
+    ) -> Decision {
         let k = self.settings.k;
         let deadline = Instant::now() + self.settings.deadline;
         let ctx = Arc::new(CallContext {
@@ -209,6 +219,7 @@ impl Consensus {
             tried: Vec::new(),
             operators: Vec::new(),
             calls: FuturesUnordered::new(),
+            feed: feed.cloned(),
         };
         // Slots of the k that no node could take yet because every candidate was busy.
         let mut unfilled = k - self.launch(&mut fanout, k, VoteRole::Selected);
@@ -225,7 +236,12 @@ impl Consensus {
             )
             .into_iter()
             .map(|a| Shadow {
-                node_id: a.node.id.clone(),
+                node_id: {
+                    if let Some(feed) = &fanout.feed {
+                        feed.node_selected(&a.node.id, &a.node.name, VoteRole::Shadow.as_str());
+                    }
+                    a.node.id.clone()
+                },
                 call: tokio::spawn(call_node(
                     Arc::clone(&fanout.ctx),
                     a,
@@ -275,6 +291,13 @@ impl Consensus {
                 if let Some(node) = self.registry.get(&vote.node_id) {
                     node.mark_busy(self.clock.now_ms() + retry_after_ms);
                 }
+            }
+            if let Some(feed) = &fanout.feed {
+                let name = self
+                    .registry
+                    .get(&vote.node_id)
+                    .map_or_else(String::new, |n| n.name.clone());
+                feed.vote(&vote, &name, false);
             }
             votes.push(vote);
             let winners = || votes.iter().filter_map(Vote::counted_winner);

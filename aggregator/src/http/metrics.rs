@@ -18,6 +18,7 @@ pub const SETTLE_DURATION: &str = "hero_battle_settle_duration_seconds";
 pub const QUORUM_SIZE: &str = "hero_quorum_size";
 pub const DB_POOL_CONNECTIONS: &str = "hero_db_pool_connections";
 pub const DB_POOL_MAX: &str = "hero_db_pool_max_connections";
+pub const EVENTS_DROPPED: &str = "hero_live_events_dropped_total";
 pub const NODES_ONLINE: &str = "hero_nodes_online";
 pub const IP_RATE_LIMITED: &str = "hero_ip_rate_limited_total";
 pub const RATE_LIMIT_REDIS_ERRORS: &str = "hero_rate_limit_redis_errors_total";

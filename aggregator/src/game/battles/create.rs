@@ -107,7 +107,11 @@ pub async fn create(
         ));
     }
     let now = state.clock.now_ms();
-    let (state, player, body, opponent_id) = (&state, &player, &body, &opponent_id);
+    // What the live `created` event says, once the battle is committed.
+    let created: std::sync::Mutex<Option<(String, Vec<hero_protocol::Fighter>, Vec<String>)>> =
+        std::sync::Mutex::default();
+    let (state, player, body, opponent_id, created_ref) =
+        (&state, &player, &body, &opponent_id, &created);
     let limit = || player.limit(state, Bucket::Battles);
     let response = spend(&state.db, &request, now, StatusCode::ACCEPTED, limit, |mut tx| async move {
         // Lock both fighters in id order (shared), so deletes wait and nothing deadlocks.
@@ -161,6 +165,11 @@ pub async fn create(
         };
         let energy_left = state.game.ledger.apply(&mut tx, change, now).await?;
         super::store::insert_sides(&mut tx, &battle_id, [&mine, &opponent], cost, now).await?;
+        if let Ok(mut slot) = created_ref.lock() {
+            let mut players = vec![player.id.clone(), opponent.player_id.clone()];
+            players.sort();
+            *slot = Some((battle_id.clone(), fighters.to_vec(), players));
+        }
         tracing::debug!(battle.id = %battle_id, player.id = %player.id, "player battle created");
         let started = BattleStarted {
             battle_id,
@@ -180,5 +189,12 @@ pub async fn create(
     })
     .await?;
     state.battle_wake.notify_one();
+    if let Some((battle_id, fighters, players)) = created.into_inner().ok().flatten() {
+        let route = crate::events::Route {
+            players,
+            ladder: false,
+        };
+        crate::events::feed::created(&state.events.hub, &battle_id, &fighters, route);
+    }
     Ok(response)
 }

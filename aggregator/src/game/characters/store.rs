@@ -135,14 +135,18 @@ pub struct CharacterView {
     pub win_rate_bp: i64,
     /// Cost of the next level; null at the maximum level.
     pub next_upgrade: Option<UpgradeCost>,
+    /// The character's portrait, an SVG drawn from its traits (relative URL, public).
+    pub image_url: String,
     pub created_at_ms: i64,
 }
 
 impl CharacterView {
     pub fn from_row(r: &AnyRow) -> Result<CharacterView, sqlx::Error> {
         let level: i64 = r.try_get("level")?;
+        let id: String = r.try_get("id")?;
         Ok(CharacterView {
-            id: r.try_get("id")?,
+            image_url: portrait_url(&id),
+            id,
             player_id: r.try_get("player_id")?,
             name: r.try_get("name")?,
             prompt: r.try_get("wish")?,
@@ -180,6 +184,11 @@ impl CharacterView {
             skill_description: self.skill_description.chars().take(500).collect(),
         }
     }
+}
+
+/// Where a character's portrait is served (`GET /api/v1/characters/{id}/portrait.svg`).
+pub fn portrait_url(id: &str) -> String {
+    format!("/api/v1/characters/{id}/portrait.svg")
 }
 
 pub use crate::db::Lock;
@@ -223,6 +232,21 @@ where
     .as_ref()
     .map(CharacterView::from_row)
     .transpose()
+}
+
+/// Loads one character, whoever owns it: for what is public about every character (its
+/// portrait).
+pub async fn public<'e, E>(executor: E, id: &str) -> Result<Option<CharacterView>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(&format!("SELECT {COLUMNS} FROM characters WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?
+        .as_ref()
+        .map(CharacterView::from_row)
+        .transpose()
 }
 
 /// Whether the character takes part in a battle that has not ended.

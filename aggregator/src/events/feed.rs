@@ -1,0 +1,225 @@
+//! What the battle code calls to tell the hub what happens: one [`BattleFeed`] per settling
+//! attempt, made only when someone listens, numbering its events within the attempt.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+
+use super::hub::{ATTEMPT_SPAN, CREATED_ID, Event, Hub, Kind};
+use crate::consensus::{Verdict, Vote};
+use crate::db::Db;
+
+/// The events of one attempt at settling one battle.
+#[derive(Clone)]
+pub struct BattleFeed {
+    hub: Arc<Hub>,
+    battle_id: Arc<str>,
+    next: Arc<AtomicU64>,
+    base: u64,
+    route: Arc<Route>,
+}
+
+/// Who else sees a battle's events besides its own subscribers.
+#[derive(Debug, Default, Clone)]
+pub struct Route {
+    pub players: Vec<String>,
+    pub ladder: bool,
+}
+
+impl Route {
+    /// The players of a player battle and whether it is a ladder battle.
+    pub async fn of(db: &Db, battle_id: &str) -> Result<Route, sqlx::Error> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT player_id, 0 FROM game_battles WHERE battle_id = $1 \
+             UNION ALL SELECT red_player_id, 1 FROM scheduled_battles WHERE battle_id = $1 \
+             UNION ALL SELECT blue_player_id, 1 FROM scheduled_battles WHERE battle_id = $1",
+        )
+        .bind(battle_id)
+        .fetch_all(&db.pool)
+        .await?;
+        let ladder = rows.iter().any(|(_, ladder)| *ladder == 1);
+        let mut players: Vec<String> = rows.into_iter().map(|(p, _)| p).collect();
+        players.sort();
+        players.dedup();
+        Ok(Route { players, ladder })
+    }
+}
+
+impl BattleFeed {
+    /// A feed for `attempt` of `battle_id`, or `None` when nobody listens.
+    pub async fn open(hub: &Arc<Hub>, db: &Db, battle_id: &str, attempt: i64) -> Option<Self> {
+        if !hub.wanted() {
+            return None;
+        }
+        let route = Route::of(db, battle_id).await.unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "no event routing for the battle");
+            Route::default()
+        });
+        let base = u64::try_from(attempt.max(1)).unwrap_or(1) * ATTEMPT_SPAN;
+        Some(BattleFeed {
+            hub: Arc::clone(hub),
+            battle_id: battle_id.into(),
+            next: Arc::new(AtomicU64::new(1)),
+            base,
+            route: Arc::new(route),
+        })
+    }
+
+    fn emit(&self, kind: Kind, data: Value) {
+        let id = if kind == Kind::End {
+            self.base + ATTEMPT_SPAN - 1
+        } else {
+            self.base
+                + self
+                    .next
+                    .fetch_add(1, Ordering::Relaxed)
+                    .min(ATTEMPT_SPAN - 2)
+        };
+        self.hub.publish(Event {
+            battle_id: self.battle_id.to_string(),
+            id,
+            kind,
+            players: self.route.players.clone(),
+            ladder: self.route.ladder,
+            data,
+        });
+    }
+
+    pub fn node_selected(&self, node_id: &str, node_name: &str, role: &str) {
+        self.emit(
+            Kind::NodeSelected,
+            json!({"battle_id": &*self.battle_id, "node_id": node_id, "node_name": node_name, "role": role}),
+        );
+    }
+
+    pub fn vote(&self, vote: &Vote, node_name: &str, late: bool) {
+        self.emit(
+            Kind::Vote,
+            json!({
+                "battle_id": &*self.battle_id,
+                "node_id": vote.node_id,
+                "node_name": node_name,
+                "role": vote.role.as_str(),
+                "valid": vote.valid,
+                "voted_winner_id": vote.winner,
+                "response_time_ms": vote.latency_ms,
+                "error": vote.error,
+                "late": late,
+            }),
+        );
+    }
+
+    /// The verdict as written, each vote marked agreeing or not; then the rewards of a
+    /// player battle. [`BattleFeed::end`] follows once the late votes are in.
+    pub async fn settled(&self, db: &Db, verdict: &Verdict, votes: &[Vote]) {
+        let winner = verdict.winner();
+        let settled_by =
+            crate::battles::SettledBy::of(verdict).map(crate::battles::SettledBy::as_str);
+        let (status, engine, error) = match verdict {
+            Verdict::Quorum { .. } => ("COMPLETED", None, None),
+            Verdict::Fallback { engine, reason, .. } => {
+                ("COMPLETED", Some(engine.as_str()), Some(reason.as_str()))
+            }
+            Verdict::Error(e) => ("ERROR", None, Some(e.as_str())),
+        };
+        let votes: Vec<Value> = votes
+            .iter()
+            .map(|v| {
+                json!({
+                    "node_id": v.node_id,
+                    "valid": v.valid,
+                    "agrees": v.valid_winner().is_some() && v.valid_winner() == winner,
+                })
+            })
+            .collect();
+        self.emit(
+            Kind::Verdict,
+            json!({
+                "battle_id": &*self.battle_id,
+                "status": status,
+                "settled_by": settled_by,
+                "winner_id": winner,
+                "fallback_engine": engine,
+                "error": error,
+                "votes": votes,
+            }),
+        );
+        if !self.route.players.is_empty() {
+            match rewards(db, &self.battle_id).await {
+                Ok(rewards) => {
+                    for reward in rewards {
+                        self.emit(Kind::Rewards, reward);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "rewards of the battle not read"),
+            }
+        }
+    }
+
+    /// No more events: the verdict is out and every call of the round has ended.
+    pub fn end(&self) {
+        self.emit(Kind::End, json!({"battle_id": &*self.battle_id}));
+    }
+}
+
+/// What each player of a settled player battle earned, from its ledger entries.
+async fn rewards(db: &Db, battle_id: &str) -> Result<Vec<Value>, sqlx::Error> {
+    use sqlx::Row;
+    let sides = sqlx::query(
+        "SELECT player_id, character_id, outcome FROM game_battles WHERE battle_id = $1 \
+         ORDER BY player_id",
+    )
+    .bind(battle_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let credits = sqlx::query(
+        "SELECT player_id, resource, CAST(SUM(delta) AS BIGINT) AS delta FROM ledger \
+         WHERE reference = $1 AND delta > 0 GROUP BY player_id, resource",
+    )
+    .bind(battle_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::new();
+    for side in sides {
+        let player: String = side.try_get("player_id")?;
+        let earned = |resource: &str| -> i64 {
+            credits
+                .iter()
+                .filter(|c| {
+                    c.try_get::<String, _>("player_id").ok().as_deref() == Some(player.as_str())
+                        && c.try_get::<String, _>("resource").ok().as_deref() == Some(resource)
+                })
+                .filter_map(|c| c.try_get::<i64, _>("delta").ok())
+                .sum()
+        };
+        out.push(json!({
+            "battle_id": battle_id,
+            "player_id": player,
+            "character_id": side.try_get::<String, _>("character_id")?,
+            "outcome": side.try_get::<Option<String>, _>("outcome")?,
+            "gold": earned("gold"),
+            "exp_potion": earned("exp_potion"),
+        }));
+    }
+    Ok(out)
+}
+
+/// `created`, published by whoever created the battle once it is committed.
+pub fn created(hub: &Hub, battle_id: &str, fighters: &[hero_protocol::Fighter], route: Route) {
+    if !hub.wanted() {
+        return;
+    }
+    let fighters: Vec<Value> = fighters
+        .iter()
+        .map(|f| json!({"id": f.id, "name": f.name}))
+        .collect();
+    hub.publish(Event {
+        battle_id: battle_id.to_owned(),
+        id: CREATED_ID,
+        kind: Kind::Created,
+        players: route.players,
+        ladder: route.ladder,
+        data: json!({"battle_id": battle_id, "status": "PENDING", "fighters": fighters}),
+    });
+}

@@ -1,0 +1,462 @@
+//! The web page in a real browser: headless Chromium, driven over WebDriver (Debian's
+//! `chromedriver`), against the real aggregator with three local Sim nodes on SQLite. A guest
+//! summons a hero, fights a rival, watches the nodes' votes and the verdict arrive and the log
+//! replayed; then the operator view lists the three nodes and the battle with its votes.
+//! Screenshots go to `target/screenshots/`.
+//!
+//! Chromium and chromedriver are required: without them this test fails (it never skips).
+//! `HERO_TEST_CHROMEDRIVER` and `HERO_TEST_CHROMIUM` name other binaries.
+
+use std::net::TcpStream;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt;
+use hero_testkit::{Backend, TestDb};
+use hero_tests::game::Player;
+use hero_tests::{Aggregator, AggregatorOptions, free_port};
+use serde_json::{Value, json};
+
+const INSTALL: &str = "the browser test needs Debian's chromium and chromium-driver: \
+     apt-get install -y chromium chromium-driver (or set HERO_TEST_CHROMIUM and \
+     HERO_TEST_CHROMEDRIVER to other binaries)";
+
+/// `target/<profile>/` (the test binary is `target/<profile>/deps/e2e-…`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.ancestors()
+        .nth(2)
+        .expect("the profile directory")
+        .to_path_buf()
+}
+
+/// `target/` of the workspace.
+fn target_dir() -> PathBuf {
+    profile_dir()
+        .parent()
+        .expect("the target directory")
+        .to_path_buf()
+}
+
+fn binary(env: &str, default: &str) -> String {
+    let path = std::env::var(env).unwrap_or_else(|_| default.to_owned());
+    assert!(
+        Path::new(&path).is_file(),
+        "{path} is missing ({env}): {INSTALL}"
+    );
+    path
+}
+
+/// A chromedriver child process on a free port; killed on drop.
+struct Chromedriver {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Chromedriver {
+    fn start() -> Chromedriver {
+        let program = binary("HERO_TEST_CHROMEDRIVER", "/usr/bin/chromedriver");
+        let port = free_port();
+        let logs = profile_dir().join("e2e-logs");
+        std::fs::create_dir_all(&logs).expect("log dir");
+        let log = logs.join(format!(
+            "chromedriver-{}.log",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(&program)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file.try_clone().expect("log file")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}; {INSTALL}"));
+        let mut driver = Chromedriver { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = driver.child.try_wait() {
+                panic!(
+                    "{program} exited ({status}) before listening: {}\n{INSTALL}",
+                    std::fs::read_to_string(&driver.log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{program} did not listen on port {port} within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium session with a fresh profile.
+async fn browser(driver: &Chromedriver, profile: &Path) -> Client {
+    let chromium = binary("HERO_TEST_CHROMIUM", "/usr/bin/chromium");
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1100,1500",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": { "binary": chromium, "args": args },
+    });
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!("a JSON object")
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "no browser session through chromedriver: {e}\nchromedriver log {}:\n{}\n{INSTALL}",
+                driver.log.display(),
+                std::fs::read_to_string(&driver.log).unwrap_or_default()
+            )
+        })
+}
+
+/// Runs `script` in the page every 50 ms until it returns something truthy (not null, false,
+/// 0 or ""), and returns that; fails after `secs`.
+async fn until(client: &Client, secs: u64, what: &str, script: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let last = match client.execute(script, Vec::new()).await {
+            Ok(v)
+                if !matches!(&v, Value::Null | Value::Bool(false))
+                    && v != json!(0)
+                    && v != json!("") =>
+            {
+                return v;
+            }
+            Ok(v) => v,
+            Err(e) => json!(e.to_string()),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what} (last: {last})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn run(client: &Client, script: &str) -> Value {
+    client
+        .execute(script, Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+async fn screenshot(client: &Client, name: &str) -> PathBuf {
+    let dir = target_dir().join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let png = client.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let path = dir.join(name);
+    std::fs::write(&path, png).expect("write screenshot");
+    eprintln!("screenshot: {}", path.display());
+    path
+}
+
+#[tokio::test]
+async fn a_guest_watches_a_battle_live_and_the_operator_sees_the_nodes_on_sqlite() {
+    // Checked first: a machine without the browser fails at once, with what to install.
+    binary("HERO_TEST_CHROMEDRIVER", "/usr/bin/chromedriver");
+    binary("HERO_TEST_CHROMIUM", "/usr/bin/chromium");
+    let db = TestDb::new(Backend::Sqlite).await;
+    let agg = Aggregator::start(
+        &db,
+        &AggregatorOptions {
+            extra: vec!["--local-nodes".into(), "3".into()],
+            ..AggregatorOptions::default()
+        },
+    );
+    agg.wait_online(3).await;
+    let driver = Chromedriver::start();
+    let profile = std::env::temp_dir().join(format!("hero-chromium-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&profile).expect("profile dir");
+    let client = browser(&driver, &profile).await;
+    let outcome = AssertUnwindSafe(journey(&client, &agg))
+        .catch_unwind()
+        .await;
+    if outcome.is_err() {
+        let _ = AssertUnwindSafe(screenshot(&client, "web-failure.png"))
+            .catch_unwind()
+            .await;
+    }
+    let _ = client.close().await;
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&profile);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn journey(client: &Client, agg: &Aggregator) {
+    client.goto(&agg.url()).await.expect("open the page");
+    until(
+        client,
+        15,
+        "the page's script",
+        "return document.body.dataset.ready === 'true';",
+    )
+    .await;
+    assert_eq!(client.title().await.expect("title"), "AI Hero Battle");
+
+    // Play as guest: the starting balances show.
+    client
+        .find(Locator::Id("guest-btn"))
+        .await
+        .expect("guest button")
+        .click()
+        .await
+        .expect("click");
+    let gold = until(
+        client,
+        15,
+        "the profile",
+        "return document.getElementById('profile-gold').textContent.match(/^\\d+$/) \
+         ? document.getElementById('profile-gold').textContent : null;",
+    )
+    .await;
+    assert_eq!(gold, "1000");
+    let stored = run(client, "return localStorage.getItem('hero.session');").await;
+    assert!(
+        stored.as_str().is_some_and(|s| s.contains("access_token")),
+        "the token is kept in localStorage: {stored}"
+    );
+
+    // Summon: the hero is listed with its portrait, drawn by the server.
+    let prompt = client
+        .find(Locator::Id("summon-prompt"))
+        .await
+        .expect("prompt");
+    prompt
+        .send_keys("a storm knight with a silver blade")
+        .await
+        .expect("type");
+    client
+        .find(Locator::Id("summon-btn"))
+        .await
+        .expect("summon button")
+        .click()
+        .await
+        .expect("click");
+    let hero_id = until(
+        client,
+        15,
+        "the summoned hero",
+        "const li = document.querySelector('[data-testid=character]'); return li && li.dataset.id;",
+    )
+    .await;
+    let hero_id = hero_id.as_str().expect("id").to_owned();
+    let portrait = until(
+        client,
+        15,
+        "the portrait to load",
+        "const img = document.querySelector('[data-testid=character] img.portrait'); \
+         return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src');",
+    )
+    .await;
+    assert_eq!(
+        portrait,
+        format!("/api/v1/characters/{hero_id}/portrait.svg")
+    );
+
+    // A rival for the matchmaker, over HTTP.
+    let rival = Player::guest(agg).await;
+    let foe = rival.summon("a fire monk").await;
+    let foe_name = foe["name"].as_str().expect("name").to_owned();
+
+    // Fight: the live view shows the nodes' votes and the verdict.
+    client
+        .find(Locator::Css(&format!(
+            "[data-testid=character][data-id='{hero_id}'] [data-testid=fight-btn]"
+        )))
+        .await
+        .expect("fight button")
+        .click()
+        .await
+        .expect("click");
+    let battle_id = until(
+        client,
+        15,
+        "the battle to start",
+        "const b = document.getElementById('battle'); return !b.hidden && b.dataset.battleId;",
+    )
+    .await;
+    let battle_id = battle_id.as_str().expect("battle id").to_owned();
+    // Mid-battle: while the log is being replayed, round by round.
+    let state = until(
+        client,
+        30,
+        "the verdict",
+        "const s = document.getElementById('battle').dataset.state; \
+         return ['replaying', 'done'].includes(s) && s;",
+    )
+    .await;
+    if state == "replaying" {
+        run(
+            client,
+            "document.getElementById('battle').scrollIntoView({block: 'start'});",
+        )
+        .await;
+        screenshot(client, "web-battle-live.png").await;
+    } else {
+        eprintln!("the replay ended before the mid-battle screenshot");
+    }
+    until(
+        client,
+        30,
+        "the replay to end",
+        "return document.getElementById('battle').dataset.state === 'done';",
+    )
+    .await;
+
+    let battle = agg.settled(&battle_id, 30).await;
+    assert_eq!(battle["status"], "COMPLETED", "{battle}");
+    assert_eq!(battle["settled_by"], "quorum", "{battle}");
+    let winner_id = battle["winner_id"].as_str().expect("winner").to_owned();
+    let winner_name = battle["fighters"]
+        .as_array()
+        .expect("fighters")
+        .iter()
+        .find(|f| f["id"] == winner_id.as_str())
+        .and_then(|f| f["name"].as_str())
+        .expect("the winner is a fighter")
+        .to_owned();
+    let shown = run(
+        client,
+        "const seats = Array.from(document.querySelectorAll('[data-testid=node-seat]')); \
+         const verdict = document.getElementById('battle-verdict'); \
+         return { \
+           seats: seats.length, \
+           valid: seats.filter(s => s.dataset.vote === 'valid').length, \
+           agreeing: seats.filter(s => s.dataset.agrees === 'true').length, \
+           voted: seats.map(s => s.dataset.votedWinner), \
+           winner_id: verdict.dataset.winnerId, \
+           settled_by: verdict.dataset.settledBy, \
+           winner: document.getElementById('verdict-winner').textContent, \
+           fighters: Array.from(document.querySelectorAll('[data-testid=fighter] strong')).map(e => e.textContent), \
+           log: document.querySelectorAll('[data-testid=log-entry]').length, \
+           transport: document.getElementById('battle').dataset.transport, \
+         };",
+    )
+    .await;
+    assert_eq!(shown["seats"], 3, "three nodes voted: {shown}");
+    assert_eq!(shown["valid"], 3, "three valid votes: {shown}");
+    assert_eq!(shown["agreeing"], 3, "all agree with the verdict: {shown}");
+    assert!(
+        shown["voted"]
+            .as_array()
+            .is_some_and(|v| v.iter().all(|w| w == winner_id.as_str())),
+        "each vote names the winner: {shown}"
+    );
+    assert_eq!(shown["winner_id"], winner_id.as_str(), "{shown}");
+    assert_eq!(shown["winner"], winner_name.as_str(), "{shown}");
+    assert_eq!(shown["settled_by"], "quorum", "{shown}");
+    assert!(
+        shown["fighters"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|n| n == foe_name.as_str())),
+        "the rival fights: {shown}"
+    );
+    assert_eq!(
+        shown["log"],
+        battle["battle_log"].as_array().map_or(0, Vec::len),
+        "every log entry is replayed: {shown}"
+    );
+    // Where the live stream is served, the page uses it (else it polls).
+    let events = reqwest::get(format!("{}/api/v1/battles/{battle_id}/events", agg.url()))
+        .await
+        .expect("events");
+    let served = events.status() == 200;
+    eprintln!(
+        "live events served: {served}; the page watched by {}",
+        shown["transport"]
+    );
+    if served {
+        assert_eq!(shown["transport"], "sse", "{shown}");
+    }
+    // The profile followed the verdict: 10 energy spent, the attacker's reward paid.
+    until(
+        client,
+        15,
+        "the profile after the battle",
+        "return document.getElementById('profile-energy').textContent.startsWith('90/');",
+    )
+    .await;
+    screenshot(client, "web-battle-done.png").await;
+
+    // Operator view: the three local nodes, and the battle with its votes.
+    client
+        .find(Locator::Id("tab-operate"))
+        .await
+        .expect("operate tab")
+        .click()
+        .await
+        .expect("click");
+    let nodes = until(
+        client,
+        20,
+        "the three nodes online",
+        "const rows = Array.from(document.querySelectorAll('[data-testid=ops-node]')); \
+         return rows.length === 3 && rows.every(r => r.dataset.status === 'online') \
+           && rows.map(r => r.querySelector('[data-testid=ops-node-name]').textContent);",
+    )
+    .await;
+    assert_eq!(
+        nodes,
+        json!(["local-node-1", "local-node-2", "local-node-3"])
+    );
+    let votes = until(
+        client,
+        20,
+        "the battle in the recent list",
+        &format!(
+            "const li = document.querySelector('[data-testid=ops-battle][data-id=\"{battle_id}\"]'); \
+             return li && li.querySelectorAll('[data-testid=ops-vote]').length;"
+        ),
+    )
+    .await;
+    assert_eq!(votes, 3);
+    let facts = run(
+        client,
+        "return { \
+           health: document.querySelector('[data-testid=health-status]').textContent, \
+           online: document.querySelector('[data-testid=health-online]').textContent, \
+           fallback: document.querySelector('[data-testid=fallback-rate]').textContent, \
+           models: document.querySelectorAll('[data-testid=ops-agreement-row]').length, \
+         };",
+    )
+    .await;
+    assert_eq!(facts["health"], "ok", "{facts}");
+    assert_eq!(facts["online"], "3 of 3", "{facts}");
+    assert_eq!(facts["fallback"], "0%", "{facts}");
+    assert_eq!(facts["models"], 1, "one backend (sim): {facts}");
+    screenshot(client, "web-operate.png").await;
+}
