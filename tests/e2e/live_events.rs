@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use hero_testkit::fixtures::pair;
 use hero_testkit::{Backend, TestDb, on_both_databases};
+use hero_tests::game::Player;
 use hero_tests::process::ADMIN_TOKEN;
 use hero_tests::rogue::{Behavior, TestNode};
 use hero_tests::{Aggregator, AggregatorOptions};
@@ -17,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 on_both_databases!(
     another_replica_settles_and_both_streams_see_every_vote,
+    a_player_follows_their_own_battles,
     a_websocket_client_that_stops_reading_is_dropped,
 );
 
@@ -364,4 +366,89 @@ async fn a_websocket_client_that_stops_reading_is_dropped(backend: Backend) {
     let snapshot = next_json(&mut fresh).await;
     assert_eq!(snapshot["event"], "snapshot");
     assert_eq!(snapshot["data"]["status"], "COMPLETED");
+}
+
+async fn a_player_follows_their_own_battles(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let agg = Aggregator::start(
+        &db,
+        &AggregatorOptions {
+            extra: vec!["--local-nodes".into(), "3".into()],
+            ..AggregatorOptions::default()
+        },
+    );
+    agg.wait_online(3).await;
+    let me = Player::guest(&agg).await;
+    let rival = Player::guest(&agg).await;
+    let stranger = Player::guest(&agg).await;
+    let hero = me.summon("a knight of live events").await;
+    let foe = rival.summon("a monk of live events").await;
+    stranger.summon("a stranger").await;
+
+    let mut mine = ws_connect(&agg).await;
+    let mut theirs = ws_connect(&agg).await;
+    for (socket, player) in [(&mut mine, &me), (&mut theirs, &stranger)] {
+        socket
+            .send(Message::Text(
+                json!({"type": "auth", "token": player.access_token})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(next_json(socket).await["player_id"], player.id.as_str());
+        socket
+            .send(Message::Text(
+                json!({"type": "subscribe", "topic": "mine"})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(next_json(socket).await["type"], "subscribed");
+    }
+    let started = me
+        .battle(hero["id"].as_str().unwrap(), foe["id"].as_str())
+        .await;
+    let id = started["battle_id"].as_str().unwrap();
+    let mut events = Vec::new();
+    loop {
+        let message = next_json(&mut mine).await;
+        assert_eq!(message["battle_id"], id, "{message}");
+        let kind = message["event"].as_str().unwrap().to_owned();
+        events.push((kind.clone(), message["data"].clone()));
+        if kind == "end" {
+            break;
+        }
+    }
+    let kinds: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(kinds[0], "created", "{kinds:?}");
+    assert!(kinds.contains(&"verdict"), "{kinds:?}");
+    let rewards: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.0 == "rewards")
+        .map(|e| &e.1)
+        .collect();
+    let my_reward = rewards
+        .iter()
+        .find(|r| r["player_id"] == me.id.as_str())
+        .expect("the attacker's rewards");
+    assert!(my_reward["gold"].as_i64().unwrap() > 0, "{my_reward}");
+    let gold = me.me().await["gold"].as_i64().unwrap();
+    let ledger = me.get("/api/v1/players/me/ledger?limit=100").await.body;
+    let credited: i64 = ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reference"] == id && e["resource"] == "gold")
+        .map(|e| e["delta"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        my_reward["gold"].as_i64().unwrap(),
+        credited,
+        "gold now {gold}"
+    );
+    // Someone else's battle is not the stranger's business.
+    let nothing = tokio::time::timeout(Duration::from_millis(500), theirs.next()).await;
+    assert!(nothing.is_err(), "the stranger was sent {nothing:?}");
 }

@@ -17,7 +17,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt;
 use hero_testkit::{Backend, TestDb};
 use hero_tests::game::Player;
-use hero_tests::{Aggregator, AggregatorOptions, free_port};
+use hero_tests::{Aggregator, AggregatorOptions, Behavior, TestNode, free_port};
 use serde_json::{Value, json};
 
 const INSTALL: &str = "the browser test needs Debian's chromium and chromium-driver: \
@@ -182,11 +182,53 @@ async fn screenshot(client: &Client, name: &str) -> PathBuf {
     path
 }
 
-#[tokio::test]
-async fn a_guest_watches_a_battle_live_and_the_operator_sees_the_nodes_on_sqlite() {
-    // Checked first: a machine without the browser fails at once, with what to install.
+/// A headless Chromium session and its chromedriver, closed by [`Browser::finish`].
+struct Browser {
+    client: Client,
+    driver: Chromedriver,
+    profile: PathBuf,
+}
+
+impl Browser {
+    async fn open() -> Browser {
+        let driver = Chromedriver::start();
+        let profile = std::env::temp_dir().join(format!("hero-chromium-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&profile).expect("profile dir");
+        let client = browser(&driver, &profile).await;
+        Browser {
+            client,
+            driver,
+            profile,
+        }
+    }
+
+    /// Runs `scenario`, then closes the browser whatever happened (a failure leaves
+    /// `web-failure.png`), and fails as the scenario did.
+    async fn run(self, scenario: impl std::future::Future<Output = ()>) {
+        let outcome = AssertUnwindSafe(scenario).catch_unwind().await;
+        if outcome.is_err() {
+            let _ = AssertUnwindSafe(screenshot(&self.client, "web-failure.png"))
+                .catch_unwind()
+                .await;
+        }
+        let _ = self.client.clone().close().await;
+        drop(self.driver);
+        let _ = std::fs::remove_dir_all(&self.profile);
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// The binaries are checked first: a machine without them fails at once, saying what to install.
+fn require_browser() {
     binary("HERO_TEST_CHROMEDRIVER", "/usr/bin/chromedriver");
     binary("HERO_TEST_CHROMIUM", "/usr/bin/chromium");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_watches_a_battle_live_and_the_operator_sees_the_nodes_on_sqlite() {
+    require_browser();
     let db = TestDb::new(Backend::Sqlite).await;
     let agg = Aggregator::start(
         &db,
@@ -196,27 +238,32 @@ async fn a_guest_watches_a_battle_live_and_the_operator_sees_the_nodes_on_sqlite
         },
     );
     agg.wait_online(3).await;
-    let driver = Chromedriver::start();
-    let profile = std::env::temp_dir().join(format!("hero-chromium-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&profile).expect("profile dir");
-    let client = browser(&driver, &profile).await;
-    let outcome = AssertUnwindSafe(journey(&client, &agg))
-        .catch_unwind()
-        .await;
-    if outcome.is_err() {
-        let _ = AssertUnwindSafe(screenshot(&client, "web-failure.png"))
-            .catch_unwind()
-            .await;
-    }
-    let _ = client.close().await;
-    drop(driver);
-    let _ = std::fs::remove_dir_all(&profile);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    let browser = Browser::open().await;
+    let client = browser.client.clone();
+    browser.run(journey(&client, &agg)).await;
 }
 
-async fn journey(client: &Client, agg: &Aggregator) {
+/// With nodes that take their time (0.6 s, 1.5 s and 2.5 s), the page shows each node asked
+/// before it answers, then the votes one by one, then the verdict (after the second vote: a
+/// strict majority of 3), as the live events bring them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn votes_appear_one_by_one_as_slow_nodes_answer_on_sqlite() {
+    require_browser();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let agg = Aggregator::start(&db, &AggregatorOptions::default());
+    let _nodes = [
+        TestNode::start(&agg.url(), "quick", Behavior::Honest { delay_ms: 600 }).await,
+        TestNode::start(&agg.url(), "steady", Behavior::Honest { delay_ms: 1500 }).await,
+        TestNode::start(&agg.url(), "slow", Behavior::Honest { delay_ms: 2500 }).await,
+    ];
+    agg.wait_online(3).await;
+    let browser = Browser::open().await;
+    let client = browser.client.clone();
+    browser.run(slow_votes(&client, &agg)).await;
+}
+
+/// Opens the page and signs in as a guest with one hero; returns the hero's id.
+async fn guest_with_a_hero(client: &Client, agg: &Aggregator) -> String {
     client.goto(&agg.url()).await.expect("open the page");
     until(
         client,
@@ -225,9 +272,6 @@ async fn journey(client: &Client, agg: &Aggregator) {
         "return document.body.dataset.ready === 'true';",
     )
     .await;
-    assert_eq!(client.title().await.expect("title"), "AI Hero Battle");
-
-    // Play as guest: the starting balances show.
     client
         .find(Locator::Id("guest-btn"))
         .await
@@ -235,27 +279,17 @@ async fn journey(client: &Client, agg: &Aggregator) {
         .click()
         .await
         .expect("click");
-    let gold = until(
+    until(
         client,
         15,
         "the profile",
-        "return document.getElementById('profile-gold').textContent.match(/^\\d+$/) \
-         ? document.getElementById('profile-gold').textContent : null;",
+        "return /^\\d+$/.test(document.getElementById('profile-gold').textContent);",
     )
     .await;
-    assert_eq!(gold, "1000");
-    let stored = run(client, "return localStorage.getItem('hero.session');").await;
-    assert!(
-        stored.as_str().is_some_and(|s| s.contains("access_token")),
-        "the token is kept in localStorage: {stored}"
-    );
-
-    // Summon: the hero is listed with its portrait, drawn by the server.
-    let prompt = client
+    client
         .find(Locator::Id("summon-prompt"))
         .await
-        .expect("prompt");
-    prompt
+        .expect("prompt")
         .send_keys("a storm knight with a silver blade")
         .await
         .expect("type");
@@ -266,14 +300,135 @@ async fn journey(client: &Client, agg: &Aggregator) {
         .click()
         .await
         .expect("click");
-    let hero_id = until(
+    let id = until(
         client,
         15,
         "the summoned hero",
         "const li = document.querySelector('[data-testid=character]'); return li && li.dataset.id;",
     )
     .await;
-    let hero_id = hero_id.as_str().expect("id").to_owned();
+    id.as_str().expect("id").to_owned()
+}
+
+/// Clicks the hero's Fight button; returns the battle's id once the live view shows it.
+async fn fight(client: &Client, hero_id: &str) -> String {
+    client
+        .find(Locator::Css(&format!(
+            "[data-testid=character][data-id='{hero_id}'] [data-testid=fight-btn]"
+        )))
+        .await
+        .expect("fight button")
+        .click()
+        .await
+        .expect("click");
+    let id = until(
+        client,
+        15,
+        "the battle to start",
+        "const b = document.getElementById('battle'); return !b.hidden && b.dataset.battleId;",
+    )
+    .await;
+    id.as_str().expect("battle id").to_owned()
+}
+
+/// Whether the aggregator serves the live events of `battle_id`.
+async fn events_served(agg: &Aggregator, battle_id: &str) -> bool {
+    let events = reqwest::get(format!("{}/api/v1/battles/{battle_id}/events", agg.url()))
+        .await
+        .expect("events");
+    events.status() == 200
+}
+
+async fn slow_votes(client: &Client, agg: &Aggregator) {
+    let hero_id = guest_with_a_hero(client, agg).await;
+    let rival = Player::guest(agg).await;
+    rival.summon("a fire monk").await;
+    // Every change of the battle view, recorded by the page itself: what the seats and the
+    // verdict showed at each moment.
+    run(
+        client,
+        "window.__seen = [];          const record = () => {            const seats = Array.from(document.querySelectorAll('[data-testid=node-seat]'));            window.__seen.push({              seats: seats.length,              pending: seats.filter(s => s.dataset.vote === 'pending').length,              valid: seats.filter(s => s.dataset.vote === 'valid').length,              verdict: !document.getElementById('battle-verdict').hidden,            });          };          new MutationObserver(record).observe(document.getElementById('battle'),            { subtree: true, childList: true, attributes: true });          return true;",
+    )
+    .await;
+    let battle_id = fight(client, &hero_id).await;
+    if !events_served(agg, &battle_id).await {
+        eprintln!(
+            "live events are not served: the page polls, and sees the votes only with the verdict"
+        );
+    }
+    // Mid-battle: a vote in, the others still pending, no verdict yet.
+    let voting = until(
+        client,
+        20,
+        "a first vote or the verdict",
+        "const seats = Array.from(document.querySelectorAll('[data-testid=node-seat]'));          const valid = seats.filter(s => s.dataset.vote === 'valid').length;          const verdict = !document.getElementById('battle-verdict').hidden;          return (valid > 0 || verdict) && (verdict ? 'verdict' : 'voting');",
+    )
+    .await;
+    if voting == "voting" {
+        run(
+            client,
+            "document.getElementById('battle').scrollIntoView({block: 'start'});",
+        )
+        .await;
+        screenshot(client, "web-battle-voting.png").await;
+    }
+    until(
+        client,
+        30,
+        "the replay to end",
+        "return document.getElementById('battle').dataset.state === 'done';",
+    )
+    .await;
+    let battle = agg.settled(&battle_id, 30).await;
+    assert_eq!(battle["settled_by"], "quorum", "{battle}");
+    let shown = run(
+        client,
+        "const seats = Array.from(document.querySelectorAll('[data-testid=node-seat]'));          return {            seats: seats.length,            valid: seats.filter(s => s.dataset.vote === 'valid').length,            winner_id: document.getElementById('battle-verdict').dataset.winnerId,            transport: document.getElementById('battle').dataset.transport,            seen: window.__seen,          };",
+    )
+    .await;
+    assert_eq!(shown["winner_id"], battle["winner_id"], "{shown}");
+    assert!(shown["valid"].as_u64().unwrap_or(0) >= 2, "{shown}");
+    if events_served(agg, &battle_id).await {
+        assert_eq!(shown["transport"], "sse", "{shown}");
+        assert_eq!(shown["seats"], 3, "the three nodes asked: {shown}");
+        let seen = shown["seen"].as_array().expect("recorded views");
+        let asked_first = seen
+            .iter()
+            .any(|v| v["pending"].as_u64() > Some(0) && v["valid"] == 0 && v["verdict"] == false);
+        let one_by_one = seen.iter().any(|v| {
+            v["valid"].as_u64() > Some(0)
+                && v["pending"].as_u64() > Some(0)
+                && v["verdict"] == false
+        });
+        assert!(
+            asked_first,
+            "the nodes showed as asked before any vote: {shown}"
+        );
+        assert!(
+            one_by_one,
+            "a vote showed while others were pending: {shown}"
+        );
+        assert_eq!(voting, "voting", "{shown}");
+    }
+    screenshot(client, "web-battle-voted.png").await;
+}
+
+async fn journey(client: &Client, agg: &Aggregator) {
+    // Play as guest (the token is kept in localStorage), summon.
+    let hero_id = guest_with_a_hero(client, agg).await;
+    assert_eq!(client.title().await.expect("title"), "AI Hero Battle");
+    let gold = run(
+        client,
+        "return document.getElementById('profile-gold').textContent;",
+    )
+    .await;
+    assert_eq!(gold, "1000", "the starting gold");
+    let stored = run(client, "return localStorage.getItem('hero.session');").await;
+    assert!(
+        stored.as_str().is_some_and(|s| s.contains("access_token")),
+        "the token is kept in localStorage: {stored}"
+    );
+    // The hero is listed with its portrait, drawn by the server.
     let portrait = until(
         client,
         15,
@@ -293,30 +448,15 @@ async fn journey(client: &Client, agg: &Aggregator) {
     let foe_name = foe["name"].as_str().expect("name").to_owned();
 
     // Fight: the live view shows the nodes' votes and the verdict.
-    client
-        .find(Locator::Css(&format!(
-            "[data-testid=character][data-id='{hero_id}'] [data-testid=fight-btn]"
-        )))
-        .await
-        .expect("fight button")
-        .click()
-        .await
-        .expect("click");
-    let battle_id = until(
-        client,
-        15,
-        "the battle to start",
-        "const b = document.getElementById('battle'); return !b.hidden && b.dataset.battleId;",
-    )
-    .await;
-    let battle_id = battle_id.as_str().expect("battle id").to_owned();
+    let battle_id = fight(client, &hero_id).await;
     // Mid-battle: while the log is being replayed, round by round.
     let state = until(
         client,
         30,
-        "the verdict",
+        "the verdict and a few rounds",
         "const s = document.getElementById('battle').dataset.state; \
-         return ['replaying', 'done'].includes(s) && s;",
+         const shown = document.querySelectorAll('[data-testid=log-entry]').length; \
+         return ((s === 'replaying' && shown >= 3) || s === 'done') && s;",
     )
     .await;
     if state == "replaying" {
@@ -391,10 +531,7 @@ async fn journey(client: &Client, agg: &Aggregator) {
         "every log entry is replayed: {shown}"
     );
     // Where the live stream is served, the page uses it (else it polls).
-    let events = reqwest::get(format!("{}/api/v1/battles/{battle_id}/events", agg.url()))
-        .await
-        .expect("events");
-    let served = events.status() == 200;
+    let served = events_served(agg, &battle_id).await;
     eprintln!(
         "live events served: {served}; the page watched by {}",
         shown["transport"]

@@ -90,7 +90,7 @@ impl Application {
         let beats =
             config
                 .scheduler
-                .apply(tasks::beats(&ladder, config.retention, &battle_wake))?;
+                .apply(tasks::beats(&ladder, config.retention, &battle_wake, &hub))?;
         crate::scheduler::start(
             db.clone(),
             Arc::clone(&clock),

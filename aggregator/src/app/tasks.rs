@@ -13,7 +13,12 @@ const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
 
-pub fn beats(ladder: &Ladder, retention: Retention, battle_wake: &Arc<Notify>) -> Vec<Beat> {
+pub fn beats(
+    ladder: &Ladder,
+    retention: Retention,
+    battle_wake: &Arc<Notify>,
+    events: &Arc<crate::events::Hub>,
+) -> Vec<Beat> {
     vec![
         // Hourly at :00; each missed hour in the catch-up window is paired.
         Beat {
@@ -28,6 +33,8 @@ pub fn beats(ladder: &Ladder, retention: Retention, battle_wake: &Arc<Notify>) -
             task: Arc::new(crate::ladder::scheduled::StartBattles {
                 ladder: ladder.clone(),
                 wake: Arc::clone(battle_wake),
+                events: Arc::clone(events),
+                started: std::sync::Mutex::default(),
             }),
             schedule: Schedule::new(MINUTE, 0),
             catch_up: false,

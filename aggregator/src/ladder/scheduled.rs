@@ -225,6 +225,20 @@ pub async fn existing(db: &Db, id: &str) -> Result<ScheduledBattle, ApiError> {
 pub struct StartBattles {
     pub ladder: Ladder,
     pub wake: Arc<Notify>,
+    /// Where the `created` events of the battles started go.
+    pub events: Arc<crate::events::Hub>,
+    /// The battles the current run started, announced once it commits.
+    pub started: std::sync::Mutex<Vec<(String, Vec<hero_protocol::Fighter>, Vec<String>)>>,
+}
+
+impl StartBattles {
+    fn started(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Vec<(String, Vec<hero_protocol::Fighter>, Vec<String>)>> {
+        self.started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 #[async_trait::async_trait]
@@ -245,6 +259,8 @@ impl crate::scheduler::Task for StartBattles {
         .fetch_all(&mut **tx)
         .await?;
         let (mut started, mut voided) = (0, 0);
+        // A run that does not commit announces nothing.
+        self.started().clear();
         for s in &due {
             let mut ids = [s.red_character_id.as_str(), s.blue_character_id.as_str()];
             ids.sort_unstable();
@@ -299,6 +315,11 @@ impl crate::scheduler::Task for StartBattles {
             .bind(&battle_id)
             .execute(&mut **tx)
             .await?;
+            if self.events.wanted() {
+                let mut players = vec![s.red_player_id.clone(), s.blue_player_id.clone()];
+                players.sort();
+                self.started().push((battle_id, fighters.clone(), players));
+            }
             started += 1;
         }
         Ok(format!("started {started} battles, voided {voided}"))
@@ -306,5 +327,12 @@ impl crate::scheduler::Task for StartBattles {
 
     fn after_commit(&self) {
         self.wake.notify_one();
+        for (battle_id, fighters, players) in self.started().drain(..) {
+            let route = crate::events::Route {
+                players,
+                ladder: true,
+            };
+            crate::events::feed::created(&self.events, &battle_id, &fighters, route);
+        }
     }
 }

@@ -326,7 +326,16 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
         late.body
     );
 
-    // At the start the battles run through consensus; the verdict pays the bets.
+    // At the start the battles run through consensus; the verdict pays the bets. A WebSocket
+    // following the ladder sees both battles from their creation to their end.
+    let mut ladder_socket = {
+        use futures::SinkExt;
+        let url = format!("{}/api/v1/ws", game.base.replacen("http://", "ws://", 1));
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let subscribe = r#"{"type":"subscribe","topic":"ladder"}"#;
+        socket.send(subscribe.into()).await.unwrap();
+        socket
+    };
     game.advance(4 * MINUTE);
     let settled = game
         .until("the ladder battles to settle", || async {
@@ -338,6 +347,37 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
         })
         .await;
     let mine = settled.iter().find(|b| b["id"] == id.as_str()).unwrap();
+    let mut followed: std::collections::HashMap<String, Vec<String>> = Default::default();
+    while followed
+        .values()
+        .filter(|k| k.last().is_some_and(|e| e == "end"))
+        .count()
+        < 2
+    {
+        use futures::StreamExt;
+        let message =
+            tokio::time::timeout(std::time::Duration::from_secs(20), ladder_socket.next())
+                .await
+                .expect("ladder events")
+                .unwrap()
+                .unwrap();
+        let message: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        if message["type"] == "event" {
+            followed
+                .entry(message["battle_id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(message["event"].as_str().unwrap().to_owned());
+        }
+    }
+    for s in &settled {
+        let kinds = &followed[s["battle_id"].as_str().unwrap()];
+        assert_eq!(
+            kinds.first().map(String::as_str),
+            Some("created"),
+            "{kinds:?}"
+        );
+        assert!(kinds.iter().any(|k| k == "verdict"), "{kinds:?}");
+    }
     let finished = bet(&bettors[1], "blue", 5, "b1-finished").await;
     assert_eq!(finished.status, 409, "{}", finished.body);
     assert!(

@@ -789,6 +789,7 @@
         }
         const text = e.text || `${this.name(e.actor)} → ${this.name(e.target)}: ${e.action} ${e.damage}`;
         list.append(el('li', { class: `entry ${e.action || ''}`, 'data-testid': 'log-entry', 'data-round': e.round }, text));
+        list.scrollTop = list.scrollHeight;
         hp.set(e.target, Number(e.target_hp));
         this.renderHp(e.target, hp.get(e.target), max.get(e.target));
         i += 1;
@@ -952,7 +953,7 @@
       ['By fallback', s.by_fallback],
       ['Errors', s.errors],
       ['In flight', recent.in_flight.length],
-      ['Window', `the last ${s.battles} settled battles`],
+      ['Counted over', `${s.battles} latest settled`],
     ]);
     const list = $('ops-battles');
     clear(list);
