@@ -347,7 +347,19 @@ async fn slow_votes(client: &Client, agg: &Aggregator) {
     // verdict showed at each moment.
     run(
         client,
-        "window.__seen = [];          const record = () => {            const seats = Array.from(document.querySelectorAll('[data-testid=node-seat]'));            window.__seen.push({              seats: seats.length,              pending: seats.filter(s => s.dataset.vote === 'pending').length,              valid: seats.filter(s => s.dataset.vote === 'valid').length,              verdict: !document.getElementById('battle-verdict').hidden,            });          };          new MutationObserver(record).observe(document.getElementById('battle'),            { subtree: true, childList: true, attributes: true });          return true;",
+        "window.__seen = []; \
+         const record = () => { \
+         const seats = Array.from(document.querySelectorAll('[data-testid=node-seat]')); \
+         window.__seen.push({ \
+         seats: seats.length, \
+         pending: seats.filter(s => s.dataset.vote === 'pending').length, \
+         valid: seats.filter(s => s.dataset.vote === 'valid').length, \
+         verdict: !document.getElementById('battle-verdict').hidden, \
+         }); \
+         }; \
+         new MutationObserver(record).observe(document.getElementById('battle'), \
+         { subtree: true, childList: true, attributes: true }); \
+         return true;",
     )
     .await;
     let battle_id = fight(client, &hero_id).await;
@@ -361,7 +373,10 @@ async fn slow_votes(client: &Client, agg: &Aggregator) {
         client,
         20,
         "a first vote or the verdict",
-        "const seats = Array.from(document.querySelectorAll('[data-testid=node-seat]'));          const valid = seats.filter(s => s.dataset.vote === 'valid').length;          const verdict = !document.getElementById('battle-verdict').hidden;          return (valid > 0 || verdict) && (verdict ? 'verdict' : 'voting');",
+        "const seats = Array.from(document.querySelectorAll('[data-testid=node-seat]')); \
+         const valid = seats.filter(s => s.dataset.vote === 'valid').length; \
+         const verdict = !document.getElementById('battle-verdict').hidden; \
+         return (valid > 0 || verdict) && (verdict ? 'verdict' : 'voting');",
     )
     .await;
     if voting == "voting" {
@@ -383,7 +398,15 @@ async fn slow_votes(client: &Client, agg: &Aggregator) {
     assert_eq!(battle["settled_by"], "quorum", "{battle}");
     let shown = run(
         client,
-        "const seats = Array.from(document.querySelectorAll('[data-testid=node-seat]'));          return {            seats: seats.length,            valid: seats.filter(s => s.dataset.vote === 'valid').length,            winner_id: document.getElementById('battle-verdict').dataset.winnerId,            transport: document.getElementById('battle').dataset.transport,            seen: window.__seen,          };",
+        "const seats = Array.from(document.querySelectorAll('[data-testid=node-seat]')); \
+         return { \
+         seats: seats.length, \
+         valid: seats.filter(s => s.dataset.vote === 'valid').length, \
+         winner_id: document.getElementById('battle-verdict').dataset.winnerId, \
+         transport: document.getElementById('battle').dataset.transport, \
+         events: document.getElementById('battle').dataset.events, \
+         seen: window.__seen, \
+         };",
     )
     .await;
     assert_eq!(shown["winner_id"], battle["winner_id"], "{shown}");

@@ -223,3 +223,17 @@ pub fn created(hub: &Hub, battle_id: &str, fighters: &[hero_protocol::Fighter], 
         data: json!({"battle_id": battle_id, "status": "PENDING", "fighters": fighters}),
     });
 }
+
+/// A battle to announce with `created` once the transaction that made it commits.
+#[derive(Debug, Clone)]
+pub struct Announce {
+    pub battle_id: String,
+    pub fighters: Vec<hero_protocol::Fighter>,
+    pub route: Route,
+}
+
+impl Announce {
+    pub fn publish(self, hub: &Hub) {
+        created(hub, &self.battle_id, &self.fighters, self.route);
+    }
+}

@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use feed::{BattleFeed, Route};
+pub use feed::{Announce, BattleFeed, Route};
 pub use hub::{Event, Hub, Kind};
 
 use crate::http::ApiError;

@@ -228,13 +228,11 @@ pub struct StartBattles {
     /// Where the `created` events of the battles started go.
     pub events: Arc<crate::events::Hub>,
     /// The battles the current run started, announced once it commits.
-    pub started: std::sync::Mutex<Vec<(String, Vec<hero_protocol::Fighter>, Vec<String>)>>,
+    pub started: std::sync::Mutex<Vec<crate::events::Announce>>,
 }
 
 impl StartBattles {
-    fn started(
-        &self,
-    ) -> std::sync::MutexGuard<'_, Vec<(String, Vec<hero_protocol::Fighter>, Vec<String>)>> {
+    fn started(&self) -> std::sync::MutexGuard<'_, Vec<crate::events::Announce>> {
         self.started
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -318,7 +316,14 @@ impl crate::scheduler::Task for StartBattles {
             if self.events.wanted() {
                 let mut players = vec![s.red_player_id.clone(), s.blue_player_id.clone()];
                 players.sort();
-                self.started().push((battle_id, fighters.clone(), players));
+                self.started().push(crate::events::Announce {
+                    battle_id: battle_id.clone(),
+                    fighters: fighters.clone(),
+                    route: crate::events::Route {
+                        players,
+                        ladder: true,
+                    },
+                });
             }
             started += 1;
         }
@@ -327,12 +332,8 @@ impl crate::scheduler::Task for StartBattles {
 
     fn after_commit(&self) {
         self.wake.notify_one();
-        for (battle_id, fighters, players) in self.started().drain(..) {
-            let route = crate::events::Route {
-                players,
-                ladder: true,
-            };
-            crate::events::feed::created(&self.events, &battle_id, &fighters, route);
+        for announce in self.started().drain(..) {
+            announce.publish(&self.events);
         }
     }
 }

@@ -108,8 +108,7 @@ pub async fn create(
     }
     let now = state.clock.now_ms();
     // What the live `created` event says, once the battle is committed.
-    let created: std::sync::Mutex<Option<(String, Vec<hero_protocol::Fighter>, Vec<String>)>> =
-        std::sync::Mutex::default();
+    let created: std::sync::Mutex<Option<crate::events::Announce>> = std::sync::Mutex::default();
     let (state, player, body, opponent_id, created_ref) =
         (&state, &player, &body, &opponent_id, &created);
     let limit = || player.limit(state, Bucket::Battles);
@@ -168,7 +167,14 @@ pub async fn create(
         if let Ok(mut slot) = created_ref.lock() {
             let mut players = vec![player.id.clone(), opponent.player_id.clone()];
             players.sort();
-            *slot = Some((battle_id.clone(), fighters.to_vec(), players));
+            *slot = Some(crate::events::Announce {
+                battle_id: battle_id.clone(),
+                fighters: fighters.to_vec(),
+                route: crate::events::Route {
+                    players,
+                    ladder: false,
+                },
+            });
         }
         tracing::debug!(battle.id = %battle_id, player.id = %player.id, "player battle created");
         let started = BattleStarted {
@@ -189,12 +195,8 @@ pub async fn create(
     })
     .await?;
     state.battle_wake.notify_one();
-    if let Some((battle_id, fighters, players)) = created.into_inner().ok().flatten() {
-        let route = crate::events::Route {
-            players,
-            ladder: false,
-        };
-        crate::events::feed::created(&state.events.hub, &battle_id, &fighters, route);
+    if let Some(announce) = created.into_inner().ok().flatten() {
+        announce.publish(&state.events.hub);
     }
     Ok(response)
 }

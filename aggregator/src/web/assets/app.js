@@ -464,6 +464,7 @@
       const section = $('battle');
       section.hidden = false;
       section.dataset.battleId = this.id;
+      delete section.dataset.events;
       clear($('battle-nodes'));
       clear($('battle-log'));
       $('battle-nodes-empty').hidden = false;
@@ -510,6 +511,9 @@
       const on = (name, handler) => source.addEventListener(name, (event) => {
         if (this.stopped || this.source !== source) return;
         this.heard = true;
+        // What arrived, in order (for whoever inspects the page: tests, curious players).
+        const section = $('battle');
+        section.dataset.events = section.dataset.events ? `${section.dataset.events} ${name}` : name;
         let data;
         try { data = JSON.parse(event.data); } catch (_) { return; }
         handler(data);
