@@ -145,7 +145,7 @@ fn spawn_connection(
     });
     // With upgrades: a WebSocket takes the connection over once its handshake is answered.
     let connection = http
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(Guarded { stream, guard }), service)
         .with_upgrades();
     let stop = graceful.stop.clone();
     graceful.connections.spawn(async move {
@@ -162,8 +162,61 @@ fn spawn_connection(
             // Header timeouts, clients that hang up mid-request, reset connections.
             tracing::debug!(%peer, %error, "connection ended with an error");
         }
-        drop(guard);
     });
+}
+
+/// The socket with its place in the connection caps: the place is held as long as the
+/// socket is open, also after a WebSocket upgrade takes it over from HTTP.
+struct Guarded {
+    stream: TcpStream,
+    #[expect(dead_code, reason = "held for its Drop, which frees the place")]
+    guard: ConnectionGuard,
+}
+
+impl tokio::io::AsyncRead for Guarded {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Guarded {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
 
 /// The open connections, and the signal that tells them to finish.

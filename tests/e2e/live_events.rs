@@ -144,7 +144,9 @@ async fn another_replica_settles_and_both_streams_see_every_vote(backend: Backen
         "text/event-stream"
     );
     let streamed = read_sse(sse).await;
-    let battle = settler.settled(&id, 30).await;
+    settler.settled(&id, 30).await;
+    // The third vote may come after the verdict (two agreeing settle it).
+    let battle = settler.with_votes(&id, 3, 30).await;
     assert_eq!(battle["settled_by"], "quorum", "{battle}");
     let nodes_voted: Vec<&str> = battle["votes"]
         .as_array()
@@ -165,6 +167,10 @@ async fn another_replica_settles_and_both_streams_see_every_vote(backend: Backen
     for (name, _, data) in &streamed {
         if name == "vote" {
             assert_eq!(data["valid"], true, "{data}");
+            // Before the verdict a vote says who answered, never whom it named.
+            if data["late"] == false {
+                assert!(data["voted_winner_id"].is_null(), "{data}");
+            }
             seen.push(data["node_id"].as_str().unwrap().to_owned());
         }
     }
@@ -189,6 +195,14 @@ async fn another_replica_settles_and_both_streams_see_every_vote(backend: Backen
         .filter(|v| v["agrees"] == true)
         .count();
     assert!(agreeing >= 2, "{verdict}");
+    assert!(
+        verdict["votes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["voted_winner_id"] == battle["winner_id"]),
+        "{verdict}"
+    );
     let ids: Vec<u64> = streamed.iter().map(|e| e.1).collect();
     assert!(
         ids.windows(2).all(|w| w[0] <= w[1]),

@@ -99,7 +99,11 @@ impl Application {
             &supervisor,
         );
         let state = AppState {
-            events: Arc::new(crate::events::Events::new(hub, config.live_connections)),
+            events: Arc::new(crate::events::Events::new(
+                hub,
+                config.live_connections,
+                supervisor.stop_token(crate::supervisor::Stage::Http),
+            )),
             ladder,
             tasks: Arc::new(crate::scheduler::BeatTable {
                 enabled: config.scheduler.enabled,

@@ -125,13 +125,14 @@ async fn create(
     )
     .await?;
     tx.commit().await?;
-    state.battle_wake.notify_one();
+    // Announced before the worker wakes, so `created` comes before the battle's other events.
     crate::events::feed::created(
         &state.events.hub,
         &id,
         &body.fighters,
         crate::events::Route::default(),
     );
+    state.battle_wake.notify_one();
     Ok((
         StatusCode::ACCEPTED,
         Json(BattleCreated {

@@ -236,12 +236,8 @@ impl Consensus {
             )
             .into_iter()
             .map(|a| Shadow {
-                node_id: {
-                    if let Some(feed) = &fanout.feed {
-                        feed.node_selected(&a.node.id, &a.node.name, VoteRole::Shadow.as_str());
-                    }
-                    a.node.id.clone()
-                },
+                // Not announced: who is on probation stays unknown until the verdict.
+                node_id: a.node.id.clone(),
                 call: tokio::spawn(call_node(
                     Arc::clone(&fanout.ctx),
                     a,

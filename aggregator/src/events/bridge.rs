@@ -33,7 +33,8 @@ pub fn start(db: &Db, url: &str, hub: &Arc<Hub>, supervisor: &Supervisor) {
     }
     let (tx, rx) = mpsc::channel(OUTBOX);
     hub.bridge(tx);
-    let stop = supervisor.shutdown_token();
+    // Until the last stage: verdicts of battles drained at shutdown still reach the others.
+    let stop = supervisor.stop_token(Stage::Background);
     supervisor.spawn(
         Stage::Background,
         notify(db.clone(), Arc::clone(hub), rx, stop.clone()),
@@ -179,6 +180,7 @@ mod tests {
                     kind: Kind::Vote,
                     players: vec!["p".into()],
                     ladder: false,
+                    owner: None,
                     data: serde_json::json!({"error": "x".repeat(100)}),
                 })
             })

@@ -67,6 +67,11 @@ impl BattleFeed {
     }
 
     fn emit(&self, kind: Kind, data: Value) {
+        self.emit_to(kind, data, None);
+    }
+
+    /// `owner`: an event only that player (and the admin) may see.
+    fn emit_to(&self, kind: Kind, data: Value, owner: Option<String>) {
         let id = if kind == Kind::End {
             self.base + ATTEMPT_SPAN - 1
         } else {
@@ -82,6 +87,7 @@ impl BattleFeed {
             kind,
             players: self.route.players.clone(),
             ladder: self.route.ladder,
+            owner,
             data,
         });
     }
@@ -93,7 +99,16 @@ impl BattleFeed {
         );
     }
 
+    /// A vote arrived. Before the verdict (`late` false) it says who answered and whether
+    /// the answer is valid, never what it says: a node on probation could otherwise copy
+    /// the leading winner. The `verdict` event tells every vote's winner; late votes (after
+    /// the verdict) tell theirs at once.
     pub fn vote(&self, vote: &Vote, node_name: &str, late: bool) {
+        let (winner, error) = if late {
+            (vote.winner.as_deref(), vote.error.as_deref())
+        } else {
+            (None, None)
+        };
         self.emit(
             Kind::Vote,
             json!({
@@ -102,9 +117,9 @@ impl BattleFeed {
                 "node_name": node_name,
                 "role": vote.role.as_str(),
                 "valid": vote.valid,
-                "voted_winner_id": vote.winner,
+                "voted_winner_id": winner,
                 "response_time_ms": vote.latency_ms,
-                "error": vote.error,
+                "error": error,
                 "late": late,
             }),
         );
@@ -129,7 +144,9 @@ impl BattleFeed {
                 json!({
                     "node_id": v.node_id,
                     "valid": v.valid,
+                    "voted_winner_id": v.winner,
                     "agrees": v.valid_winner().is_some() && v.valid_winner() == winner,
+                    "error": v.error,
                 })
             })
             .collect();
@@ -148,8 +165,8 @@ impl BattleFeed {
         if !self.route.players.is_empty() {
             match rewards(db, &self.battle_id).await {
                 Ok(rewards) => {
-                    for reward in rewards {
-                        self.emit(Kind::Rewards, reward);
+                    for (player, reward) in rewards {
+                        self.emit_to(Kind::Rewards, reward, Some(player));
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "rewards of the battle not read"),
@@ -164,7 +181,7 @@ impl BattleFeed {
 }
 
 /// What each player of a settled player battle earned, from its ledger entries.
-async fn rewards(db: &Db, battle_id: &str) -> Result<Vec<Value>, sqlx::Error> {
+async fn rewards(db: &Db, battle_id: &str) -> Result<Vec<(String, Value)>, sqlx::Error> {
     use sqlx::Row;
     let sides = sqlx::query(
         "SELECT player_id, character_id, outcome FROM game_battles WHERE battle_id = $1 \
@@ -193,14 +210,17 @@ async fn rewards(db: &Db, battle_id: &str) -> Result<Vec<Value>, sqlx::Error> {
                 .filter_map(|c| c.try_get::<i64, _>("delta").ok())
                 .sum()
         };
-        out.push(json!({
-            "battle_id": battle_id,
-            "player_id": player,
-            "character_id": side.try_get::<String, _>("character_id")?,
-            "outcome": side.try_get::<Option<String>, _>("outcome")?,
-            "gold": earned("gold"),
-            "exp_potion": earned("exp_potion"),
-        }));
+        out.push((
+            player.clone(),
+            json!({
+                "battle_id": battle_id,
+                "player_id": player,
+                "character_id": side.try_get::<String, _>("character_id")?,
+                "outcome": side.try_get::<Option<String>, _>("outcome")?,
+                "gold": earned("gold"),
+                "exp_potion": earned("exp_potion"),
+            }),
+        ));
     }
     Ok(out)
 }
@@ -220,6 +240,7 @@ pub fn created(hub: &Hub, battle_id: &str, fighters: &[hero_protocol::Fighter], 
         kind: Kind::Created,
         players: route.players,
         ladder: route.ladder,
+        owner: None,
         data: json!({"battle_id": battle_id, "status": "PENDING", "fighters": fighters}),
     });
 }

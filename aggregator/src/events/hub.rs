@@ -25,6 +25,8 @@ const LIVE_CAPACITY: usize = 4096;
 pub const ATTEMPT_SPAN: u64 = 1000;
 /// `created` is the first event of every battle.
 pub const CREATED_ID: u64 = 1;
+/// After the last listener leaves, events are still kept this long for one that reconnects.
+const RECONNECT_GRACE_MS: u64 = 60_000;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -70,7 +72,17 @@ pub struct Event {
     /// A ladder battle (the "ladder" subscriptions see it).
     #[serde(default)]
     pub ladder: bool,
+    /// Private to this player (their `mine`) and the admin (`all`): a player's rewards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub data: serde_json::Value,
+}
+
+impl Event {
+    /// Whether anyone following the battle may see it (not a player's private event).
+    pub fn public(&self) -> bool {
+        self.owner.is_none()
+    }
 }
 
 /// What a replica sends the others.
@@ -113,6 +125,8 @@ pub struct Hub {
     outbox: OnceLock<mpsc::Sender<Arc<Event>>>,
     /// Until when (ms after `born`) another replica has said it has listeners.
     remote_interest_until: AtomicU64,
+    /// When (ms after `born`) the last event was delivered with listeners present; 0: never.
+    last_listener_ms: AtomicU64,
     born: Instant,
     /// Woken when this replica gets its first listener (the bridge says so at once).
     pub first_listener: Notify,
@@ -126,6 +140,7 @@ impl Default for Hub {
             recent: Mutex::default(),
             outbox: OnceLock::new(),
             remote_interest_until: AtomicU64::new(0),
+            last_listener_ms: AtomicU64::new(0),
             born: Instant::now(),
             first_listener: Notify::new(),
         }
@@ -181,7 +196,14 @@ impl Hub {
     /// An event (of this or another replica) to the local subscribers.
     pub fn deliver(&self, event: Arc<Event>) {
         if self.live.receiver_count() == 0 {
-            return;
+            // A client reconnecting finds what it missed meanwhile, for a while.
+            let last = self.last_listener_ms.load(Ordering::Relaxed);
+            if last == 0 || self.now_ms() > last.saturating_add(RECONNECT_GRACE_MS) {
+                return;
+            }
+        } else {
+            self.last_listener_ms
+                .store(self.now_ms().max(1), Ordering::Relaxed);
         }
         self.recent
             .lock()
@@ -207,11 +229,21 @@ impl Hub {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let kept = recent.by_battle.get(battle_id)?;
-        let first = kept.front()?;
-        if first.id > after && first.kind != Kind::Created {
-            return None;
+        // The client's last event must be kept (or be the start), and nothing after it lost.
+        let mut previous = if after == 0 {
+            0
+        } else {
+            kept.iter().find(|e| e.id == after)?.id
+        };
+        let mut missed = Vec::new();
+        for event in kept.iter().filter(|e| e.id > after) {
+            if !follows(previous, event) {
+                return None;
+            }
+            previous = event.id;
+            missed.push(Arc::clone(event));
         }
-        Some(kept.iter().filter(|e| e.id > after).cloned().collect())
+        Some(missed)
     }
 
     /// The latest kept event id of `battle_id`.
@@ -221,6 +253,19 @@ impl Hub {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         recent.by_battle.get(battle_id)?.back().map(|e| e.id)
+    }
+}
+
+/// Whether `event` comes right after the event `previous` of its battle: ids are dense
+/// within an attempt (`attempt * ATTEMPT_SPAN + 1, + 2, ...`), a new attempt starts a new
+/// span, and `end` takes its span's last id.
+fn follows(previous: u64, event: &Event) -> bool {
+    let span = |id: u64| id / ATTEMPT_SPAN;
+    match event.kind {
+        Kind::Created => previous == 0,
+        Kind::End => span(event.id) == span(previous) || previous % ATTEMPT_SPAN == 0,
+        _ if span(event.id) == span(previous) => event.id == previous + 1,
+        _ => span(event.id) > span(previous) && event.id % ATTEMPT_SPAN == 1,
     }
 }
 
@@ -235,6 +280,7 @@ mod tests {
             kind,
             players: Vec::new(),
             ladder: false,
+            owner: None,
             data: serde_json::json!({}),
         }
     }
@@ -263,6 +309,10 @@ mod tests {
         // Events before 1001 were never kept: a client that saw only 5 gets a snapshot.
         assert!(hub.since("b", 5).is_none());
         assert!(hub.since("other", 0).is_none());
+        // A hole (1004 never reached this replica) means a snapshot, not a silent gap.
+        hub.publish(event("b", 1005, Kind::Vote));
+        assert!(hub.since("b", 1003).is_none());
+        assert_eq!(hub.since("b", 1005).unwrap().len(), 0);
     }
 
     #[test]

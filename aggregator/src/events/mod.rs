@@ -31,14 +31,21 @@ pub struct Events {
     pub hub: Arc<Hub>,
     connections: Arc<Semaphore>,
     max_connections: usize,
+    /// Cancelled when the HTTP server begins to stop: streams end so the drain is quick.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 impl Events {
-    pub fn new(hub: Arc<Hub>, max_connections: usize) -> Self {
+    pub fn new(
+        hub: Arc<Hub>,
+        max_connections: usize,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Self {
         Events {
             hub,
             connections: Arc::new(Semaphore::new(max_connections)),
             max_connections,
+            stop,
         }
     }
 

@@ -68,3 +68,12 @@ async fn snapshot(
         settled,
     }))
 }
+
+/// Whether the battle is settled (a light look, for streams that heard nothing for a while).
+pub async fn settled(db: &Db, battle_id: &str) -> Result<bool, sqlx::Error> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM battles WHERE id = $1")
+        .bind(battle_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(matches!(status.as_deref(), Some("COMPLETED" | "ERROR")))
+}

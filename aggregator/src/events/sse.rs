@@ -12,7 +12,6 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::hub::{Event, Kind};
 use super::snapshot::{self, Start};
-use crate::battles::store;
 use crate::db::Db;
 use crate::http::ApiError;
 use crate::http::error::ApiResult;
@@ -34,8 +33,9 @@ fn sse_of(event: &Event) -> SseEvent {
 ///
 /// First a `snapshot` (the battle as `GET /api/v1/battles/{id}` shows it) — or, with a
 /// `Last-Event-ID` this replica can still serve, the events missed since — then
-/// `node_selected`, `vote`, `verdict`, `rewards` as they happen, then `end` (close the
-/// stream: the browser would reconnect). A battle already settled gives `snapshot` and `end`.
+/// `node_selected`, `vote` (who answered, valid or not), `verdict` (every vote's winner and
+/// whether it agreed) as they happen, then `end` (close the stream: the browser would
+/// reconnect). A battle already settled gives `snapshot` and `end`.
 /// A client too slow to take its events is disconnected (reconnect with `Last-Event-ID`).
 #[utoipa::path(
     get, path = "/api/v1/battles/{id}/events", tag = "battles",
@@ -66,9 +66,14 @@ pub async fn battle_events(
         .ok_or_else(|| ApiError::NotFound(format!("no battle with id {id}")))?;
     let (tx, rx) = mpsc::channel(CONNECTION_BUFFER);
     let db = state.db.clone();
+    let stop = state.events.stop.clone();
     tokio::spawn(async move {
         let _permit = permit;
-        forward(db, id, start, live, tx).await;
+        tokio::select! {
+            // Shutting down: the stream ends (the client reconnects to another replica).
+            () = stop.cancelled() => {}
+            () = forward(db, id, start, live, tx) => {}
+        }
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok(event), rx))
@@ -102,6 +107,7 @@ fn opening(battle_id: &str, start: Start) -> (Vec<SseEvent>, u64) {
         Start::Missed(events) => events
             .iter()
             .inspect(|e| last = last.max(e.id))
+            .filter(|e| e.public())
             .map(|e| sse_of(e))
             .collect(),
     };
@@ -128,16 +134,15 @@ async fn forward(
     // Events of another replica can be missed (its listening connection dropped, or it
     // settled the battle before it knew anyone listened): now and then, look at the battle.
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
+    let mut quiet = true;
     loop {
         let event = tokio::select! {
             () = tx.closed() => return,
             _ = recheck.tick() => {
-                let settled = store::get(&db, &battle_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|b| b.status == "COMPLETED" || b.status == "ERROR");
-                if !settled {
+                // Only a stream that heard nothing for a whole interval looks.
+                if !std::mem::replace(&mut quiet, true)
+                    || !snapshot::settled(&db, &battle_id).await.unwrap_or(false)
+                {
                     continue;
                 }
                 let Ok(Some(start)) = snapshot::start_fresh(&db, &battle_id).await else {
@@ -159,11 +164,12 @@ async fn forward(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         };
-        // Already sent in the snapshot or the missed events.
-        if event.battle_id != battle_id || event.id <= last {
+        // Already sent in the snapshot or the missed events; a player's own events.
+        if event.battle_id != battle_id || event.id <= last || !event.public() {
             continue;
         }
         last = event.id;
+        quiet = false;
         if tx.try_send(sse_of(&event)).is_err() {
             super::dropped("slow_client");
             return;

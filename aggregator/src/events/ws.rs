@@ -30,6 +30,14 @@ pub const MAX_BATTLES: usize = 64;
 const MAX_MESSAGE_BYTES: usize = 4096;
 /// Close code for a client that does not keep up (the private-use range).
 pub const CLOSE_TOO_SLOW: u16 = 4008;
+/// Close code when the server shuts down (RFC 6455 "going away").
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// The server pings this often; a client silent for three pings is closed.
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// Followed battles that heard nothing for this long are looked up (their events may have
+/// been missed), and a player's token is checked again this often.
+const RECHECK: Duration = Duration::from_secs(5);
+const REAUTH: Duration = Duration::from_secs(60);
 
 /// Live events over a WebSocket.
 ///
@@ -56,6 +64,7 @@ pub async fn socket(
     let token = crate::http::bearer::bearer(&headers).map(str::to_owned);
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let _permit = permit;
             Session::new(state).run(socket, token).await;
@@ -91,6 +100,11 @@ enum Topic {
     All,
 }
 
+struct Followed {
+    last: u64,
+    heard: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Who {
     Player(String),
@@ -100,8 +114,10 @@ enum Who {
 struct Session {
     state: AppState,
     who: Option<Who>,
-    /// Followed battles, with the last event id sent of each.
-    battles: HashMap<String, u64>,
+    /// The player's token, checked again now and then (a logout ends `mine`).
+    token: Option<String>,
+    /// Followed battles, with the last event id sent of each and whether any came lately.
+    battles: HashMap<String, Followed>,
     mine: bool,
     ladder: bool,
     all: bool,
@@ -125,6 +141,7 @@ impl Session {
         Session {
             state,
             who: None,
+            token: None,
             battles: HashMap::new(),
             mine: false,
             ladder: false,
@@ -163,7 +180,18 @@ impl Session {
             let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         });
         let mut live = self.state.events.hub.subscribe();
-        let outcome = self.serve(&mut incoming, &mut live, &out, token).await;
+        let stop = self.state.events.stop.clone();
+        let outcome = tokio::select! {
+            outcome = self.serve(&mut incoming, &mut live, &out, token) => outcome,
+            // Shutting down: say so, and let the client reconnect to another replica.
+            () = stop.cancelled() => {
+                let _ = out.try_send(Message::Close(Some(CloseFrame {
+                    code: CLOSE_GOING_AWAY,
+                    reason: "the server is restarting".into(),
+                })));
+                Ok(())
+            }
+        };
         if outcome.is_err() {
             super::dropped("slow_client");
             kill.cancel();
@@ -183,18 +211,40 @@ impl Session {
             let answer = self.authenticate(&token).await;
             send(out, &answer)?;
         }
+        let mut ping = tokio::time::interval(PING_EVERY);
+        let mut recheck = tokio::time::interval(RECHECK);
+        let mut reauth = tokio::time::interval(REAUTH);
+        let mut heard = tokio::time::Instant::now();
         loop {
             tokio::select! {
+                _ = ping.tick() => {
+                    if heard.elapsed() > PING_EVERY * 3 {
+                        return Ok(());
+                    }
+                    out.try_send(Message::Ping(Vec::new().into())).map_err(|_| TooSlow)?;
+                }
+                _ = recheck.tick() => {
+                    for answer in self.recheck().await {
+                        send(out, &answer)?;
+                    }
+                }
+                _ = reauth.tick() => {
+                    if let Some(answer) = self.reauthenticate().await {
+                        send(out, &answer)?;
+                    }
+                }
                 message = incoming.next() => match message {
                     Some(Ok(Message::Text(text))) => {
+                        heard = tokio::time::Instant::now();
                         for answer in self.handle(text.as_str()).await {
                             send(out, &answer)?;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
+                        heard = tokio::time::Instant::now();
                         send(out, &error("send JSON text messages"))?;
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => heard = tokio::time::Instant::now(),
                     Some(Ok(Message::Close(_)) | Err(_)) | None => return Ok(()),
                 },
                 received = live.recv() => match received {
@@ -211,13 +261,20 @@ impl Session {
     }
 
     fn wants(&mut self, event: &Event) -> bool {
-        if let Some(last) = self.battles.get_mut(&event.battle_id)
+        let mine =
+            |who: &Option<Who>, player: &str| matches!(who, Some(Who::Player(p)) if p == player);
+        if let Some(owner) = &event.owner {
+            // A player's own event: theirs and the admin's only.
+            return self.all || (self.mine && mine(&self.who, owner));
+        }
+        if let Some(followed) = self.battles.get_mut(&event.battle_id)
             && event.kind != Kind::Created
         {
-            if event.id <= *last {
+            if event.id <= followed.last {
                 return false;
             }
-            *last = event.id;
+            followed.last = event.id;
+            followed.heard = true;
             if event.kind == Kind::End {
                 // The battle is over: its slot is free for another.
                 self.battles.remove(&event.battle_id);
@@ -226,18 +283,58 @@ impl Session {
         }
         self.all
             || (self.ladder && event.ladder)
-            || (self.mine
-                && matches!(&self.who, Some(Who::Player(p)) if event.players.iter().any(|x| x == p)))
+            || (self.mine && event.players.iter().any(|p| mine(&self.who, p)))
+    }
+
+    /// Followed battles that heard nothing since the last look and are settled meanwhile
+    /// (their events were missed): their snapshot and end.
+    async fn recheck(&mut self) -> Vec<Value> {
+        let mut quiet = Vec::new();
+        for (id, followed) in &mut self.battles {
+            if !std::mem::replace(&mut followed.heard, false) {
+                quiet.push(id.clone());
+            }
+        }
+        let mut answers = Vec::new();
+        for id in quiet {
+            if !snapshot::settled(&self.state.db, &id)
+                .await
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            if let Ok(Some(start)) = snapshot::start_fresh(&self.state.db, &id).await {
+                answers.extend(opening(&id, start));
+                self.battles.remove(&id);
+            }
+        }
+        answers
+    }
+
+    /// A player whose session ended (logout, expiry) stops getting `mine`.
+    async fn reauthenticate(&mut self) -> Option<Value> {
+        let token = self.token.clone()?;
+        if CurrentPlayer::from_token(&self.state, &token).await.is_ok() {
+            return None;
+        }
+        self.who = None;
+        self.token = None;
+        self.mine = false;
+        Some(error(
+            "the session ended: \"mine\" stopped; send auth with a new token",
+        ))
     }
 
     async fn authenticate(&mut self, token: &str) -> Value {
         if let Ok(Some(_name)) = crate::auth::admin::authenticate(&self.state, token).await {
             self.who = Some(Who::Admin);
+            self.token = None;
             return json!({"type": "authenticated", "as": "admin"});
         }
         match CurrentPlayer::from_token(&self.state, token).await {
             Ok(player) => {
                 self.who = Some(Who::Player(player.id.clone()));
+                self.token = Some(token.to_owned());
                 json!({"type": "authenticated", "as": "player", "player_id": player.id})
             }
             Err(e) => error(&e.to_string()),
@@ -318,27 +415,50 @@ impl Session {
                         }
                     };
                 let mut answers = vec![done];
-                let mut last = after.unwrap_or(0);
-                match start {
-                    Start::Snapshot { view, id: at, .. } => {
-                        last = at;
-                        answers.push(json!({
-                            "type": "event", "event": "snapshot", "id": at, "battle_id": id,
-                            "data": serde_json::to_value(&*view).unwrap_or(Value::Null),
-                        }));
-                    }
-                    Start::Missed(events) => {
-                        for event in events {
-                            last = last.max(event.id);
-                            answers.push(event_message(&event));
-                        }
-                    }
+                let ends = start.ends();
+                let last = match &start {
+                    Start::Snapshot { id: at, .. } => *at,
+                    Start::Missed(events) => events
+                        .iter()
+                        .map(|e| e.id)
+                        .max()
+                        .unwrap_or(after.unwrap_or(0)),
+                };
+                answers.extend(opening(&id, start));
+                if ends {
+                    // Nothing more will come: no slot taken.
+                    return answers;
                 }
-                self.battles.insert(id, last);
+                self.battles.insert(id, Followed { last, heard: false });
                 return answers;
             }
         }
         vec![done]
+    }
+}
+
+/// The messages that start following a battle: its snapshot (and `end` when it is settled),
+/// or the events missed since `after`.
+fn opening(battle_id: &str, start: Start) -> Vec<Value> {
+    match start {
+        Start::Snapshot { view, id, settled } => {
+            let mut out = vec![json!({
+                "type": "event", "event": "snapshot", "id": id, "battle_id": battle_id,
+                "data": serde_json::to_value(&*view).unwrap_or(Value::Null),
+            })];
+            if settled {
+                out.push(json!({
+                    "type": "event", "event": Kind::End.as_str(), "id": id, "battle_id": battle_id,
+                    "data": {"battle_id": battle_id},
+                }));
+            }
+            out
+        }
+        Start::Missed(events) => events
+            .iter()
+            .filter(|e| e.public())
+            .map(|e| event_message(e))
+            .collect(),
     }
 }
 

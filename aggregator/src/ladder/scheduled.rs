@@ -331,9 +331,9 @@ impl crate::scheduler::Task for StartBattles {
     }
 
     fn after_commit(&self) {
-        self.wake.notify_one();
         for announce in self.started().drain(..) {
             announce.publish(&self.events);
         }
+        self.wake.notify_one();
     }
 }

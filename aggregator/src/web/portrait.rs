@@ -261,6 +261,18 @@ mod tests {
         assert!(a.ends_with("</svg>"));
     }
 
+    /// Browsers keep a portrait for a day under its ETag: a change of the drawing must be
+    /// deliberate (update this digest with it).
+    #[test]
+    fn the_drawing_is_pinned() {
+        let svg = draw(&traits("Storm blade"));
+        assert_eq!(
+            crate::web::assets::etag_of(svg.as_bytes()),
+            "\"de471cd30d6e148016edf357583588a4\"",
+            "{svg}"
+        );
+    }
+
     #[test]
     fn every_trait_changes_the_drawing() {
         let base = traits("Storm blade");

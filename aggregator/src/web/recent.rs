@@ -36,7 +36,7 @@ pub struct RecentFighter {
 
 /// One node's vote on a battle.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
-pub struct RecentVote {
+pub struct BattleVoteSummary {
     #[serde(skip)]
     pub battle_id: String,
     pub node_id: String,
@@ -67,7 +67,7 @@ pub struct RecentBattle {
     pub fallback_engine: Option<String>,
     pub created_at_ms: i64,
     pub settled_at_ms: Option<i64>,
-    pub votes: Vec<RecentVote>,
+    pub votes: Vec<BattleVoteSummary>,
 }
 
 /// How the settled battles of the answer were settled.
@@ -148,12 +148,12 @@ async fn add_votes(state: &AppState, battles: &mut [RecentBattle]) -> Result<(),
          WHERE v.battle_id IN ({}) ORDER BY v.battle_id, v.created_at_ms, v.node_id",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query_as::<_, RecentVote>(&sql);
+    let mut query = sqlx::query_as::<_, BattleVoteSummary>(&sql);
     for b in battles.iter() {
         query = query.bind(b.id.clone());
     }
     let votes = query.fetch_all(&state.db.pool).await?;
-    let mut by_battle: HashMap<String, Vec<RecentVote>> = HashMap::new();
+    let mut by_battle: HashMap<String, Vec<BattleVoteSummary>> = HashMap::new();
     for vote in votes {
         by_battle
             .entry(vote.battle_id.clone())

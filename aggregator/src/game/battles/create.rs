@@ -194,9 +194,10 @@ pub async fn create(
         Ok((tx, started))
     })
     .await?;
-    state.battle_wake.notify_one();
+    // Announced before the worker wakes, so `created` comes before the battle's other events.
     if let Some(announce) = created.into_inner().ok().flatten() {
         announce.publish(&state.events.hub);
     }
+    state.battle_wake.notify_one();
     Ok(response)
 }

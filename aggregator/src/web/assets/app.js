@@ -391,6 +391,7 @@
         el('td', { class: 'num', text: e.balance_after }),
         el('td', { text: String(e.reason).replace(/_/g, ' ') })));
     }
+    return page.items || [];
   }
 
   async function refreshHistory() {
@@ -485,6 +486,27 @@
       this.closeStream();
       clearTimeout(this.pollTimer);
       clearTimeout(this.replayTimer);
+      (this.lateTimers || []).forEach(clearTimeout);
+    }
+
+    /** The votes as stored now (late votes included), without touching the rest of the view. */
+    async refreshVotes() {
+      if (this.stopped) return;
+      try {
+        const battle = await api('GET', `/api/v1/battles/${encodeURIComponent(this.id)}`, undefined, { anonymous: true });
+        if (this.stopped) return;
+        for (const v of battle.votes || []) {
+          this.seat(v.node_id, v.node_name, v.role);
+          this.applyVote({
+            node_id: v.node_id, valid: v.is_valid, voted_winner_id: v.voted_winner_id,
+            response_time_ms: v.response_time_ms, error: v.error, agrees: v.agrees,
+            late: (this.seats.get(v.node_id).vote || {}).late,
+          });
+        }
+        if (this.verdict) this.renderVerdict();
+      } catch (_) {
+        // The view stays as it is.
+      }
     }
 
     setState(state) {
@@ -643,8 +665,15 @@
       this.renderVerdict();
       if (!this.replayStarted) this.setState('settled');
       // The balances moved in the verdict's transaction.
+      if (first) {
+        // Votes that come after the verdict are recorded a moment later: look again.
+        this.lateTimers = [1500, 5000].map((ms) => setTimeout(() => this.refreshVotes(), ms));
+      }
       if (first && session) {
-        Promise.allSettled([refreshProfile(), refreshCharacters().then(refreshHistory), refreshQuests(), refreshLedger(), refreshLeaderboard()]);
+        Promise.allSettled([
+          refreshProfile(), refreshCharacters().then(refreshHistory), refreshQuests(), refreshLeaderboard(),
+          refreshLedger().then((items) => this.rewardsFromLedger(items)),
+        ]);
       }
       this.maybeReplay();
     }
@@ -654,6 +683,18 @@
       const p = $('battle-rewards');
       p.textContent = `Rewards: +${d.gold} gold, +${d.exp_potion} exp potions`;
       p.hidden = false;
+    }
+
+    /** The rewards, when no `rewards` event told them: this battle's credits in the ledger. */
+    rewardsFromLedger(items) {
+      if (!$('battle-rewards').hidden || this.stopped) return;
+      const paid = { gold: 0, exp_potion: 0 };
+      for (const e of items) {
+        if (e.reference === this.id && e.reason === 'battle_reward' && e.resource in paid) paid[e.resource] += e.delta;
+      }
+      if (paid.gold || paid.exp_potion) {
+        this.applyRewards({ player_id: session && session.player_id, gold: paid.gold, exp_potion: paid.exp_potion });
+      }
     }
 
     ended() {
