@@ -283,6 +283,14 @@ async fn answers_conform_to_the_document(backend: Backend) {
     .await;
     c.call(Method::GET, "/api/nodes", "/api/nodes", None, None)
         .await;
+    c.call(
+        Method::GET,
+        "/api/battles/recent",
+        "/api/battles/recent?limit=5",
+        None,
+        None,
+    )
+    .await;
     let admin = Some(ADMIN_TOKEN);
     c.call(
         Method::POST,
@@ -332,9 +340,15 @@ async fn answers_conform_to_the_document(backend: Backend) {
             "/api/v1/quests/nope/claim",
             me,
         ),
+        (
+            Method::GET,
+            "/api/v1/characters/{id}/portrait.svg",
+            "/api/v1/characters/nope/portrait.svg",
+            None,
+        ),
     ] {
         let (status, _) = c.call(method, template, path, token, None).await;
         assert!((400..500).contains(&status), "{path}: {status}");
     }
-    assert_eq!(c.checked, 23);
+    assert_eq!(c.checked, 25);
 }

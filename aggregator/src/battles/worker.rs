@@ -152,7 +152,7 @@ impl BattleWorker {
             for vote in &mut late {
                 vote.after_verdict = vote.role == crate::consensus::VoteRole::Shadow
                     && vote.answered_at > written_at;
-                if let Some(feed) = &feed {
+                if let Some(feed) = feed.as_ref().filter(|f| f.listened()) {
                     feed.vote(vote, &worker.node_name(&vote.node_id), true);
                 }
             }

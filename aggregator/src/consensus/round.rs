@@ -173,7 +173,7 @@ impl Consensus {
             .node_timeout
             .min(fanout.deadline.saturating_duration_since(Instant::now()));
         for a in assignments {
-            if let Some(feed) = &fanout.feed {
+            if let Some(feed) = fanout.feed.as_ref().filter(|f| f.listened()) {
                 feed.node_selected(&a.node.id, &a.node.name, role.as_str());
             }
             fanout.tried.push(a.node.id.clone());
@@ -288,7 +288,7 @@ impl Consensus {
                     node.mark_busy(self.clock.now_ms() + retry_after_ms);
                 }
             }
-            if let Some(feed) = &fanout.feed {
+            if let Some(feed) = fanout.feed.as_ref().filter(|f| f.listened()) {
                 let name = self
                     .registry
                     .get(&vote.node_id)

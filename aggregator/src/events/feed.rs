@@ -47,15 +47,19 @@ impl Route {
 }
 
 impl BattleFeed {
-    /// A feed for `attempt` of `battle_id`, or `None` when nobody listens.
+    /// A feed for `attempt` of `battle_id`. Each event is built only when someone listens at
+    /// that moment (a viewer who arrives mid-battle sees the rest of it live); who else sees
+    /// the battle (its players, the ladder) is looked up only when someone listens at the
+    /// start.
     pub async fn open(hub: &Arc<Hub>, db: &Db, battle_id: &str, attempt: i64) -> Option<Self> {
-        if !hub.wanted() {
-            return None;
-        }
-        let route = Route::of(db, battle_id).await.unwrap_or_else(|e| {
-            tracing::debug!(error = %e, "no event routing for the battle");
+        let route = if hub.wanted() {
+            Route::of(db, battle_id).await.unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "no event routing for the battle");
+                Route::default()
+            })
+        } else {
             Route::default()
-        });
+        };
         let base = u64::try_from(attempt.max(1)).unwrap_or(1) * ATTEMPT_SPAN;
         Some(BattleFeed {
             hub: Arc::clone(hub),
@@ -68,6 +72,11 @@ impl BattleFeed {
 
     fn emit(&self, kind: Kind, data: Value) {
         self.emit_to(kind, data, None);
+    }
+
+    /// Whether an event emitted now would reach anyone (build it only then).
+    pub fn listened(&self) -> bool {
+        self.hub.wanted()
     }
 
     /// `owner`: an event only that player (and the admin) may see.
@@ -93,6 +102,9 @@ impl BattleFeed {
     }
 
     pub fn node_selected(&self, node_id: &str, node_name: &str, role: &str) {
+        if !self.listened() {
+            return;
+        }
         self.emit(
             Kind::NodeSelected,
             json!({"battle_id": &*self.battle_id, "node_id": node_id, "node_name": node_name, "role": role}),
@@ -104,6 +116,9 @@ impl BattleFeed {
     /// the leading winner. The `verdict` event tells every vote's winner; late votes (after
     /// the verdict) tell theirs at once.
     pub fn vote(&self, vote: &Vote, node_name: &str, late: bool) {
+        if !self.listened() {
+            return;
+        }
         let (winner, error) = if late {
             (vote.winner.as_deref(), vote.error.as_deref())
         } else {
@@ -128,6 +143,9 @@ impl BattleFeed {
     /// The verdict as written, each vote marked agreeing or not; then the rewards of a
     /// player battle. [`BattleFeed::end`] follows once the late votes are in.
     pub async fn settled(&self, db: &Db, verdict: &Verdict, votes: &[Vote]) {
+        if !self.listened() {
+            return;
+        }
         let winner = verdict.winner();
         let settled_by =
             crate::battles::SettledBy::of(verdict).map(crate::battles::SettledBy::as_str);
@@ -176,6 +194,9 @@ impl BattleFeed {
 
     /// No more events: the verdict is out and every call of the round has ended.
     pub fn end(&self) {
+        if !self.listened() {
+            return;
+        }
         self.emit(Kind::End, json!({"battle_id": &*self.battle_id}));
     }
 }

@@ -263,7 +263,7 @@ fn follows(previous: u64, event: &Event) -> bool {
     let span = |id: u64| id / ATTEMPT_SPAN;
     match event.kind {
         Kind::Created => previous == 0,
-        Kind::End => span(event.id) == span(previous) || previous % ATTEMPT_SPAN == 0,
+        Kind::End => span(event.id) == span(previous) || previous.is_multiple_of(ATTEMPT_SPAN),
         _ if span(event.id) == span(previous) => event.id == previous + 1,
         _ => span(event.id) > span(previous) && event.id % ATTEMPT_SPAN == 1,
     }

@@ -597,7 +597,8 @@
     }
 
     applySnapshot(b) {
-      if (Array.isArray(b.fighters) && b.fighters.length) {
+      // (Once the replay runs, the fighters and their hp stay as the replay draws them.)
+      if (Array.isArray(b.fighters) && b.fighters.length && !this.replayStarted) {
         const known = new Map(this.fighters.map((f) => [f.id, f]));
         this.fighters = b.fighters.map((f) => Object.assign({}, known.get(f.id) || {}, f));
         this.renderFighters();
@@ -637,12 +638,14 @@
 
     applyVote(v) {
       const s = this.seat(v.node_id, v.node_name, v.role);
+      const before = s.vote || {};
       s.vote = {
         valid: !!v.valid,
-        winner: v.voted_winner_id || null,
-        ms: v.response_time_ms,
+        // A live vote names its fighter only once the verdict is out: keep what is known.
+        winner: v.voted_winner_id || before.winner || null,
+        ms: v.response_time_ms !== undefined ? v.response_time_ms : before.ms,
         error: v.error || null,
-        late: !!v.late,
+        late: !!v.late || !!before.late,
       };
       if (v.agrees !== undefined && v.agrees !== null) s.agrees = v.agrees;
       this.renderSeat(s);
@@ -653,13 +656,16 @@
       this.status = d.status || this.status;
       if (!this.settled()) this.status = 'COMPLETED';
       this.verdict = Object.assign({}, this.verdict || {}, d);
+      // Live votes do not say whom they named until the verdict: the verdict does.
       for (const v of d.votes || []) {
-        const s = this.seats.get(v.node_id);
-        if (s) {
-          if (v.agrees !== undefined) s.agrees = v.agrees;
-          if (s.vote && v.valid !== undefined) s.vote.valid = !!v.valid;
-          this.renderSeat(s);
-        }
+        const s = this.seat(v.node_id, v.node_name, v.role);
+        if (!s.vote) s.vote = { valid: !!v.valid, winner: null, ms: null, error: null, late: false };
+        if (v.valid !== undefined) s.vote.valid = !!v.valid;
+        if (v.voted_winner_id) s.vote.winner = v.voted_winner_id;
+        if (v.error) s.vote.error = v.error;
+        else if (v.agrees === true && !s.vote.winner) s.vote.winner = d.winner_id || null;
+        if (v.agrees !== undefined) s.agrees = v.agrees;
+        this.renderSeat(s);
       }
       this.renderStatus();
       this.renderVerdict();
@@ -775,10 +781,13 @@
       if (s.role !== 'selected') li.append(el('span', { class: 'badge', text: s.role }));
       let text;
       if (!s.vote) text = 'asked…';
-      else if (s.vote.valid) text = `voted ${this.name(s.vote.winner)}`;
+      else if (s.vote.valid && s.vote.winner) text = `voted ${this.name(s.vote.winner)}`;
+      else if (s.vote.valid) text = 'voted (sealed until the verdict)';
       else text = `invalid${s.vote.error ? `: ${s.vote.error}` : ''}`;
       li.append(el('span', { class: 'seat-vote', 'data-testid': 'seat-vote', text }));
-      if (s.vote) li.append(el('span', { class: 'muted small', text: `${s.vote.ms} ms${s.vote.late ? ' · late' : ''}` }));
+      if (s.vote && s.vote.ms !== null && s.vote.ms !== undefined) {
+        li.append(el('span', { class: 'muted small', text: `${s.vote.ms} ms${s.vote.late ? ' · late' : ''}` }));
+      }
       if (s.agrees === true) li.append(el('span', { class: 'badge ok', text: 'agrees' }));
       if (s.agrees === false) li.append(el('span', { class: 'badge bad', text: 'disagrees' }));
     }
@@ -799,7 +808,7 @@
       const agreeing = votes.filter((s) => s.vote.valid && s.vote.winner === d.winner_id).length;
       let how;
       if (d.settled_by === 'fallback') how = `settled by fallback (${d.fallback_engine || 'local engine'}): the nodes formed no majority`;
-      else how = `settled by the nodes' majority: ${agreeing} of ${votes.length} votes`;
+      else how = `settled by the nodes' majority · ${agreeing} of ${votes.length} votes agree`;
       box.append(
         el('div', { class: 'winner' }, 'Winner: ', el('strong', { id: 'verdict-winner', 'data-testid': 'verdict-winner', text: this.name(d.winner_id) })),
         el('div', { class: 'muted small', 'data-testid': 'verdict-how', text: how }));
