@@ -211,9 +211,9 @@ impl Session {
             let answer = self.authenticate(&token).await;
             send(out, &answer)?;
         }
-        let mut ping = tokio::time::interval(PING_EVERY);
-        let mut recheck = tokio::time::interval(RECHECK);
-        let mut reauth = tokio::time::interval(REAUTH);
+        let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let (mut ping, mut recheck, mut reauth) =
+            (every(PING_EVERY), every(RECHECK), every(REAUTH));
         let mut heard = tokio::time::Instant::now();
         loop {
             tokio::select! {

@@ -361,7 +361,10 @@ async fn a_season_runs_its_whole_cycle(backend: Backend) {
                 .expect("ladder events")
                 .unwrap()
                 .unwrap();
-        let message: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        let tokio_tungstenite::tungstenite::Message::Text(text) = message else {
+            continue; // pings
+        };
+        let message: Value = serde_json::from_str(text.as_str()).unwrap();
         if message["type"] == "event" {
             followed
                 .entry(message["battle_id"].as_str().unwrap().to_owned())
