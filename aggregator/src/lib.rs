@@ -14,6 +14,7 @@ pub mod game;
 pub mod http;
 pub mod ladder;
 pub mod ledger;
+pub mod live;
 mod local;
 pub mod nodes;
 mod ops;

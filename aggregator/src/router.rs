@@ -23,7 +23,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::http::openapi::ApiDoc::openapi())
         .merge(crate::nodes::router())
         .merge(crate::battles::router())
-        .merge(crate::events::router())
+        .merge(crate::live::router())
         .merge(crate::ops::router())
         .merge(crate::auth::router())
         .merge(crate::game::router())

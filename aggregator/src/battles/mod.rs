@@ -2,6 +2,7 @@
 //! with a lease, settled once through consensus, readable with every vote.
 
 pub mod effects;
+pub mod feed;
 pub mod late_votes;
 pub mod results;
 mod routes;

@@ -126,11 +126,11 @@ async fn create(
     .await?;
     tx.commit().await?;
     // Announced before the worker wakes, so `created` comes before the battle's other events.
-    crate::events::feed::created(
+    crate::battles::feed::created(
         &state.events.hub,
         &id,
         &body.fighters,
-        crate::events::Route::default(),
+        crate::battles::feed::Route::default(),
     );
     state.battle_wake.notify_one();
     Ok((

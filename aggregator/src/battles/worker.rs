@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::store::{self, BattleJob};
 use crate::clock::SharedClock;
-use crate::consensus::{Consensus, Verdict, Vote};
+use crate::consensus::{Consensus, RoundWatcher, Verdict, Vote};
 use crate::db::Db;
 use crate::http::metrics::{BATTLES_SETTLED, SETTLE_DURATION, VOTES};
 use crate::nodes::reputation::VoteOutcome;
@@ -93,7 +93,8 @@ impl BattleWorker {
     async fn process(&self, job: BattleJob) -> Option<BoxFuture<'static, ()>> {
         let started = std::time::Instant::now();
         let feed =
-            crate::events::BattleFeed::open(&self.events, &self.db, &job.id, job.attempts).await;
+            crate::battles::feed::BattleFeed::open(&self.events, &self.db, &job.id, job.attempts)
+                .await;
         let (verdict, votes, pending) = if job.attempts > self.max_attempts {
             let reason = format!("gave up after {} attempts", self.max_attempts);
             (Verdict::Error(reason), Vec::new(), None)
@@ -106,7 +107,11 @@ impl BattleWorker {
             };
             let decision = self
                 .consensus
-                .decide(&request, &job.fighters, feed.as_ref())
+                .decide(
+                    &request,
+                    &job.fighters,
+                    feed.clone().map(|f| Arc::new(f) as _),
+                )
                 .await;
             (decision.verdict, decision.votes, Some(decision.pending))
         };

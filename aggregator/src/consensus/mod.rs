@@ -9,7 +9,7 @@ pub mod tally;
 mod vote;
 
 pub use local_engines::{FallbackSettings, LocalEngines};
-pub use round::{Consensus, ConsensusSettings, Decision, Pending, Verdict};
+pub use round::{Consensus, ConsensusSettings, Decision, Pending, RoundWatcher, Verdict};
 pub use vote::{Vote, VoteRole};
 
 /// The started consensus domain, and the summoner that writes character text (Gemini when

@@ -122,7 +122,16 @@ struct Fanout {
     operators: Vec<String>,
     calls: FuturesUnordered<VoteFuture>,
     /// Live events of the battle, when someone listens.
-    feed: Option<crate::events::BattleFeed>,
+    feed: Option<Arc<dyn RoundWatcher>>,
+}
+
+/// Who watches a round as it happens (the live events of the battles domain).
+pub trait RoundWatcher: Send + Sync {
+    /// Whether anyone listens now: nothing is built for nobody.
+    fn listened(&self) -> bool;
+    fn node_selected(&self, node_id: &str, node_name: &str, role: &str);
+    /// A vote arrived (`late`: after the verdict).
+    fn vote(&self, vote: &Vote, node_name: &str, late: bool);
 }
 
 pub struct Consensus {
@@ -203,7 +212,7 @@ impl Consensus {
         &self,
         request: &BattleRequest,
         fighters: &[Fighter],
-        feed: Option<&crate::events::BattleFeed>,
+        feed: Option<Arc<dyn RoundWatcher>>,
     ) -> Decision {
         let k = self.settings.k;
         let deadline = Instant::now() + self.settings.deadline;
@@ -219,7 +228,7 @@ impl Consensus {
             tried: Vec::new(),
             operators: Vec::new(),
             calls: FuturesUnordered::new(),
-            feed: feed.cloned(),
+            feed,
         };
         // Slots of the k that no node could take yet because every candidate was busy.
         let mut unfilled = k - self.launch(&mut fanout, k, VoteRole::Selected);

@@ -1,30 +1,23 @@
-//! Live battle events: what happens to a battle — created, each node selected, each vote as
-//! it arrives, the verdict, the rewards — pushed to clients over Server-Sent Events
-//! (`GET /api/v1/battles/{id}/events`) and a WebSocket (`GET /api/v1/ws`), and across
-//! replicas through PostgreSQL's `LISTEN`/`NOTIFY` ([`bridge`]).
+//! The live-event hub (plumbing): every event of a battle — created, each node selected, each
+//! vote, the verdict, the rewards — passes through [`Hub`] on its way to the live connections
+//! (`live/`: Server-Sent Events and the WebSocket), and across replicas through PostgreSQL's
+//! `LISTEN`/`NOTIFY` ([`bridge`]). The battles domain emits (`battles::feed`); this module
+//! knows no domain.
 //!
 //! Bounded everywhere: at most `--live-connections` connections per replica (503 beyond),
 //! a fixed buffer per connection (a client that does not keep up is disconnected, never
 //! buffered without limit), a fixed number of recent events kept for resuming clients.
 
 pub mod bridge;
-pub mod feed;
 pub mod hub;
-pub mod snapshot;
-pub mod sse;
-pub mod ws;
 
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-pub use feed::{Announce, BattleFeed, Route};
 pub use hub::{Event, Hub, Kind};
 
 use crate::http::ApiError;
-use crate::state::AppState;
 
 /// The hub and the connection limit, shared by the routes.
 pub struct Events {
@@ -66,10 +59,4 @@ impl Events {
 /// Counts an event or a connection given up, by reason.
 pub fn dropped(reason: &'static str) {
     metrics::counter!(crate::http::metrics::EVENTS_DROPPED, "reason" => reason).increment(1);
-}
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(sse::battle_events))
-        .routes(routes!(ws::socket))
 }

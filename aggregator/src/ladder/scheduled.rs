@@ -228,11 +228,11 @@ pub struct StartBattles {
     /// Where the `created` events of the battles started go.
     pub events: Arc<crate::events::Hub>,
     /// The battles the current run started, announced once it commits.
-    pub started: std::sync::Mutex<Vec<crate::events::Announce>>,
+    pub started: std::sync::Mutex<Vec<crate::battles::feed::Announce>>,
 }
 
 impl StartBattles {
-    fn started(&self) -> std::sync::MutexGuard<'_, Vec<crate::events::Announce>> {
+    fn started(&self) -> std::sync::MutexGuard<'_, Vec<crate::battles::feed::Announce>> {
         self.started
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -316,10 +316,10 @@ impl crate::scheduler::Task for StartBattles {
             if self.events.wanted() {
                 let mut players = vec![s.red_player_id.clone(), s.blue_player_id.clone()];
                 players.sort();
-                self.started().push(crate::events::Announce {
+                self.started().push(crate::battles::feed::Announce {
                     battle_id: battle_id.clone(),
                     fighters: fighters.clone(),
-                    route: crate::events::Route {
+                    route: crate::battles::feed::Route {
                         players,
                         ladder: true,
                     },

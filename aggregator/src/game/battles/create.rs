@@ -108,7 +108,8 @@ pub async fn create(
     }
     let now = state.clock.now_ms();
     // What the live `created` event says, once the battle is committed.
-    let created: std::sync::Mutex<Option<crate::events::Announce>> = std::sync::Mutex::default();
+    let created: std::sync::Mutex<Option<crate::battles::feed::Announce>> =
+        std::sync::Mutex::default();
     let (state, player, body, opponent_id, created_ref) =
         (&state, &player, &body, &opponent_id, &created);
     let limit = || player.limit(state, Bucket::Battles);
@@ -167,10 +168,10 @@ pub async fn create(
         if let Ok(mut slot) = created_ref.lock() {
             let mut players = vec![player.id.clone(), opponent.player_id.clone()];
             players.sort();
-            *slot = Some(crate::events::Announce {
+            *slot = Some(crate::battles::feed::Announce {
                 battle_id: battle_id.clone(),
                 fighters: fighters.to_vec(),
-                route: crate::events::Route {
+                route: crate::battles::feed::Route {
                     players,
                     ladder: false,
                 },

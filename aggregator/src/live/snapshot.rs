@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use super::hub::{ATTEMPT_SPAN, Event, Hub, Kind};
 use crate::battles::store::{self, BattleView};
 use crate::db::Db;
+use crate::events::hub::{ATTEMPT_SPAN, Event, Hub, Kind};
 
 /// What a new or resuming subscription is sent first.
 pub enum Start {

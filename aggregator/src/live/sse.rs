@@ -10,9 +10,9 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
 use tokio::sync::{broadcast, mpsc};
 
-use super::hub::{Event, Kind};
 use super::snapshot::{self, Start};
 use crate::db::Db;
+use crate::events::hub::{Event, Kind};
 use crate::http::ApiError;
 use crate::http::error::ApiResult;
 use crate::state::AppState;
@@ -158,7 +158,7 @@ async fn forward(
             received = live.recv() => match received {
                 Ok(event) => event,
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    super::dropped("lagged");
+                    crate::events::dropped("lagged");
                     return;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -171,7 +171,7 @@ async fn forward(
         last = event.id;
         quiet = false;
         if tx.try_send(sse_of(&event)).is_err() {
-            super::dropped("slow_client");
+            crate::events::dropped("slow_client");
             return;
         }
         if event.kind == Kind::End {

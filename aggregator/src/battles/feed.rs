@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
-use super::hub::{ATTEMPT_SPAN, CREATED_ID, Event, Hub, Kind};
-use crate::consensus::{Verdict, Vote};
+use crate::consensus::{RoundWatcher, Verdict, Vote};
 use crate::db::Db;
+use crate::events::hub::{ATTEMPT_SPAN, CREATED_ID, Event, Hub, Kind};
 
 /// The events of one attempt at settling one battle.
 #[derive(Clone)]
@@ -74,11 +74,6 @@ impl BattleFeed {
         self.emit_to(kind, data, None);
     }
 
-    /// Whether an event emitted now would reach anyone (build it only then).
-    pub fn listened(&self) -> bool {
-        self.hub.wanted()
-    }
-
     /// `owner`: an event only that player (and the admin) may see.
     fn emit_to(&self, kind: Kind, data: Value, owner: Option<String>) {
         let id = if kind == Kind::End {
@@ -101,45 +96,6 @@ impl BattleFeed {
         });
     }
 
-    pub fn node_selected(&self, node_id: &str, node_name: &str, role: &str) {
-        if !self.listened() {
-            return;
-        }
-        self.emit(
-            Kind::NodeSelected,
-            json!({"battle_id": &*self.battle_id, "node_id": node_id, "node_name": node_name, "role": role}),
-        );
-    }
-
-    /// A vote arrived. Before the verdict (`late` false) it says who answered and whether
-    /// the answer is valid, never what it says: a node on probation could otherwise copy
-    /// the leading winner. The `verdict` event tells every vote's winner; late votes (after
-    /// the verdict) tell theirs at once.
-    pub fn vote(&self, vote: &Vote, node_name: &str, late: bool) {
-        if !self.listened() {
-            return;
-        }
-        let (winner, error) = if late {
-            (vote.winner.as_deref(), vote.error.as_deref())
-        } else {
-            (None, None)
-        };
-        self.emit(
-            Kind::Vote,
-            json!({
-                "battle_id": &*self.battle_id,
-                "node_id": vote.node_id,
-                "node_name": node_name,
-                "role": vote.role.as_str(),
-                "valid": vote.valid,
-                "voted_winner_id": winner,
-                "response_time_ms": vote.latency_ms,
-                "error": error,
-                "late": late,
-            }),
-        );
-    }
-
     /// The verdict as written, each vote marked agreeing or not; then the rewards of a
     /// player battle. [`BattleFeed::end`] follows once the late votes are in.
     pub async fn settled(&self, db: &Db, verdict: &Verdict, votes: &[Vote]) {
@@ -147,8 +103,7 @@ impl BattleFeed {
             return;
         }
         let winner = verdict.winner();
-        let settled_by =
-            crate::battles::SettledBy::of(verdict).map(crate::battles::SettledBy::as_str);
+        let settled_by = super::SettledBy::of(verdict).map(super::SettledBy::as_str);
         let (status, engine, error) = match verdict {
             Verdict::Quorum { .. } => ("COMPLETED", None, None),
             Verdict::Fallback { engine, reason, .. } => {
@@ -198,6 +153,51 @@ impl BattleFeed {
             return;
         }
         self.emit(Kind::End, json!({"battle_id": &*self.battle_id}));
+    }
+}
+
+impl RoundWatcher for BattleFeed {
+    fn listened(&self) -> bool {
+        self.hub.wanted()
+    }
+
+    fn node_selected(&self, node_id: &str, node_name: &str, role: &str) {
+        if !self.listened() {
+            return;
+        }
+        self.emit(
+            Kind::NodeSelected,
+            json!({"battle_id": &*self.battle_id, "node_id": node_id, "node_name": node_name, "role": role}),
+        );
+    }
+
+    /// A vote arrived. Before the verdict (`late` false) it says who answered and whether
+    /// the answer is valid, never what it says: a node on probation could otherwise copy
+    /// the leading winner. The `verdict` event tells every vote's winner; late votes (after
+    /// the verdict) tell theirs at once.
+    fn vote(&self, vote: &Vote, node_name: &str, late: bool) {
+        if !self.listened() {
+            return;
+        }
+        let (winner, error) = if late {
+            (vote.winner.as_deref(), vote.error.as_deref())
+        } else {
+            (None, None)
+        };
+        self.emit(
+            Kind::Vote,
+            json!({
+                "battle_id": &*self.battle_id,
+                "node_id": vote.node_id,
+                "node_name": node_name,
+                "role": vote.role.as_str(),
+                "valid": vote.valid,
+                "voted_winner_id": winner,
+                "response_time_ms": vote.latency_ms,
+                "error": error,
+                "late": late,
+            }),
+        );
     }
 }
 

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::hub::{Event, Kind};
 use super::snapshot::{self, Start};
 use crate::auth::CurrentPlayer;
+use crate::events::hub::{Event, Kind};
 use crate::http::error::ApiResult;
 use crate::state::AppState;
 
@@ -193,7 +193,7 @@ impl Session {
             }
         };
         if outcome.is_err() {
-            super::dropped("slow_client");
+            crate::events::dropped("slow_client");
             kill.cancel();
         }
         drop(out);
