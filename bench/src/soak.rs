@@ -96,8 +96,12 @@ pub async fn run(args: &SoakArgs, db_url: &str, dir: &Path) -> anyhow::Result<()
         db_bytes: storage.bytes(&pool).await?,
         log_bytes: file_len(&log_path),
     };
+    // The aggregator inherits the allocator's settings from this environment (the Dockerfile,
+    // compose and Kubernetes set MALLOC_ARENA_MAX=2): say which, the figures depend on it.
+    let arenas = std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "glibc's default".into());
     println!(
-        "soak: {} minutes, {} writers{}, {} readers, sample every {} s; database {}; aggregator pid {}",
+        "soak: {} minutes, {} writers{}, {} readers, sample every {} s; database {}; \
+         MALLOC_ARENA_MAX {arenas}; aggregator pid {}",
         args.minutes,
         args.writers,
         if args.rate > 0 {
