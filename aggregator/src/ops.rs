@@ -104,8 +104,8 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
         Ok(0) => None,
         Ok(n) => Some(format!("{n} migrations not applied")),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check: database unreachable");
-            Some("database unreachable".to_string())
+            tracing::warn!(error = %e, "readiness check failed");
+            Some("database unreachable or not migrated".to_string())
         }
     };
     let status = if reason.is_none() {

@@ -378,14 +378,6 @@ async fn fight(client: &Client, hero_id: &str) -> String {
     id.as_str().expect("battle id").to_owned()
 }
 
-/// Whether the aggregator serves the live events of `battle_id`.
-async fn events_served(agg: &Aggregator, battle_id: &str) -> bool {
-    let events = reqwest::get(format!("{}/api/v1/battles/{battle_id}/events", agg.url()))
-        .await
-        .expect("events");
-    events.status() == 200
-}
-
 async fn slow_votes(client: &Client, agg: &Aggregator, name: &str) {
     let hero_id = guest_with_a_hero(client, agg).await;
     let rival = Player::guest(agg).await;
@@ -410,11 +402,6 @@ async fn slow_votes(client: &Client, agg: &Aggregator, name: &str) {
     )
     .await;
     let battle_id = fight(client, &hero_id).await;
-    if !events_served(agg, &battle_id).await {
-        eprintln!(
-            "live events are not served: the page polls, and sees the votes only with the verdict"
-        );
-    }
     // Mid-battle: a vote in, the others still pending, no verdict yet.
     let voting = until(
         client,
@@ -474,9 +461,6 @@ async fn slow_votes(client: &Client, agg: &Aggregator, name: &str) {
             .is_some_and(|v| v.iter().all(|w| *w == battle["winner_id"])),
         "once the verdict is out, every vote names its fighter: {shown}"
     );
-    if !events_served(agg, &battle_id).await {
-        return;
-    }
     assert_eq!(shown["transport"], "sse", "{shown}");
     // What the stream brought, in order: a vote before the verdict, or it was not live.
     let events: Vec<&str> = shown["events"]
@@ -636,15 +620,8 @@ async fn journey(client: &Client, agg: &Aggregator) {
         battle["battle_log"].as_array().map_or(0, Vec::len),
         "every log entry is replayed: {shown}"
     );
-    // Where the live stream is served, the page uses it (else it polls).
-    let served = events_served(agg, &battle_id).await;
-    eprintln!(
-        "live events served: {served}; the page watched by {}",
-        shown["transport"]
-    );
-    if served {
-        assert_eq!(shown["transport"], "sse", "{shown}");
-    }
+    // The page watched over the live stream (it polls only where the stream is not served).
+    assert_eq!(shown["transport"], "sse", "{shown}");
     // The profile followed the verdict: 10 energy spent, the attacker's reward paid.
     until(
         client,

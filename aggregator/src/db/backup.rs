@@ -5,8 +5,10 @@
 //! checked backup over the database file, with the aggregator stopped.
 //!
 //! PostgreSQL: `pg_dump --format=custom` (online and consistent: one snapshot) and
-//! `pg_restore --clean --single-transaction`; both programs must be on `PATH`, of the
-//! server's major version or newer.
+//! `pg_restore --single-transaction` (with `--replace`, into a `public` schema emptied first);
+//! both programs must be on `PATH`, of the server's major version or newer; the password goes
+//! in `PGPASSWORD`, never on their command line. A restore never overwrites a database that
+//! is not the aggregator's, nor an aggregator's without `--replace`.
 //!
 //! Either way the backup is written to a temporary file beside the target and renamed into
 //! place only once complete and checked, so a failed backup never leaves a half file under
@@ -85,10 +87,22 @@ impl Partial {
         Partial(to.with_file_name(name))
     }
 
+    /// Flushes the file to disk, renames it to `to`, and flushes the folder (so a power cut
+    /// leaves either the old file or the whole new one under that name).
     fn finish(self, to: &Path) -> anyhow::Result<()> {
+        std::fs::File::open(&self.0)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot flush {}", self.0.display()))?;
         std::fs::rename(&self.0, to)
             .with_context(|| format!("cannot move the backup into {}", to.display()))?;
         std::mem::forget(self);
+        let folder = match to.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if let Ok(dir) = std::fs::File::open(folder) {
+            let _ = dir.sync_all();
+        }
         Ok(())
     }
 }
@@ -134,10 +148,12 @@ pub async fn backup(url: &str, to: &Path) -> anyhow::Result<Contents> {
             check_sqlite_file(&partial.0).await?
         }
         Dialect::Postgres => {
-            run(tokio::process::Command::new("pg_dump")
+            let (mut dump, bare) = pg_tool("pg_dump", url);
+            run(dump
                 .args(["--format=custom", "--no-owner", "--no-privileges", "--file"])
                 .arg(&partial.0)
-                .arg(url))
+                .arg("--dbname")
+                .arg(bare))
             .await
             .context("pg_dump")?;
             run(tokio::process::Command::new("pg_restore")
@@ -145,6 +161,8 @@ pub async fn backup(url: &str, to: &Path) -> anyhow::Result<Contents> {
                 .arg(&partial.0))
             .await
             .context("the dump does not read back (pg_restore --list)")?;
+            // Counted on the live database after the dump: battles settled meanwhile make
+            // these a little larger than what the dump holds.
             contents(url).await?
         }
     };
@@ -159,13 +177,25 @@ pub async fn restore(url: &str, from: &Path, replace: bool) -> anyhow::Result<Co
     if !from.is_file() {
         anyhow::bail!("no backup file at {}", from.display());
     }
-    let has_data = contents(url).await.is_ok();
-    if has_data && !replace {
-        anyhow::bail!(
+    match target(url).await? {
+        Target::Empty => {}
+        Target::Aggregator if replace => {}
+        Target::Aggregator => anyhow::bail!(
             "{} already holds an aggregator database; stop every aggregator on it and pass \
              --replace to overwrite it",
             redact(url)
-        );
+        ),
+        Target::Other => anyhow::bail!(
+            "{} holds something that is not an aggregator database; refusing to overwrite it \
+             (restore into an empty database)",
+            redact(url)
+        ),
+    }
+    if dialect_of(url)? == Dialect::Postgres {
+        let (mut list, _) = pg_tool("pg_restore", url);
+        run(list.arg("--list").arg(from))
+            .await
+            .with_context(|| format!("{} is not a usable pg_dump file", from.display()))?;
     }
     match dialect_of(url)? {
         Dialect::Sqlite => {
@@ -198,17 +228,28 @@ pub async fn restore(url: &str, from: &Path, replace: bool) -> anyhow::Result<Co
             partial.finish(&path)?;
         }
         Dialect::Postgres => {
-            run(tokio::process::Command::new("pg_restore")
+            if replace {
+                // Tables of newer migrations, not in the dump, must go too: a clean schema.
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(url)
+                    .await
+                    .with_context(|| format!("cannot open {}", redact(url)))?;
+                sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+                    .execute(&mut conn)
+                    .await
+                    .context("emptying the database before the restore")?;
+                let _ = conn.close().await;
+            }
+            let (mut restore, bare) = pg_tool("pg_restore", url);
+            run(restore
                 .args([
-                    "--clean",
-                    "--if-exists",
                     "--no-owner",
                     "--no-privileges",
                     "--single-transaction",
                     "--exit-on-error",
                     "--dbname",
                 ])
-                .arg(url)
+                .arg(bare)
                 .arg(from))
             .await
             .context("pg_restore")?;
@@ -218,6 +259,61 @@ pub async fn restore(url: &str, from: &Path, replace: bool) -> anyhow::Result<Co
     db.pool.close().await;
     db.writer.close().await;
     contents(url).await
+}
+
+/// What a restore would overwrite.
+enum Target {
+    /// Nothing: a missing or empty SQLite file, a PostgreSQL database without tables.
+    Empty,
+    /// The aggregator's tables.
+    Aggregator,
+    /// Something else: never overwritten.
+    Other,
+}
+
+async fn target(url: &str) -> anyhow::Result<Target> {
+    let tables: Vec<String> = match dialect_of(url)? {
+        Dialect::Sqlite => {
+            let path = Path::new(sqlite_path(url).unwrap_or_default());
+            if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+                return Ok(Target::Empty);
+            }
+            sqlx::any::install_default_drivers();
+            let mut conn =
+                sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=ro", path.display()))
+                    .await
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+            let names = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&mut conn)
+                .await
+                .with_context(|| format!("{} is not a SQLite database", path.display()))?;
+            let _ = conn.close().await;
+            names
+        }
+        Dialect::Postgres => {
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(url)
+                .await
+                .with_context(|| format!("cannot open {}", redact(url)))?;
+            let names = sqlx::query_scalar(
+                "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+                 WHERE table_schema = 'public'",
+            )
+            .fetch_all(&mut conn)
+            .await?;
+            let _ = conn.close().await;
+            names
+        }
+    };
+    Ok(if tables.is_empty() {
+        Target::Empty
+    } else if tables.iter().any(|t| t == "_sqlx_migrations")
+        && tables.iter().any(|t| t == "battles")
+    {
+        Target::Aggregator
+    } else {
+        Target::Other
+    })
 }
 
 /// `PRAGMA integrity_check` on a SQLite file, and what it holds.
@@ -238,6 +334,53 @@ async fn check_sqlite_file(path: &Path) -> anyhow::Result<Contents> {
     contents(&url).await
 }
 
+/// A PostgreSQL URL without its password, and the password (for `PGPASSWORD`): a password
+/// on a command line is visible to every local user in the process list.
+fn split_password(url: &str) -> (String, Option<String>) {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let password = u.password().map(percent_decode);
+            let _ = u.set_password(None);
+            (u.to_string(), password)
+        }
+        _ => (url.to_owned(), None),
+    }
+}
+
+/// `%41` → `A`: a URL's password as the server knows it.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(Some(h)), Some(Some(l))) = (
+                bytes.get(i + 1).map(|&b| hex(b)),
+                bytes.get(i + 2).map(|&b| hex(b)),
+            )
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `pg_dump` / `pg_restore` for `url`: the URL without its password as `--dbname`, the
+/// password in the environment.
+fn pg_tool(program: &str, url: &str) -> (tokio::process::Command, String) {
+    let (bare, password) = split_password(url);
+    let mut command = tokio::process::Command::new(program);
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    (command, bare)
+}
+
 /// Runs a program, failing with its own error output.
 async fn run(command: &mut tokio::process::Command) -> anyhow::Result<()> {
     let program = command
@@ -256,4 +399,20 @@ async fn run(command: &mut tokio::process::Command) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_leaves_the_url_for_the_environment() {
+        let (bare, password) =
+            split_password("postgres://hero:p%40ss%2Fw@db:5432/hero?sslmode=require");
+        assert_eq!(bare, "postgres://hero@db:5432/hero?sslmode=require");
+        assert_eq!(password.as_deref(), Some("p@ss/w"));
+        let (bare, password) = split_password("postgres://hero@db/hero");
+        assert_eq!(bare, "postgres://hero@db/hero");
+        assert!(password.is_none());
+    }
 }

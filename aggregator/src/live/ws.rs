@@ -38,6 +38,12 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 /// been missed), and a player's token is checked again this often.
 const RECHECK: Duration = Duration::from_secs(5);
 const REAUTH: Duration = Duration::from_secs(60);
+/// Longest one message may take to leave before the client counts as too slow.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages a client may send per second (each may read the database); more closes it.
+const MESSAGES_PER_SECOND: u32 = 20;
+/// Close code for a client that sends too much (RFC 6455 "policy violation").
+pub const CLOSE_POLICY: u16 = 1008;
 
 /// Live events over a WebSocket.
 ///
@@ -126,6 +132,27 @@ struct Session {
 /// The connection cannot take more.
 struct TooSlow;
 
+/// Messages received in the current second.
+#[derive(Default)]
+struct Budget {
+    window: Option<tokio::time::Instant>,
+    used: u32,
+}
+
+impl Budget {
+    fn take(&mut self, now: tokio::time::Instant) -> bool {
+        match self.window {
+            Some(start) if now.duration_since(start) < Duration::from_secs(1) => {}
+            _ => {
+                self.window = Some(now);
+                self.used = 0;
+            }
+        }
+        self.used += 1;
+        self.used <= MESSAGES_PER_SECOND
+    }
+}
+
 fn event_message(event: &Event) -> Value {
     json!({
         "type": "event",
@@ -162,7 +189,16 @@ impl Session {
                 };
                 tokio::select! {
                     () = writer_kill.cancelled() => break,
-                    sent = sink.send(message) => if sent.is_err() { return },
+                    sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)) => match sent {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return,
+                        // A client that takes nothing for this long is too slow.
+                        Err(_) => {
+                            crate::events::dropped("slow_client");
+                            writer_kill.cancel();
+                            break;
+                        }
+                    },
                 }
             }
             let close = Message::Close(Some(CloseFrame {
@@ -215,6 +251,7 @@ impl Session {
         let (mut ping, mut recheck, mut reauth) =
             (every(PING_EVERY), every(RECHECK), every(REAUTH));
         let mut heard = tokio::time::Instant::now();
+        let mut budget = Budget::default();
         loop {
             tokio::select! {
                 _ = ping.tick() => {
@@ -236,6 +273,14 @@ impl Session {
                 message = incoming.next() => match message {
                     Some(Ok(Message::Text(text))) => {
                         heard = tokio::time::Instant::now();
+                        if !budget.take(heard) {
+                            crate::events::dropped("flooding");
+                            let _ = out.try_send(Message::Close(Some(CloseFrame {
+                                code: CLOSE_POLICY,
+                                reason: "too many messages".into(),
+                            })));
+                            return Ok(());
+                        }
                         for answer in self.handle(text.as_str()).await {
                             send(out, &answer)?;
                         }

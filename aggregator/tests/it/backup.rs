@@ -48,9 +48,10 @@ async fn a_backup_taken_while_serving_restores_battles_votes_and_ledger(backend:
         players.push(token);
     }
     game.until("every battle to settle", || async {
+        // Settled, and the third vote in too (it may come after the verdict).
         for id in &battles {
             let b = game.get(&format!("/api/v1/battles/{id}"), "").await;
-            if b["status"] != "COMPLETED" {
+            if b["status"] != "COMPLETED" || b["votes"].as_array().map_or(0, Vec::len) < 3 {
                 return None;
             }
         }
@@ -63,7 +64,7 @@ async fn a_backup_taken_while_serving_restores_battles_votes_and_ledger(backend:
         .filter_map(|v| v["votes"].as_array())
         .map(Vec::len)
         .sum();
-    assert!(votes >= 2 * battles.len(), "{votes} votes: {before:?}");
+    assert_eq!(votes, 3 * battles.len(), "{before:?}");
     let counted = backup::contents(&db.url).await.unwrap();
 
     let dir = std::env::temp_dir().join(format!("hero-backup-{}", uuid::Uuid::new_v4()));
