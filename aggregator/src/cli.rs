@@ -210,6 +210,16 @@ pub struct ServeArgs {
     /// Backup nodes that may replace failed ones within one battle.
     #[arg(long, env = "HERO_MAX_REPLACEMENTS", default_value_t = 3)]
     pub max_replacements: usize,
+    /// Hedged calls: a battle still without a verdict after this percentile of the pool's
+    /// recent answer times asks one backup node for the seat of a node still thinking; the
+    /// first valid answer takes the seat and the other call is cancelled. 0 turns it off.
+    #[arg(long, env = "HERO_HEDGE_PERCENTILE", default_value_t = 95.0,
+          value_parser = percent)]
+    pub hedge_percentile: f64,
+    /// Most hedged calls, in percent of all node calls.
+    #[arg(long, env = "HERO_HEDGE_BUDGET_PERCENT", default_value_t = 5.0,
+          value_parser = percent)]
+    pub hedge_budget_percent: f64,
     /// How long a claimed battle stays leased to this process; after that another worker
     /// (or this one after a restart) takes it over. Must exceed the consensus deadline.
     #[arg(long, env = "HERO_BATTLE_LEASE_MS", default_value_t = 60_000)]
@@ -225,6 +235,16 @@ pub struct ServeArgs {
     /// refused with 503.
     #[arg(long, env = "HERO_LIVE_CONNECTIONS", default_value_t = 10_000)]
     pub live_connections: usize,
+    /// Megabytes of settled battles served from memory (`GET /api/v1/battles/{id}` of a battle
+    /// whose late votes are all in); 0 turns the cache off.
+    #[arg(long, env = "HERO_BATTLE_CACHE_MB", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    pub battle_cache_mb: u64,
+    /// Milliseconds a leaderboard page is served from memory before it is read again; 0
+    /// reads it on every request.
+    #[arg(long, env = "HERO_LEADERBOARD_CACHE_MS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub leaderboard_cache_ms: u64,
     /// Milliseconds between batched writes of heartbeats and node counters.
     #[arg(long, env = "HERO_FLUSH_INTERVAL_MS", default_value_t = 2_000)]
     pub flush_interval_ms: u64,
@@ -389,6 +409,10 @@ impl ServeArgs {
                 max_replacements: self.max_replacements,
                 offline_after_ms,
                 shadow_seats: self.shadow_seats,
+                hedge: crate::consensus::HedgeSettings {
+                    percentile: self.hedge_percentile,
+                    budget: self.hedge_budget_percent / 100.0,
+                },
             },
             worker: WorkerSettings {
                 lease_ms: i64::try_from(self.battle_lease_ms).unwrap_or(i64::MAX),
@@ -411,6 +435,10 @@ impl ServeArgs {
             scheduler: crate::scheduler::SchedulerSettings::from_args(&self.scheduler),
             retention: crate::scheduler::cleanup::Retention::from_args(&self.scheduler),
             live_connections: self.live_connections,
+            reads: crate::config::ReadCaches {
+                battle_cache_bytes: self.battle_cache_mb * 1024 * 1024,
+                leaderboard_ttl: Duration::from_millis(self.leaderboard_cache_ms),
+            },
         })
     }
 }
@@ -475,5 +503,13 @@ mod tests {
             "super-secret-admin-token",
         ]);
         assert!(!format!("{:?}", cli.serve).contains("super-secret"));
+    }
+}
+
+/// A percentage from 0 to 100.
+fn percent(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}` is not a percentage from 0 to 100")),
     }
 }

@@ -42,4 +42,16 @@ pub struct Config {
     pub retention: crate::scheduler::cleanup::Retention,
     /// Live-event connections served at once.
     pub live_connections: usize,
+    /// How much is served from memory.
+    pub reads: ReadCaches,
+}
+
+/// In-memory caches of answers that do not change (settled battles) or may be a moment old
+/// (the leaderboard).
+#[derive(Debug, Clone)]
+pub struct ReadCaches {
+    /// Bytes of settled battles kept; 0 turns the cache off.
+    pub battle_cache_bytes: u64,
+    /// How long a leaderboard page is served from memory; zero turns it off.
+    pub leaderboard_ttl: std::time::Duration,
 }

@@ -48,6 +48,10 @@ pub struct AppState {
     pub events: Arc<crate::events::Events>,
     /// The scheduler's beat table (for `GET /api/v1/admin/tasks`).
     pub tasks: Arc<crate::scheduler::BeatTable>,
+    /// Battles that can no longer change, served from memory.
+    pub battle_cache: Arc<crate::battles::cache::BattleCache>,
+    /// Leaderboard pages, kept for a moment.
+    pub board_cache: Arc<crate::game::leaderboard::BoardCache>,
 }
 
 macro_rules! section {

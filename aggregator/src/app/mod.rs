@@ -114,6 +114,13 @@ impl Application {
                 Arc::clone(&auth.windows),
             )),
             in_flight: Arc::default(),
+            battle_cache: Arc::new(crate::battles::cache::BattleCache::new(
+                config.reads.battle_cache_bytes,
+                config.consensus.node_timeout,
+            )),
+            board_cache: Arc::new(crate::game::leaderboard::BoardCache::new(
+                config.reads.leaderboard_ttl,
+            )),
             db,
             registry: nodes.registry,
             clock,

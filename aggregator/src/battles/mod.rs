@@ -1,6 +1,7 @@
 //! Battles as durable work: a row PENDING → RUNNING → COMPLETED | ERROR, claimed by workers
 //! with a lease, settled once through consensus, readable with every vote.
 
+pub mod cache;
 pub mod effects;
 pub mod feed;
 pub mod late_votes;

@@ -3,15 +3,20 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use hero_protocol::Fighter;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use std::sync::Arc;
+
+use super::cache;
 use super::store::{self, BattleView, MAX_SEED, NewBattle};
 use crate::auth::admin::RecordedAdmin;
 use crate::http::error::ApiResult;
+use crate::http::etag::Tagged;
 use crate::http::{ApiError, ApiJson};
 use crate::state::AppState;
 
@@ -142,21 +147,32 @@ async fn create(
     ))
 }
 
-/// A battle: status, winner, how it settled, the full log and every vote.
+/// A battle: status, winner, how it settled, the full log and every vote. Answers carry an
+/// `ETag`; `If-None-Match` with it gets 304 while the battle is unchanged. A battle that can no
+/// longer change is served from memory.
 #[utoipa::path(
     get, path = "/api/v1/battles/{id}", tag = "battles",
     params(("id" = String, Path, description = "Battle id")),
     responses(
         (status = 200, description = "The battle", body = BattleView),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
         (status = 404, description = "No such battle", body = crate::http::openapi::ErrorResponse),
     )
 )]
 async fn show(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<Json<BattleView>> {
-    store::get(&state.db, &id)
+) -> ApiResult<Response> {
+    if let Some(hit) = state.battle_cache.get(&id) {
+        return Ok(hit.respond(&headers, cache::FINAL));
+    }
+    let view = store::get(&state.db, &id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no battle with id {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no battle with id {id}")))?;
+    let tagged = Arc::new(Tagged::json(&view)?);
+    let done = state
+        .battle_cache
+        .keep(&view, &tagged, state.clock.now_ms());
+    Ok(tagged.respond(&headers, if done { cache::FINAL } else { cache::CHANGING }))
 }

@@ -493,6 +493,8 @@ mod tests {
             busy_retry_after_ms: None,
             answered_at: std::time::Instant::now(),
             after_verdict: false,
+            elapsed: std::time::Duration::ZERO,
+            superseded: false,
         }
     }
 

@@ -14,7 +14,7 @@ use super::store::{self, BattleJob};
 use crate::clock::SharedClock;
 use crate::consensus::{Consensus, RoundWatcher, Verdict, Vote};
 use crate::db::Db;
-use crate::http::metrics::{BATTLES_SETTLED, SETTLE_DURATION, VOTES};
+use crate::http::metrics::{BATTLES_SETTLED, CONSENSUS_OVERHEAD, SETTLE_DURATION, VOTES};
 use crate::nodes::reputation::VoteOutcome;
 
 #[derive(Clone)]
@@ -128,6 +128,12 @@ impl BattleWorker {
             tracing::warn!("battle was settled elsewhere; verdict discarded");
             return None;
         }
+        if let (Verdict::Quorum { .. }, Some(deciding)) = (&verdict, votes.last()) {
+            // The aggregator's own share: from the vote that made the quorum to the verdict
+            // written.
+            metrics::histogram!(CONSENSUS_OVERHEAD)
+                .record(deciding.answered_at.elapsed().as_secs_f64());
+        }
         let outcome = super::SettledBy::of(&verdict).map_or("error", super::SettledBy::as_str);
         metrics::counter!(BATTLES_SETTLED, "outcome" => outcome).increment(1);
         metrics::histogram!(SETTLE_DURATION).record(started.elapsed().as_secs_f64());
@@ -184,8 +190,16 @@ impl BattleWorker {
     fn feed_back(&self, votes: &[Vote], winner: Option<&str>) {
         let now = self.clock.now_ms();
         for vote in votes {
-            let validity = if vote.valid { "valid" } else { "invalid" };
+            let validity = match (vote.valid, vote.superseded) {
+                (_, true) => "cancelled",
+                (true, false) => "valid",
+                (false, false) => "invalid",
+            };
             metrics::counter!(VOTES, "validity" => validity).increment(1);
+            if !vote.judged() {
+                // It lost a hedge race: neither a failure nor a vote of the node's.
+                continue;
+            }
             let outcome = match (vote.valid_winner(), winner) {
                 _ if vote.busy_retry_after_ms.is_some() => VoteOutcome::Busy {
                     retry_after_ms: vote.busy_retry_after_ms.unwrap_or(1_000),

@@ -192,6 +192,8 @@ pub async fn call_node(
             busy_retry_after_ms: None,
             answered_at: Instant::now(),
             after_verdict: false,
+            elapsed: latency,
+            superseded: false,
         },
         Err(failure) => {
             let busy = match failure {
@@ -226,6 +228,8 @@ pub async fn call_node(
                 busy_retry_after_ms: busy,
                 answered_at: Instant::now(),
                 after_verdict: false,
+                elapsed: latency,
+                superseded: false,
             }
         }
     }

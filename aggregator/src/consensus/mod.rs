@@ -2,12 +2,14 @@
 //! majority of the k, fall back to local generation when no quorum forms.
 
 mod call;
+mod hedge;
 mod local_engines;
 mod round;
 pub mod sanitize;
 pub mod tally;
 mod vote;
 
+pub use hedge::HedgeSettings;
 pub use local_engines::{FallbackSettings, LocalEngines};
 pub use round::{Consensus, ConsensusSettings, Decision, Pending, RoundWatcher, Verdict};
 pub use vote::{Vote, VoteRole};

@@ -10,11 +10,14 @@ use futures::stream::FuturesUnordered;
 use hero_engine::BattleEngine;
 use hero_protocol::{BattleRequest, BattleResult, Fighter};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::call::{CallContext, call_node};
+use super::hedge::{HedgeSettings, Hedging, Race};
 use super::tally;
 use super::vote::{Vote, VoteRole};
 use crate::clock::SharedClock;
+use crate::http::metrics::HEDGES;
 use crate::nodes::NodeRegistry;
 
 #[derive(Debug, Clone)]
@@ -30,6 +33,8 @@ pub struct ConsensusSettings {
     pub offline_after_ms: i64,
     /// Nodes on probation asked beside the k seats (shadow votes).
     pub shadow_seats: usize,
+    /// When a backup is asked for a slow node's seat.
+    pub hedge: HedgeSettings,
 }
 
 /// How a battle was decided.
@@ -95,16 +100,31 @@ const SHADOW_POLL: Duration = Duration::from_millis(2);
 const CAPACITY_RETRY: Duration = Duration::from_millis(5);
 
 /// Calls still running when the verdict was reached; their votes are recorded afterwards.
-pub struct Pending(FuturesUnordered<VoteFuture>);
+pub struct Pending {
+    calls: FuturesUnordered<VoteFuture>,
+    hedging: Arc<Hedging>,
+}
 
 impl Pending {
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.calls.is_empty()
     }
 
-    /// Waits for every outstanding call (each is bounded by its own timeout).
+    /// Waits for every outstanding call (each is bounded by its own timeout). Their answer
+    /// times join the pool's: the slowest answers come after the verdict.
     pub async fn finish(self) -> Vec<Vote> {
-        self.0.collect().await
+        let votes: Vec<Vote> = self.calls.collect().await;
+        for vote in &votes {
+            observe(&self.hedging, vote);
+        }
+        votes
+    }
+}
+
+/// Remembers a counted valid answer's time for the hedge delay.
+fn observe(hedging: &Hedging, vote: &Vote) {
+    if vote.valid && vote.role != VoteRole::Shadow {
+        hedging.observe(vote.elapsed);
     }
 }
 
@@ -121,8 +141,28 @@ struct Fanout {
     tried: Vec<String>,
     operators: Vec<String>,
     calls: FuturesUnordered<VoteFuture>,
+    /// Counted calls not answered yet, oldest first, each with what cancels it.
+    outstanding: Vec<(String, CancellationToken)>,
     /// Live events of the battle, when someone listens.
     feed: Option<Arc<dyn RoundWatcher>>,
+}
+
+impl Fanout {
+    /// Cancels the counted call to `node_id` if it is still running: it ends at once as a
+    /// cancelled vote.
+    fn cancel(&self, node_id: &str) {
+        if let Some((_, token)) = self.outstanding.iter().find(|(id, _)| id == node_id) {
+            token.cancel();
+        }
+    }
+
+    fn answered(&mut self, node_id: &str) {
+        self.outstanding.retain(|(id, _)| id != node_id);
+    }
+
+    fn running(&self, node_id: &str) -> bool {
+        self.outstanding.iter().any(|(id, _)| id == node_id)
+    }
 }
 
 /// Who watches a round as it happens (the live events of the battles domain).
@@ -141,6 +181,8 @@ pub struct Consensus {
     pub settings: ConsensusSettings,
     /// Local engines tried in order when no quorum forms (Gemini when configured, then Sim).
     pub fallbacks: Vec<Arc<dyn BattleEngine>>,
+    /// The pool's recent answer times and the hedge budget.
+    pub hedging: Arc<Hedging>,
 }
 
 impl Consensus {
@@ -156,6 +198,7 @@ impl Consensus {
             registry,
             client: super::call::node_client(allow_private_node_urls)?,
             clock,
+            hedging: Arc::new(Hedging::new(settings.hedge)),
             settings,
             fallbacks,
         })
@@ -190,11 +233,63 @@ impl Consensus {
                 fanout.operators.push(op.clone());
             }
             let ctx = Arc::clone(&fanout.ctx);
-            fanout
-                .calls
-                .push(Box::pin(call_node(ctx, a, role, timeout)));
+            let cancel = CancellationToken::new();
+            let node_id = a.node.id.clone();
+            fanout.outstanding.push((node_id.clone(), cancel.clone()));
+            fanout.calls.push(Box::pin(async move {
+                let started = std::time::Instant::now();
+                tokio::select! {
+                    vote = call_node(ctx, a, role, timeout) => vote,
+                    () = cancel.cancelled() => Vote::cancelled(node_id, role, started.elapsed()),
+                }
+            }));
         }
         count
+    }
+
+    /// Asks one backup for the seat of the oldest counted call still running, when the
+    /// budget allows; returns the race it starts.
+    fn hedge(&self, fanout: &mut Fanout) -> Option<Race> {
+        let slow = fanout.outstanding.first()?.0.clone();
+        if !self.hedging.spend() {
+            return None;
+        }
+        if self.launch(fanout, 1, VoteRole::Replacement) == 0 {
+            self.hedging.refund();
+            return None;
+        }
+        let backup = fanout.tried.last()?.clone();
+        tracing::debug!(slow = %slow, backup = %backup, "hedged a slow node");
+        Some(Race {
+            slow,
+            backup,
+            winner: None,
+        })
+    }
+
+    /// Settles a race when one of its calls answers: a valid answer takes the seat and
+    /// cancels the other call; an answer after the seat was taken is not counted. Returns
+    /// whether the other call still runs for the seat (so a failure needs no replacement).
+    fn run_race(race: &mut Race, fanout: &Fanout, vote: &mut Vote) -> bool {
+        let partner = race.partner(&vote.node_id).to_owned();
+        if race.winner.as_deref().is_some_and(|w| w != vote.node_id) {
+            if !vote.superseded {
+                vote.supersede();
+            }
+            return false;
+        }
+        if vote.valid {
+            let took = if vote.node_id == race.backup {
+                "backup"
+            } else {
+                "slow"
+            };
+            metrics::counter!(HEDGES, "seat" => took).increment(1);
+            race.winner = Some(vote.node_id.clone());
+            fanout.cancel(&partner);
+            return false;
+        }
+        fanout.running(&partner)
     }
 
     fn busy_nodes_exist(&self, fanout: &Fanout) -> bool {
@@ -228,8 +323,13 @@ impl Consensus {
             tried: Vec::new(),
             operators: Vec::new(),
             calls: FuturesUnordered::new(),
+            outstanding: Vec::new(),
             feed,
         };
+        self.hedging.earn(k);
+        // One backup at most, once the round runs longer than the pool's recent answers.
+        let mut hedge_at = self.hedging.delay().map(|d| Instant::now() + d);
+        let mut race: Option<Race> = None;
         // Slots of the k that no node could take yet because every candidate was busy.
         let mut unfilled = k - self.launch(&mut fanout, k, VoteRole::Selected);
         // Nodes on probation vote in the shadow: their calls run now, beside the round (as
@@ -262,6 +362,10 @@ impl Consensus {
             if unfilled > 0 && Instant::now() < deadline {
                 unfilled -= self.launch(&mut fanout, unfilled, VoteRole::Selected);
             }
+            if hedge_at.is_some_and(|at| Instant::now() >= at) {
+                hedge_at = None;
+                race = self.hedge(&mut fanout);
+            }
             let waiting_for_capacity = unfilled > 0 && self.busy_nodes_exist(&fanout);
             if fanout.calls.is_empty() && !waiting_for_capacity {
                 reason = if votes.is_empty() {
@@ -277,7 +381,8 @@ impl Consensus {
             } else {
                 deadline
             };
-            let vote = match tokio::time::timeout_at(wake, fanout.calls.next()).await {
+            let wake = hedge_at.map_or(wake, |at| wake.min(at));
+            let mut vote = match tokio::time::timeout_at(wake, fanout.calls.next()).await {
                 Ok(Some(vote)) => vote,
                 Ok(None) => {
                     // No call in flight: wait for capacity until the next retry.
@@ -290,7 +395,13 @@ impl Consensus {
                 Err(_) if Instant::now() < deadline => continue,
                 Err(_) => break,
             };
-            let failed = !vote.valid;
+            fanout.answered(&vote.node_id);
+            observe(&self.hedging, &vote);
+            let partner_running = match race.as_mut().filter(|r| r.involves(&vote.node_id)) {
+                Some(r) => Self::run_race(r, &fanout, &mut vote),
+                None => false,
+            };
+            let failed = !vote.valid && !vote.superseded;
             if let Some(retry_after_ms) = vote.busy_retry_after_ms {
                 // Busy is not failure: keep it out of selection for a while, at no cost.
                 if let Some(node) = self.registry.get(&vote.node_id) {
@@ -319,15 +430,20 @@ impl Consensus {
                     .and_then(|i| agreeing.get(i))
                     .and_then(|v| v.result.clone());
                 if let Some(result) = result {
+                    // A backup still thinking is not needed any more.
+                    if let Some(r) = race.as_ref().filter(|r| r.winner.is_none()) {
+                        metrics::counter!(HEDGES, "seat" => "none").increment(1);
+                        fanout.cancel(&r.backup);
+                    }
                     collect_shadows(shadows, &fanout.calls);
                     return Decision {
                         verdict: Verdict::Quorum { result },
                         votes,
-                        pending: Pending(fanout.calls),
+                        pending: self.pending(fanout.calls),
                     };
                 }
             }
-            if failed && replacements_left > 0 && Instant::now() < deadline {
+            if failed && !partner_running && replacements_left > 0 && Instant::now() < deadline {
                 replacements_left -= self.launch(&mut fanout, 1, VoteRole::Replacement);
             }
             if !tally::still_reachable(
@@ -346,7 +462,14 @@ impl Consensus {
         Decision {
             verdict: self.fall_back(request, fighters, reason).await,
             votes,
-            pending: Pending(fanout.calls),
+            pending: self.pending(fanout.calls),
+        }
+    }
+
+    fn pending(&self, calls: FuturesUnordered<VoteFuture>) -> Pending {
+        Pending {
+            calls,
+            hedging: Arc::clone(&self.hedging),
         }
     }
 

@@ -22,6 +22,9 @@ impl VoteRole {
     }
 }
 
+/// The error stored for a call that lost its hedge race.
+pub const CANCELLED: &str = "cancelled: the other node asked for this seat answered first";
+
 #[derive(Debug, Clone)]
 pub struct Vote {
     pub node_id: String,
@@ -43,6 +46,11 @@ pub struct Vote {
     /// A shadow vote that arrived after the verdict was written (when it could have been
     /// copied from the published battle): it earns no agreement. Set by the battle worker.
     pub after_verdict: bool,
+    /// How long the call took, precisely (`latency_ms` is what is stored).
+    pub elapsed: std::time::Duration,
+    /// The call lost a hedge race (its partner took the seat) and was cancelled, or its answer
+    /// came too late to count: never counted, no change to the node's reputation.
+    pub superseded: bool,
 }
 
 impl Vote {
@@ -61,7 +69,36 @@ impl Vote {
             busy_retry_after_ms: None,
             answered_at: std::time::Instant::now(),
             after_verdict: false,
+            elapsed: std::time::Duration::ZERO,
+            superseded: false,
         }
+    }
+
+    /// A call cancelled because the other call racing for its seat answered first.
+    pub fn cancelled(node_id: String, role: VoteRole, elapsed: std::time::Duration) -> Vote {
+        Vote {
+            latency_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            elapsed,
+            superseded: true,
+            error: Some(CANCELLED.into()),
+            ..Vote::lost(node_id, role)
+        }
+    }
+
+    /// Turns a vote that lost its hedge race after all (both answers arrived together) into
+    /// an uncounted one; the answer is dropped.
+    pub fn supersede(&mut self) {
+        self.superseded = true;
+        self.valid = false;
+        self.winner = None;
+        self.result = None;
+        self.result_hash = None;
+        self.error = Some(CANCELLED.into());
+    }
+
+    /// Whether the node's reputation learns from this vote.
+    pub fn judged(&self) -> bool {
+        !self.superseded
     }
 
     pub fn valid_winner(&self) -> Option<&str> {

@@ -1,8 +1,13 @@
 //! `GET /api/v1/leaderboard`: characters by wins then win rate, or players by wins. Public,
 //! paged by keyset over an index in exactly the listed order, so a page is an index walk.
 
-use axum::Json;
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
@@ -10,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::error::ApiResult;
+use crate::http::etag::Tagged;
 use crate::http::keyset::{Key, ListQuery};
 use crate::http::openapi::ErrorResponse;
 use crate::http::paging::{self, ApiQuery, Page, PageQuery};
@@ -57,29 +63,68 @@ pub struct Standing {
     pub win_rate_bp: i64,
 }
 
+/// Leaderboard pages served from memory for `--leaderboard-cache-ms`: a busy board is read
+/// from the database once per interval, not once per viewer.
+pub struct BoardCache {
+    /// `None` when turned off.
+    cache: Option<Cache<String, Arc<Tagged>>>,
+}
+
+/// Pages kept at most (each a kind, a cursor and a limit).
+const BOARD_PAGES: u64 = 1_024;
+
+impl BoardCache {
+    pub fn new(ttl: Duration) -> Self {
+        let cache = (!ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(BOARD_PAGES)
+                .time_to_live(ttl)
+                .build()
+        });
+        Self { cache }
+    }
+}
+
+/// One page of the leaderboard, at most `--leaderboard-cache-ms` old; answers carry an `ETag`
+/// and `If-None-Match` gets 304 while the page is unchanged.
 #[utoipa::path(
     get, path = "/api/v1/leaderboard", tag = "leaderboard",
     params(BoardQuery),
     responses(
         (status = 200, description = "One page of the board", body = Page<Standing>),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
         (status = 422, description = "Unknown kind, bad cursor or limit", body = ErrorResponse),
     )
 )]
 pub async fn leaderboard(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiQuery(query): ApiQuery<BoardQuery>,
-) -> ApiResult<Json<Page<Standing>>> {
+) -> ApiResult<Response> {
+    let kind = query.kind.unwrap_or_default();
     let page = PageQuery {
         cursor: query.cursor,
         limit: query.limit,
     };
     let limit = page.limit()?;
-    match query.kind.unwrap_or_default() {
+    let key = format!("{kind:?}|{limit}|{}", page.cursor.as_deref().unwrap_or(""));
+    let cache = state.board_cache.cache.as_ref();
+    if let Some(hit) = cache.and_then(|c| c.get(&key)) {
+        return Ok(hit.respond(&headers, BOARD_CACHE_CONTROL));
+    }
+    let standings = match kind {
         BoardKind::Characters => characters(&state, &page, limit).await,
         BoardKind::Players => players(&state, &page, limit).await,
+    }?;
+    let tagged = Arc::new(Tagged::json(&standings)?);
+    if let Some(cache) = cache {
+        cache.insert(key, Arc::clone(&tagged));
     }
-    .map(Json)
+    Ok(tagged.respond(&headers, BOARD_CACHE_CONTROL))
 }
+
+/// Clients ask again each time, with the ETag.
+const BOARD_CACHE_CONTROL: &str = "no-cache";
 
 async fn characters(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult<Page<Standing>> {
     let list = ListQuery {

@@ -24,6 +24,8 @@ pub const IP_RATE_LIMITED: &str = "hero_ip_rate_limited_total";
 pub const RATE_LIMIT_REDIS_ERRORS: &str = "hero_rate_limit_redis_errors_total";
 pub const ADMIN_ACTIONS: &str = "hero_admin_actions_total";
 pub const REGISTRATIONS_REFUSED: &str = "hero_node_registrations_refused_total";
+pub const CONSENSUS_OVERHEAD: &str = "hero_consensus_overhead_seconds";
+pub const HEDGES: &str = "hero_node_hedges_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -36,6 +38,16 @@ pub fn handle() -> PrometheusHandle {
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                     30.0,
                 ])
+                .and_then(|b| {
+                    // Sub-millisecond: the aggregator's own share of a settlement.
+                    b.set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(CONSENSUS_OVERHEAD.into()),
+                        &[
+                            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+                            0.25, 1.0,
+                        ],
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -64,6 +76,14 @@ fn describe() {
     describe_counter!(
         ADMIN_ACTIONS,
         "Admin actions on operators and nodes (security events), by action"
+    );
+    describe_histogram!(
+        CONSENSUS_OVERHEAD,
+        "Time from the vote that made a quorum to its verdict being written"
+    );
+    describe_counter!(
+        HEDGES,
+        "Backup nodes asked for a slow node's seat, by who took the seat: backup, slow, none"
     );
     describe_counter!(
         REGISTRATIONS_REFUSED,

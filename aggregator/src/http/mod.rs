@@ -3,6 +3,7 @@
 
 pub mod bearer;
 pub mod error;
+pub mod etag;
 pub mod idempotency;
 pub mod input;
 pub mod ip_limit;

@@ -8,10 +8,11 @@
 
 use std::sync::OnceLock;
 
-use axum::body::Body;
 use axum::extract::RawQuery;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
+
+pub use crate::http::etag::{etag_of, not_modified, respond};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -72,59 +73,6 @@ pub fn assets() -> &'static Assets {
             style_css,
         }
     })
-}
-
-/// A strong ETag: the first 16 bytes of the SHA-256 of `body`, in hex, quoted.
-pub fn etag_of(body: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, body);
-    format!("\"{}\"", hex::encode(&digest.as_ref()[..16]))
-}
-
-/// Whether `If-None-Match` names `etag` (or is `*`). The comparison is the weak one RFC 9110
-/// asks for with `If-None-Match`: a `W/` prefix is ignored.
-pub fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim())
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
-}
-
-/// `body` with its type, ETag and caching headers, or 304 when the client has it already.
-pub fn respond(
-    headers: &HeaderMap,
-    body: Vec<u8>,
-    content_type: &'static str,
-    etag: &str,
-    cache_control: &'static str,
-) -> Response {
-    let fresh = not_modified(headers, etag);
-    let mut response = if fresh {
-        Response::new(Body::empty())
-    } else {
-        Response::new(Body::from(body))
-    };
-    if fresh {
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-    }
-    let h = response.headers_mut();
-    if !fresh {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    }
-    if let Ok(etag) = HeaderValue::from_str(etag) {
-        h.insert(header::ETAG, etag);
-    }
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
 }
 
 fn serve(headers: &HeaderMap, asset: &Asset, cache_control: &'static str) -> Response {
@@ -190,43 +138,5 @@ mod tests {
             assert!(!text.contains("https://"), "absolute URL in an asset");
             assert!(!text.contains("@import"), "imported style sheet");
         }
-    }
-
-    #[test]
-    fn etags_are_strong_and_follow_the_content() {
-        let tag = etag_of(b"hello");
-        assert!(
-            tag.starts_with('"') && tag.ends_with('"') && tag.len() == 34,
-            "{tag}"
-        );
-        assert_eq!(tag, etag_of(b"hello"));
-        assert_ne!(tag, etag_of(b"hello!"));
-    }
-
-    #[test]
-    fn if_none_match_lists_and_wildcards_match() {
-        let etag = etag_of(b"x");
-        let with = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::IF_NONE_MATCH, HeaderValue::from_str(v).unwrap());
-            h
-        };
-        assert!(not_modified(&with(&etag), &etag));
-        assert!(not_modified(&with(&format!("\"a\", W/{etag}")), &etag));
-        assert!(not_modified(&with("*"), &etag));
-        assert!(!not_modified(&with("\"a\""), &etag));
-        assert!(!not_modified(&HeaderMap::new(), &etag));
-        let answer = respond(&with(&etag), b"x".to_vec(), "text/plain", &etag, REVALIDATE);
-        assert_eq!(answer.status(), StatusCode::NOT_MODIFIED);
-        assert_eq!(answer.headers()[header::ETAG], etag.as_str());
-        let answer = respond(
-            &HeaderMap::new(),
-            b"x".to_vec(),
-            "text/plain",
-            &etag,
-            REVALIDATE,
-        );
-        assert_eq!(answer.status(), StatusCode::OK);
-        assert_eq!(answer.headers()[header::CONTENT_TYPE], "text/plain");
     }
 }

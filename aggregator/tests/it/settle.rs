@@ -52,6 +52,8 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
         busy_retry_after_ms: None,
         answered_at: std::time::Instant::now(),
         after_verdict: false,
+        elapsed: std::time::Duration::ZERO,
+        superseded: false,
     }];
     let effects = VerdictEffects::default();
     let one = |job| Settlement {
@@ -145,6 +147,8 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
         busy_retry_after_ms: None,
         answered_at: std::time::Instant::now(),
         after_verdict: false,
+        elapsed: std::time::Duration::ZERO,
+        superseded: false,
     };
     let votes = vec![
         vote("n1", true, &result),
