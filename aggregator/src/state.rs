@@ -48,6 +48,8 @@ pub struct AppState {
     pub events: Arc<crate::events::Events>,
     /// The scheduler's beat table (for `GET /api/v1/admin/tasks`).
     pub tasks: Arc<crate::scheduler::BeatTable>,
+    /// Inserts the admin endpoint's new battles, group-committed.
+    pub intake: Arc<crate::battles::intake::Intake>,
     /// Battles that can no longer change, served from memory.
     pub battle_cache: Arc<crate::battles::cache::BattleCache>,
     /// Leaderboard pages, kept for a moment.

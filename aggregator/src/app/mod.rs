@@ -114,6 +114,10 @@ impl Application {
                 Arc::clone(&auth.windows),
             )),
             in_flight: Arc::default(),
+            intake: Arc::new(crate::battles::intake::Intake::spawn(
+                db.clone(),
+                Arc::clone(&clock),
+            )),
             battle_cache: Arc::new(crate::battles::cache::BattleCache::new(
                 config.reads.battle_cache_bytes,
                 config.consensus.node_timeout,

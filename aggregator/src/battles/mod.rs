@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod effects;
 pub mod feed;
+pub mod intake;
 pub mod late_votes;
 pub mod results;
 mod routes;

@@ -38,7 +38,17 @@ pub fn truncate(sha256: &[u8; 32]) -> ResultHash {
 /// JSON as stored: zstd-compressed, or as is when compressing does not make it smaller (JSON
 /// starts with `{`, a zstd frame never does, so the reader can tell).
 pub fn compress(json: &[u8]) -> Vec<u8> {
-    match zstd::bulk::compress(json, LEVEL) {
+    thread_local! {
+        // A compression context costs more to make than a result costs to compress: one per
+        // thread, used again.
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            std::cell::RefCell::new(zstd::bulk::Compressor::new(LEVEL).ok());
+    }
+    let packed = COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
+        Some(compressor) => compressor.compress(json),
+        None => zstd::bulk::compress(json, LEVEL),
+    });
+    match packed {
         Ok(packed) if packed.len() < json.len() => packed,
         _ => json.to_vec(),
     }
@@ -49,7 +59,14 @@ pub fn decompress(body: &[u8]) -> std::io::Result<Vec<u8>> {
     if body.first() == Some(&b'{') {
         Ok(body.to_vec())
     } else {
-        zstd::bulk::decompress(body, MAX_RESULT_BYTES)
+        thread_local! {
+            static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+                std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+        }
+        DECOMPRESSOR.with(|d| match d.borrow_mut().as_mut() {
+            Some(decompressor) => decompressor.decompress(body, MAX_RESULT_BYTES),
+            None => zstd::bulk::decompress(body, MAX_RESULT_BYTES),
+        })
     }
 }
 

@@ -13,7 +13,8 @@ use utoipa_axum::routes;
 use std::sync::Arc;
 
 use super::cache;
-use super::store::{self, BattleView, MAX_SEED, NewBattle};
+use super::intake::Order;
+use super::store::{self, BattleView, MAX_SEED};
 use crate::auth::admin::RecordedAdmin;
 use crate::http::error::ApiResult;
 use crate::http::etag::Tagged;
@@ -116,20 +117,16 @@ async fn create(
     let prompt = body
         .prompt
         .unwrap_or_else(|| hero_engine::request_prompt(&body.fighters));
-    let created_by = format!("admin:{}", admin.name);
-    let mut tx = state.db.begin_write().await?;
-    let id = store::insert(
-        &mut tx,
-        &NewBattle {
-            fighters: &body.fighters,
+    // Committed together with the battles created at the same moment (group commit).
+    let id = state
+        .intake
+        .create(Order {
+            fighters: body.fighters.clone(),
             seed,
-            prompt: &prompt,
-            created_by: Some(&created_by),
-        },
-        state.clock.now_ms(),
-    )
-    .await?;
-    tx.commit().await?;
+            prompt,
+            created_by: Some(format!("admin:{}", admin.name)),
+        })
+        .await?;
     // Announced before the worker wakes, so `created` comes before the battle's other events.
     crate::battles::feed::created(
         &state.events.hub,

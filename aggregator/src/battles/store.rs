@@ -85,6 +85,63 @@ pub async fn insert(
     Ok(id)
 }
 
+/// Inserts PENDING battles with one statement inside a larger transaction; returns their
+/// ids in order.
+pub async fn insert_many(
+    tx: &mut Tx,
+    battles: &[NewBattle<'_>],
+    now_ms: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    if battles.is_empty() {
+        return Ok(Vec::new());
+    }
+    const COLUMNS: usize = 9;
+    let mut sql = String::from(
+        "INSERT INTO battles (id, status, fighter1_id, fighter2_id, fighters_json, seed, prompt, \
+             created_by, created_at_ms, updated_at_ms) VALUES ",
+    );
+    for i in 0..battles.len() {
+        let p = |n: usize| i * COLUMNS + n;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, 'PENDING', ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6),
+            p(7),
+            p(8),
+            p(9)
+        ));
+    }
+    let mut ids = Vec::with_capacity(battles.len());
+    let mut query = sqlx::query(&sql);
+    for battle in battles {
+        let id = uuid::Uuid::new_v4().to_string();
+        let fighters_json = serde_json::to_string(battle.fighters)
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let fighter = |i: usize| battle.fighters.get(i).map(|f| f.id.clone()).unwrap_or_default();
+        query = query
+            .bind(id.clone())
+            .bind(fighter(0))
+            .bind(fighter(1))
+            .bind(fighters_json)
+            .bind(i64::try_from(battle.seed).unwrap_or(i64::MAX))
+            .bind(stored_prompt(battle.prompt, battle.fighters).to_owned())
+            .bind(battle.created_by.map(str::to_owned))
+            .bind(now_ms)
+            .bind(now_ms);
+        ids.push(id);
+    }
+    // Many shapes of one statement: kept out of the prepared-statement cache.
+    query.persistent(false).execute(&mut **tx).await?;
+    Ok(ids)
+}
+
 fn job_from_row(row: &AnyRow) -> Result<BattleJob, sqlx::Error> {
     let fighters_json: String = row.try_get("fighters_json")?;
     let fighters: Vec<Fighter> =
