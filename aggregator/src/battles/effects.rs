@@ -12,8 +12,18 @@ use crate::db::Tx;
 #[derive(Debug, Clone, Copy)]
 pub struct Settled<'a> {
     pub battle_id: &'a str,
+    /// Who created the battle (`admin:<name>`, `ladder`, a player's id).
+    pub created_by: Option<&'a str>,
     pub verdict: &'a Verdict,
     pub now_ms: i64,
+}
+
+impl Settled<'_> {
+    /// A battle made through the admin endpoint: no player, season or bet hangs on it, so
+    /// effects need not look.
+    pub fn by_admin(&self) -> bool {
+        self.created_by.is_some_and(|c| c.starts_with("admin:"))
+    }
 }
 
 /// One consequence of a verdict, applied inside the settling transaction.

@@ -19,6 +19,8 @@ pub struct BattleJob {
     pub seed: u64,
     pub prompt: String,
     pub attempts: i64,
+    /// Who created it: `admin:<name>`, `ladder`, or a player's id.
+    pub created_by: Option<String>,
 }
 
 pub struct NewBattle<'a> {
@@ -156,6 +158,7 @@ fn job_from_row(row: &AnyRow) -> Result<BattleJob, sqlx::Error> {
         seed: u64::try_from(row.try_get::<i64, _>("seed")?).unwrap_or(0),
         prompt,
         attempts: row.try_get("attempts")?,
+        created_by: row.try_get("created_by")?,
     })
 }
 
@@ -174,7 +177,7 @@ pub async fn claim(
          WHERE id IN (SELECT id FROM battles \
              WHERE status = 'PENDING' OR (status = 'RUNNING' AND lease_until_ms < $3) \
              ORDER BY created_at_ms LIMIT $4{lock}) \
-         RETURNING id, fighters_json, seed, prompt, attempts"
+         RETURNING id, fighters_json, seed, prompt, attempts, created_by"
     );
     let rows = sqlx::query(&sql)
         .bind(owner)
@@ -374,6 +377,7 @@ async fn write_verdict(
     }
     let settled = Settled {
         battle_id: &job.id,
+        created_by: job.created_by.as_deref(),
         verdict,
         now_ms,
     };

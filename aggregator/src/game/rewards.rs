@@ -255,6 +255,9 @@ impl VerdictEffect for PlayerRewards {
     }
 
     async fn apply(&self, tx: &mut Tx, settled: &Settled<'_>) -> Result<(), sqlx::Error> {
+        if settled.by_admin() {
+            return Ok(());
+        }
         let sides: Vec<Side> = sqlx::query_as(
             "SELECT player_id, character_id, side, energy_spent FROM game_battles \
              WHERE battle_id = $1 ORDER BY character_id",

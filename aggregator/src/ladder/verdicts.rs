@@ -24,6 +24,9 @@ impl VerdictEffect for LadderVerdicts {
     }
 
     async fn apply(&self, tx: &mut Tx, settled: &Settled<'_>) -> Result<(), sqlx::Error> {
+        if settled.by_admin() {
+            return Ok(());
+        }
         let dialect = self.ladder.ledger.dialect;
         let Some(s) = scheduled::lock(tx, dialect, "battle_id", settled.battle_id).await? else {
             return Ok(());
