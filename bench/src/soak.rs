@@ -9,12 +9,14 @@
 //! Nothing here scrapes `/metrics`: an aggregator nobody scrapes must stay flat too.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use crate::agg::{ADMIN, Aggregator};
+use crate::books::Check;
+use crate::db::unsettled;
+use crate::proc::mb;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SoakArgs {
@@ -46,8 +48,7 @@ pub struct SoakArgs {
     pub json: bool,
 }
 
-const ADMIN: &str = "soak-admin-token-0123456789abcdef";
-const NODES: u64 = 3;
+const NODES: usize = 3;
 /// Battles remembered for the readers.
 const RECENT: usize = 1024;
 
@@ -65,22 +66,14 @@ pub async fn run(args: &SoakArgs, db_url: &str, dir: &Path) -> anyhow::Result<()
     anyhow::ensure!(args.minutes > 0.0, "--minutes must be positive");
     anyhow::ensure!(args.interval_secs > 0, "--interval-secs must be positive");
     anyhow::ensure!(args.writers > 0, "--writers must be at least 1");
-    let bin = match &args.aggregator_bin {
-        Some(bin) => bin.clone(),
-        None => std::env::current_exe()?.with_file_name("hero-aggregator"),
-    };
-    anyhow::ensure!(
-        bin.exists(),
-        "no aggregator binary at {} (build it: cargo build --release -p hero-aggregator, or pass --aggregator-bin)",
-        bin.display()
-    );
-    std::fs::create_dir_all(dir)?;
-    let log_path = dir.join("aggregator.log");
-    let port = free_port()?;
-    let mut child = Aggregator::spawn(&bin, port, db_url, &log_path)?;
-    let base = format!("http://127.0.0.1:{port}");
+    let bin = crate::proc::binary(args.aggregator_bin.as_ref(), "hero-aggregator")?;
+    let Aggregator {
+        process: mut child,
+        addr,
+    } = Aggregator::start(&bin, dir, db_url, NODES, &[]).await?;
+    let log_path = child.log.clone();
+    let base = format!("http://{addr}");
     let client = reqwest::Client::new();
-    wait_online(&client, &base, &mut child).await?;
 
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new()
@@ -189,10 +182,6 @@ fn print_sample(s: &Sample, previous: &Sample, baseline: &Sample) {
     );
 }
 
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -201,105 +190,6 @@ fn now_ms() -> i64 {
 
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// Battles of this run not settled yet (cheap: the claim index covers it).
-async fn unsettled(pool: &sqlx::AnyPool, since_ms: i64) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM battles WHERE status IN ('PENDING', 'RUNNING') AND created_at_ms >= $1",
-    )
-    .bind(since_ms)
-    .fetch_one(pool)
-    .await?)
-}
-
-/// The aggregator under test, a child process logging to a file at its default level.
-struct Aggregator(Child);
-
-impl Aggregator {
-    fn spawn(bin: &Path, port: u16, db_url: &str, log: &Path) -> anyhow::Result<Aggregator> {
-        let log_file = std::fs::File::create(log)?;
-        let child = Command::new(bin)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", db_url])
-            .args(["--admin-token", ADMIN])
-            .args(["--local-nodes", &NODES.to_string()])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        Ok(Aggregator(child))
-    }
-
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    /// Resident set size, from `/proc/<pid>/status`.
-    fn rss(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        let kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .context("no VmRSS in /proc/<pid>/status")?
-            .parse()?;
-        Ok(kb * 1024)
-    }
-
-    fn exited(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
-        Ok(self.0.try_wait()?)
-    }
-
-    /// SIGTERM (a graceful stop), then SIGKILL if it lingers.
-    fn stop(mut self) {
-        let _ = Command::new("kill").arg(self.pid().to_string()).status();
-        for _ in 0..100 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Aggregator {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-async fn wait_online(
-    client: &reqwest::Client,
-    base: &str,
-    child: &mut Aggregator,
-) -> anyhow::Result<()> {
-    for _ in 0..600 {
-        if let Some(status) = child.exited()? {
-            anyhow::bail!("the aggregator exited at start ({status})");
-        }
-        if let Ok(r) = client.get(format!("{base}/api/health")).send().await
-            && let Ok(health) = r.json::<serde_json::Value>().await
-            && health["nodes"]["online"].as_u64() == Some(NODES)
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("the aggregator's local nodes did not come online within a minute")
 }
 
 /// How much room the database takes: pages in use (SQLite) or the size of every table with
@@ -384,7 +274,7 @@ impl Load {
                     if let Some(pace) = pace.as_mut() {
                         pace.tick().await;
                     }
-                    match crate::create_at(&client, &base, ADMIN).await {
+                    match crate::agg::create_at(&client, &base, ADMIN).await {
                         Ok(id) => {
                             created.fetch_add(1, Ordering::Relaxed);
                             let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
@@ -449,74 +339,6 @@ impl Load {
     }
 }
 
-/// The books after the run: every battle of the run settled once, by quorum, with its votes.
-#[derive(Debug, Default)]
-struct Check {
-    created: i64,
-    settled: i64,
-    by_quorum: i64,
-    by_fallback: i64,
-    errors: i64,
-    retried: i64,
-    /// Settled by quorum with fewer than 2 agreeing valid votes recorded: a broken book.
-    without_quorum_votes: i64,
-    /// Battles with fewer than 3 votes: a node was not selectable (busy or late on its
-    /// heartbeat under load), which a quorum of 2 of 3 settles all the same.
-    two_node_battles: i64,
-}
-
-impl Check {
-    async fn run(pool: &sqlx::AnyPool, since_ms: i64) -> anyhow::Result<Check> {
-        let count = |sql: &'static str| async move {
-            let n: i64 = sqlx::query_scalar(sql)
-                .bind(since_ms)
-                .fetch_one(pool)
-                .await?;
-            anyhow::Ok(n)
-        };
-        Ok(Check {
-            created: count("SELECT COUNT(*) FROM battles WHERE created_at_ms >= $1").await?,
-            settled: count(
-                "SELECT COUNT(*) FROM battles WHERE created_at_ms >= $1 \
-                 AND status IN ('COMPLETED', 'ERROR')",
-            )
-            .await?,
-            by_quorum: count(
-                "SELECT COUNT(*) FROM battles WHERE created_at_ms >= $1 AND settled_by = 'quorum'",
-            )
-            .await?,
-            by_fallback: count(
-                "SELECT COUNT(*) FROM battles WHERE created_at_ms >= $1 \
-                 AND settled_by = 'fallback'",
-            )
-            .await?,
-            errors: count(
-                "SELECT COUNT(*) FROM battles WHERE created_at_ms >= $1 AND status = 'ERROR'",
-            )
-            .await?,
-            retried: count(
-                "SELECT COUNT(*) FROM battles WHERE created_at_ms >= $1 AND attempts <> 1",
-            )
-            .await?,
-            without_quorum_votes: count(
-                "SELECT COUNT(*) FROM battles b WHERE b.created_at_ms >= $1 AND \
-                 (SELECT COUNT(*) FROM battle_votes v WHERE v.battle_id = b.id AND v.is_valid = 1 \
-                  AND v.agrees = 1) < 2",
-            )
-            .await?,
-            two_node_battles: count(
-                "SELECT COUNT(*) FROM battles b WHERE b.created_at_ms >= $1 AND \
-                 (SELECT COUNT(*) FROM battle_votes v WHERE v.battle_id = b.id) < 3",
-            )
-            .await?,
-        })
-    }
-
-    fn problems(&self) -> i64 {
-        (self.created - self.by_quorum) + self.without_quorum_votes
-    }
-}
-
 struct Summary {
     minutes: f64,
     battles: i64,
@@ -564,17 +386,7 @@ impl Summary {
             db_bytes_per_battle: (last.db_bytes - baseline.db_bytes) as f64 / battles,
             log_bytes_per_battle: last.log_bytes.saturating_sub(baseline.log_bytes) as f64
                 / battles,
-            check: format!(
-                "{} created, {} settled: {} by quorum, {} by fallback, {} errors; {} retried; {} without 2 agreeing valid votes; {} asked only 2 nodes",
-                check.created,
-                check.settled,
-                check.by_quorum,
-                check.by_fallback,
-                check.errors,
-                check.retried,
-                check.without_quorum_votes,
-                check.two_node_battles
-            ),
+            check: check.describe(),
         }
     }
 
