@@ -74,6 +74,10 @@ impl Application {
             }),
         ]);
         let hub = Arc::new(crate::events::Hub::default());
+        let battle_cache = Arc::new(crate::battles::cache::BattleCache::new(
+            config.reads.battle_cache_bytes,
+            config.consensus.node_timeout,
+        ));
         crate::events::bridge::start(&db, &config.database.url, &hub, &supervisor);
         let battle_wake = crate::battles::start(
             crate::battles::Parts {
@@ -83,6 +87,7 @@ impl Application {
                 clock: Arc::clone(&clock),
                 effects,
                 probation_votes: config.nodes.probation_votes,
+                cache: Arc::clone(&battle_cache),
             },
             &config.worker,
             &mut supervisor,
@@ -118,10 +123,7 @@ impl Application {
                 db.clone(),
                 Arc::clone(&clock),
             )),
-            battle_cache: Arc::new(crate::battles::cache::BattleCache::new(
-                config.reads.battle_cache_bytes,
-                config.consensus.node_timeout,
-            )),
+            battle_cache,
             board_cache: Arc::new(crate::game::leaderboard::BoardCache::new(
                 config.reads.leaderboard_ttl,
             )),

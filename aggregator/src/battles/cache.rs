@@ -1,8 +1,10 @@
 //! Settled battles, kept in memory. A battle can still change after its verdict while the
-//! calls that were running then end and their late votes are written (each call is bounded
-//! by the node timeout); after that it never changes, so its answer is served from memory
-//! with its ETag, and `If-None-Match` gets 304. Bounded by bytes, and entries expire after
-//! ten minutes so a battle deleted by retention does not linger.
+//! calls that were running then end and their late votes are written; after that it never
+//! changes, so its answer is served from memory with its ETag, and `If-None-Match` gets 304.
+//! The replica that settled a battle knows the moment its last vote is written; any replica
+//! knows it a node timeout (plus the writer's grace) after the verdict, since every call is
+//! bounded by it. Bounded by bytes, and entries expire after ten minutes so a battle deleted
+//! by retention does not linger.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,15 +18,27 @@ use crate::http::etag::Tagged;
 const TIME_TO_LIVE: Duration = Duration::from_secs(600);
 /// Late votes are written in batches, shortly after their calls end.
 const WRITE_GRACE_MS: i64 = 5_000;
+/// Battles remembered as complete before the time rule takes over.
+const COMPLETE_ENTRIES: u64 = 262_144;
 
 /// `Cache-Control` of a battle that can no longer change.
 pub const FINAL: &str = "public, max-age=600";
 /// `Cache-Control` of a battle still settling: ask again, with the ETag.
 pub const CHANGING: &str = "no-cache";
 
+/// See [`BattleCache::before_read`].
+#[derive(Debug, Clone, Copy)]
+pub struct BeforeRead {
+    complete: bool,
+    now_ms: i64,
+}
+
 pub struct BattleCache {
     /// `None` when turned off (`--battle-cache-mb 0`).
     cache: Option<Cache<String, Arc<Tagged>>>,
+    /// Battles this replica settled whose last vote is written, until the time rule covers
+    /// them.
+    complete: Option<Cache<String, ()>>,
     /// How long after its verdict a battle may still change.
     final_after_ms: i64,
 }
@@ -44,8 +58,15 @@ impl BattleCache {
                 .build()
         });
         let timeout_ms = i64::try_from(node_timeout.as_millis()).unwrap_or(i64::MAX);
+        let complete = (max_bytes > 0).then(|| {
+            Cache::builder()
+                .max_capacity(COMPLETE_ENTRIES)
+                .time_to_live(node_timeout + Duration::from_millis(WRITE_GRACE_MS as u64))
+                .build()
+        });
         Self {
             cache,
+            complete,
             final_after_ms: timeout_ms.saturating_add(WRITE_GRACE_MS),
         }
     }
@@ -54,15 +75,33 @@ impl BattleCache {
         self.cache.as_ref()?.get(id)
     }
 
-    /// Whether `view` can no longer change at `now_ms`.
-    pub fn is_final(&self, view: &BattleView, now_ms: i64) -> bool {
-        view.settled_at_ms
-            .is_some_and(|at| now_ms.saturating_sub(at) >= self.final_after_ms)
+    /// Records that this replica wrote the last vote of battle `id` (settled).
+    pub fn complete(&self, id: &str) {
+        if let Some(complete) = &self.complete {
+            complete.insert(id.to_owned(), ());
+        }
+    }
+
+    /// What is known before battle `id` is read: whether its last vote was written here, and
+    /// the time. Taken before the read, so a vote written during the read cannot be missed.
+    pub fn before_read(&self, id: &str, now_ms: i64) -> BeforeRead {
+        BeforeRead {
+            complete: self.complete.as_ref().is_some_and(|c| c.contains_key(id)),
+            now_ms,
+        }
+    }
+
+    /// Whether `view`, read after `before`, can no longer change.
+    pub fn is_final(&self, view: &BattleView, before: BeforeRead) -> bool {
+        let Some(at) = view.settled_at_ms else {
+            return false;
+        };
+        before.complete || before.now_ms.saturating_sub(at) >= self.final_after_ms
     }
 
     /// Keeps the answer when the battle is final; returns whether it is.
-    pub fn keep(&self, view: &BattleView, tagged: &Arc<Tagged>, now_ms: i64) -> bool {
-        let done = self.is_final(view, now_ms);
+    pub fn keep(&self, view: &BattleView, tagged: &Arc<Tagged>, before: BeforeRead) -> bool {
+        let done = self.is_final(view, before);
         if let (true, Some(cache)) = (done, &self.cache) {
             cache.insert(view.id.clone(), Arc::clone(tagged));
         }

@@ -3,6 +3,9 @@
 
 use tokio::sync::mpsc;
 
+use std::sync::Arc;
+
+use super::cache::BattleCache;
 use super::store::{self, LateVotes};
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -19,9 +22,14 @@ pub struct LateVoteRecorder {
 impl LateVoteRecorder {
     /// Starts the recorder; it ends once every `LateVoteRecorder` clone is dropped and what
     /// they sent is written.
-    pub fn spawn(db: Db, clock: SharedClock, tracker: &tokio_util::task::TaskTracker) -> Self {
+    pub fn spawn(
+        db: Db,
+        clock: SharedClock,
+        cache: Arc<BattleCache>,
+        tracker: &tokio_util::task::TaskTracker,
+    ) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tracker.spawn(run(db, clock, receiver));
+        tracker.spawn(run(db, clock, cache, receiver));
         Self { sender }
     }
 
@@ -35,7 +43,12 @@ impl LateVoteRecorder {
     }
 }
 
-async fn run(db: Db, clock: SharedClock, mut receiver: mpsc::UnboundedReceiver<LateVotes>) {
+async fn run(
+    db: Db,
+    clock: SharedClock,
+    cache: Arc<BattleCache>,
+    mut receiver: mpsc::UnboundedReceiver<LateVotes>,
+) {
     while let Some(first) = receiver.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -44,8 +57,15 @@ async fn run(db: Db, clock: SharedClock, mut receiver: mpsc::UnboundedReceiver<L
                 Err(_) => break,
             }
         }
-        if let Err(e) = store::record_late_votes(&db, &batch, clock.now_ms()).await {
-            tracing::warn!(error = %e, battles = batch.len(), "recording late votes failed");
+        match store::record_late_votes(&db, &batch, clock.now_ms()).await {
+            Ok(()) => {
+                for late in &batch {
+                    cache.complete(&late.battle_id);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, battles = batch.len(), "recording late votes failed")
+            }
         }
     }
 }

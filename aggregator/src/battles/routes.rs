@@ -164,12 +164,11 @@ async fn show(
     if let Some(hit) = state.battle_cache.get(&id) {
         return Ok(hit.respond(&headers, cache::FINAL));
     }
+    let before = state.battle_cache.before_read(&id, state.clock.now_ms());
     let view = store::get(&state.db, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no battle with id {id}")))?;
     let tagged = Arc::new(Tagged::json(&view)?);
-    let done = state
-        .battle_cache
-        .keep(&view, &tagged, state.clock.now_ms());
+    let done = state.battle_cache.keep(&view, &tagged, before);
     Ok(tagged.respond(&headers, if done { cache::FINAL } else { cache::CHANGING }))
 }

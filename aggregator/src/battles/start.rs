@@ -40,6 +40,8 @@ pub struct Parts {
     pub probation_votes: u64,
     /// Where live events go.
     pub events: Arc<crate::events::Hub>,
+    /// Told when a battle's last vote is written.
+    pub cache: Arc<super::cache::BattleCache>,
 }
 
 /// Starts the worker; returns what wakes it when a battle is created.
@@ -51,6 +53,7 @@ pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Superviso
         effects,
         probation_votes,
         events,
+        cache,
     } = parts;
     let recorders = supervisor.tracker(Stage::Recorders);
     // Battles still running past the drain keep a recorder handle: do not wait for ever.
@@ -68,7 +71,13 @@ pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Superviso
         ),
     );
     let worker = BattleWorker {
-        late_votes: LateVoteRecorder::spawn(db.clone(), Arc::clone(&clock), &recorders),
+        late_votes: LateVoteRecorder::spawn(
+            db.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&cache),
+            &recorders,
+        ),
+        cache,
         verdicts: VerdictWriter::spawn(
             db.clone(),
             effects,

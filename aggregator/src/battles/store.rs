@@ -124,9 +124,15 @@ pub async fn insert_many(
     let mut query = sqlx::query(&sql);
     for battle in battles {
         let id = uuid::Uuid::new_v4().to_string();
-        let fighters_json = serde_json::to_string(battle.fighters)
-            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        let fighter = |i: usize| battle.fighters.get(i).map(|f| f.id.clone()).unwrap_or_default();
+        let fighters_json =
+            serde_json::to_string(battle.fighters).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let fighter = |i: usize| {
+            battle
+                .fighters
+                .get(i)
+                .map(|f| f.id.clone())
+                .unwrap_or_default()
+        };
         query = query
             .bind(id.clone())
             .bind(fighter(0))

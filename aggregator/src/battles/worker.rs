@@ -39,6 +39,8 @@ pub struct BattleWorker {
     pub tally: Arc<super::summary::Tally>,
     /// Where live events go.
     pub events: Arc<crate::events::Hub>,
+    /// Told when a battle can no longer change.
+    pub cache: Arc<super::cache::BattleCache>,
 }
 
 impl BattleWorker {
@@ -152,6 +154,7 @@ impl BattleWorker {
         let winner = verdict.winner().map(str::to_owned);
         self.feed_back(&votes, winner.as_deref());
         let Some(pending) = pending.filter(|p| !p.is_empty()) else {
+            self.cache.complete(&job.id);
             if let Some(feed) = &feed {
                 feed.end();
             }
