@@ -63,7 +63,7 @@ pub async fn sync_once(
 ) -> anyhow::Result<usize> {
     let mut added = 0;
     let cutoff = now_ms.saturating_sub(retention_ms);
-    for row in store::load_recent(db, cutoff).await? {
+    store::each_recent(db, cutoff, |row| {
         match registry.get(&row.id) {
             Some(known) if known.token_hash == row.token_hash => {
                 let hb = row.last_heartbeat_ms.load(Ordering::Relaxed);
@@ -89,7 +89,8 @@ pub async fn sync_once(
                 added += 1;
             }
         }
-    }
+    })
+    .await?;
     let forgotten = registry.forget_gone(cutoff);
     if forgotten > 0 {
         tracing::info!(

@@ -26,12 +26,11 @@ pub async fn start(
     let now = clock.now_ms();
     let registry = Arc::new(NodeRegistry::new());
     let retention_ms = policy.schedule.retention_ms;
-    for node in store::load_recent(db, now.saturating_sub(retention_ms))
-        .await
-        .context("loading nodes")?
-    {
+    store::each_recent(db, now.saturating_sub(retention_ms), |node| {
         registry.upsert(node);
-    }
+    })
+    .await
+    .context("loading nodes")?;
     // Local nodes register under local operators of their own (loopback URLs allowed for
     // them alone); their nodes from an earlier run are gone.
     let mut local_tokens = Vec::with_capacity(policy.local_nodes);

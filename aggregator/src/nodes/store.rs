@@ -302,15 +302,23 @@ pub async fn patch(
     row.as_ref().map(entry_from_row).transpose()
 }
 
-/// Nodes heard from since `since_ms` (older ones stay in the table, out of memory).
-pub async fn load_recent(db: &Db, since_ms: i64) -> Result<Vec<NodeEntry>, sqlx::Error> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM nodes WHERE last_heartbeat_ms >= $1"
-    ))
-    .bind(since_ms)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(entry_from_row).collect()
+/// Hands each node heard from since `since_ms` to `each`, one row at a time (older ones stay
+/// in the table, out of memory); returns how many. Streamed: a network of ten thousand nodes
+/// is read every few seconds, and holding all its rows at once cost more than the registry.
+pub async fn each_recent(
+    db: &Db,
+    since_ms: i64,
+    mut each: impl FnMut(NodeEntry),
+) -> Result<usize, sqlx::Error> {
+    use futures::TryStreamExt;
+    let sql = format!("SELECT {COLUMNS} FROM nodes WHERE last_heartbeat_ms >= $1");
+    let mut rows = sqlx::query(&sql).bind(since_ms).fetch(&db.pool);
+    let mut count = 0;
+    while let Some(row) = rows.try_next().await? {
+        each(entry_from_row(&row)?);
+        count += 1;
+    }
+    Ok(count)
 }
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<NodeEntry>, sqlx::Error> {
