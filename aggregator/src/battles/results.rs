@@ -141,7 +141,7 @@ impl<'a> ResultRows<'a> {
         for chunk in self.rows.chunks(ROWS_PER_STATEMENT) {
             let mut sql =
                 String::from("INSERT INTO battle_results (battle_id, hash, body) VALUES ");
-            sql.push_str(&crate::db::values_placeholders(chunk.len(), COLUMNS));
+            sql.push_str(&crate::db::values_placeholders(tx, chunk.len(), COLUMNS));
             sql.push_str(" ON CONFLICT (battle_id, hash) DO NOTHING");
             let mut query = crate::db::one_off(&sql);
             for (battle_id, hash, body) in chunk {

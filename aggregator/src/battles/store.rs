@@ -97,29 +97,12 @@ pub async fn insert_many(
     if battles.is_empty() {
         return Ok(Vec::new());
     }
-    const COLUMNS: usize = 9;
+    const COLUMNS: usize = 10;
     let mut sql = String::from(
         "INSERT INTO battles (id, status, fighter1_id, fighter2_id, fighters_json, seed, prompt, \
              created_by, created_at_ms, updated_at_ms) VALUES ",
     );
-    for i in 0..battles.len() {
-        let p = |n: usize| i * COLUMNS + n;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "(${}, 'PENDING', ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            p(1),
-            p(2),
-            p(3),
-            p(4),
-            p(5),
-            p(6),
-            p(7),
-            p(8),
-            p(9)
-        ));
-    }
+    sql.push_str(&crate::db::values_placeholders(tx, battles.len(), COLUMNS));
     let mut ids = Vec::with_capacity(battles.len());
     let mut query = sqlx::query(&sql);
     for battle in battles {
@@ -135,6 +118,7 @@ pub async fn insert_many(
         };
         query = query
             .bind(id.clone())
+            .bind(Status::Pending.as_str())
             .bind(fighter(0))
             .bind(fighter(1))
             .bind(fighters_json)
@@ -260,7 +244,7 @@ async fn insert_vote_rows(
             "INSERT INTO battle_votes (battle_id, node_id, role, voted_winner_id, result_hash, \
                  response_time_ms, is_valid, agrees, error, created_at_ms) VALUES ",
         );
-        sql.push_str(&crate::db::values_placeholders(chunk.len(), COLUMNS));
+        sql.push_str(&crate::db::values_placeholders(tx, chunk.len(), COLUMNS));
         sql.push_str(" ON CONFLICT (battle_id, node_id) DO NOTHING");
         let mut query = crate::db::one_off(&sql);
         for row in chunk {

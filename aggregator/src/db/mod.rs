@@ -244,8 +244,15 @@ pub fn one_off(sql: &str) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArg
     sqlx::query(sql).persistent(false)
 }
 
-/// `($1, $2, ...), ($n+1, ...)` for a multi-row `VALUES` of `rows` rows of `columns` columns.
-pub fn values_placeholders(rows: usize, columns: usize) -> String {
+/// Placeholders for a multi-row `VALUES` of `rows` rows of `columns` columns, bound in order:
+/// `($1, $2, ...), ($n+1, ...)` on PostgreSQL, `(?, ?, ...), ...` on SQLite. SQLite looks a
+/// named parameter such as `$7` up by a linear search of the statement's names, so binding a
+/// thousand of them costs a million comparisons; anonymous ones are found by position.
+pub fn values_placeholders(tx: &Tx, rows: usize, columns: usize) -> String {
+    placeholders(!tx.backend_name().starts_with("Postgre"), rows, columns)
+}
+
+fn placeholders(sqlite: bool, rows: usize, columns: usize) -> String {
     let mut out = String::with_capacity(rows * columns * 5);
     for r in 0..rows {
         if r > 0 {
@@ -256,8 +263,12 @@ pub fn values_placeholders(rows: usize, columns: usize) -> String {
             if c > 0 {
                 out.push_str(", ");
             }
-            out.push('$');
-            out.push_str(&(r * columns + c + 1).to_string());
+            if sqlite {
+                out.push('?');
+            } else {
+                out.push('$');
+                out.push_str(&(r * columns + c + 1).to_string());
+            }
         }
         out.push(')');
     }
@@ -304,8 +315,9 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_across_rows() {
-        assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(values_placeholders(0, 3), "");
+        assert_eq!(placeholders(false, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(true, 2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(placeholders(false, 0, 3), "");
     }
 
     #[test]

@@ -362,17 +362,29 @@ pub async fn flush(db: &Db, rows: &[NodeFlush], now_ms: i64) -> Result<(), sqlx:
     let mut tx = db.begin_write().await?;
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     const COLUMNS: usize = 9;
+    // Anonymous parameters on SQLite: it finds `$n` by a linear search of the names.
+    let sqlite = db.dialect == crate::db::Dialect::Sqlite;
     for chunk in rows.chunks(FLUSH_ROWS_PER_STATEMENT) {
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            if sqlite {
+                "?".to_owned()
+            } else {
+                format!("${n}")
+            }
+        };
         let mut values = Vec::with_capacity(chunk.len());
-        for i in 0..chunk.len() {
-            let p = |c: usize| i * COLUMNS + c + 2;
+        for _ in 0..chunk.len() {
+            let p: Vec<String> = (0..COLUMNS).map(|_| next()).collect();
             values.push(format!(
-                "(CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), \
-                 CAST(${} AS DOUBLE PRECISION), CAST(${} AS BIGINT), CAST(${} AS BIGINT), \
-                 CAST(${} AS DOUBLE PRECISION), CAST(${} AS BIGINT))",
-                p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)
+                "(CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), \
+                 CAST({} AS DOUBLE PRECISION), CAST({} AS BIGINT), CAST({} AS BIGINT), \
+                 CAST({} AS DOUBLE PRECISION), CAST({} AS BIGINT))",
+                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
             ));
         }
+        let updated_at = next();
         // A CTE names the columns of the VALUES list the same way on SQLite and PostgreSQL.
         let sql = format!(
             "WITH v (id, hb, total, ok, avg, valid, agreed, rep, probation) AS (VALUES {}) \
@@ -383,11 +395,11 @@ pub async fn flush(db: &Db, rows: &[NodeFlush], now_ms: i64) -> Result<(), sqlx:
              avg_response_time_ms = v.avg, valid_votes = nodes.valid_votes + v.valid, \
              agreed_votes = nodes.agreed_votes + v.agreed, reputation = v.rep, \
              probation = CASE WHEN v.probation = 0 THEN 0 ELSE nodes.probation END, \
-             updated_at_ms = $1 FROM v WHERE nodes.id = v.id",
+             updated_at_ms = {updated_at} FROM v WHERE nodes.id = v.id",
             values.join(", ")
         );
         // One shape per batch size: kept out of the statement cache (see `db::one_off`).
-        let mut query = crate::db::one_off(&sql).bind(now_ms);
+        let mut query = crate::db::one_off(&sql);
         for r in chunk {
             let (a, c) = (&r.added, &r.current);
             query = query
@@ -401,7 +413,7 @@ pub async fn flush(db: &Db, rows: &[NodeFlush], now_ms: i64) -> Result<(), sqlx:
                 .bind(c.reputation)
                 .bind(i64::from(r.probation));
         }
-        query.execute(&mut *tx).await?;
+        query.bind(now_ms).execute(&mut *tx).await?;
     }
     tx.commit().await
 }

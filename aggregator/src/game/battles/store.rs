@@ -15,7 +15,7 @@ pub async fn insert_sides(
     let sql = format!(
         "INSERT INTO game_battles (battle_id, player_id, character_id, opponent_character_id, \
              side, energy_spent, created_at_ms) VALUES {}",
-        crate::db::values_placeholders(2, 7)
+        crate::db::values_placeholders(tx, 2, 7)
     );
     let mut insert = sqlx::query(&sql);
     for (p, c, o, side, spent) in [
