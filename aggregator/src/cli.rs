@@ -443,6 +443,14 @@ impl ServeArgs {
     }
 }
 
+/// A percentage from 0 to 100.
+fn percent(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}` is not a percentage from 0 to 100")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,6 +459,21 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn hedging_is_on_by_default_and_takes_percentages_only() {
+        let cli = Cli::parse_from(["hero-aggregator"]);
+        assert_eq!(cli.serve.hedge_percentile, 95.0);
+        assert_eq!(cli.serve.hedge_budget_percent, 5.0);
+        let off = Cli::parse_from(["hero-aggregator", "--hedge-percentile", "0"]);
+        assert_eq!(off.serve.hedge_percentile, 0.0);
+        for bad in ["101", "-1", "x", "NaN"] {
+            assert!(
+                Cli::try_parse_from(["hero-aggregator", "--hedge-percentile", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -503,13 +526,5 @@ mod tests {
             "super-secret-admin-token",
         ]);
         assert!(!format!("{:?}", cli.serve).contains("super-secret"));
-    }
-}
-
-/// A percentage from 0 to 100.
-fn percent(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
-        _ => Err(format!("`{s}` is not a percentage from 0 to 100")),
     }
 }
