@@ -22,7 +22,7 @@ impl Settled<'_> {
     /// A battle made through the admin endpoint: no player, season or bet hangs on it, so
     /// effects need not look.
     pub fn by_admin(&self) -> bool {
-        self.created_by.is_some_and(|c| c.starts_with("admin:"))
+        self.created_by.is_some_and(super::store::is_admin_creator)
     }
 }
 

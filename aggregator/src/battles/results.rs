@@ -133,6 +133,18 @@ impl<'a> ResultRows<'a> {
         }
     }
 
+    /// Drops the rows of `battle_id` (a verdict that was not ours to write).
+    pub fn drop_battle(&mut self, battle_id: &str) {
+        let seen = &mut self.seen;
+        self.rows.retain(|(id, hash, _)| {
+            let keep = *id != battle_id;
+            if !keep {
+                seen.remove(&(*id, *hash));
+            }
+            keep
+        });
+    }
+
     /// Inserts the rows (a result already stored, by an earlier attempt or a late vote, is
     /// left as it is).
     pub async fn insert(&self, tx: &mut Tx) -> Result<(), sqlx::Error> {

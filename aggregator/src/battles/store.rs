@@ -23,6 +23,18 @@ pub struct BattleJob {
     pub created_by: Option<String>,
 }
 
+impl BattleJob {
+    /// Made through the admin endpoint: no player, season or bet hangs on it.
+    pub fn by_admin(&self) -> bool {
+        self.created_by.as_deref().is_some_and(is_admin_creator)
+    }
+}
+
+/// Whether a battle's `created_by` names an admin.
+pub fn is_admin_creator(created_by: &str) -> bool {
+    created_by.starts_with("admin:")
+}
+
 pub struct NewBattle<'a> {
     pub fighters: &'a [Fighter],
     pub seed: u64,
@@ -297,6 +309,12 @@ pub async fn settle_many(
     now_ms: i64,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
+    let mut ids = std::collections::HashSet::new();
+    if settlements.len() > 1 && settlements.iter().all(|s| ids.insert(s.job.id.as_str())) {
+        let written = settle_distinct(&mut tx, settlements, owner, effects, now_ms).await?;
+        tx.commit().await?;
+        return Ok(written);
+    }
     let mut written = Vec::with_capacity(settlements.len());
     let mut rows: Vec<VoteRow<'_>> = Vec::new();
     let mut results = ResultRows::default();
@@ -324,6 +342,146 @@ pub async fn settle_many(
     Ok(written)
 }
 
+/// `settle_many` for battles that are all different: one multi-row guarded `UPDATE` for every
+/// verdict, then the effects of those that were ours, the results and the votes.
+async fn settle_distinct(
+    tx: &mut Tx,
+    settlements: &[Settlement<'_>],
+    owner: &str,
+    effects: &VerdictEffects,
+    now_ms: i64,
+) -> Result<Vec<bool>, sqlx::Error> {
+    let mut results = ResultRows::default();
+    let published: Vec<Option<ResultHash>> = settlements
+        .iter()
+        .map(|s| {
+            s.verdict
+                .result()
+                .and_then(|r| results.add(&s.job.id, r, None))
+        })
+        .collect();
+    let updated = update_verdicts(tx, settlements, &published, owner, now_ms).await?;
+    let mut written = Vec::with_capacity(settlements.len());
+    let mut rows: Vec<VoteRow<'_>> = Vec::new();
+    for s in settlements {
+        let ok = updated.contains(s.job.id.as_str());
+        if ok {
+            effects.apply(tx, &settled(s, now_ms)).await?;
+            rows.extend(
+                s.votes
+                    .iter()
+                    .map(|vote| VoteRow::new(&s.job.id, vote, s.verdict.winner(), &mut results)),
+            );
+        } else {
+            results.drop_battle(&s.job.id);
+        }
+        written.push(ok);
+    }
+    results.insert(tx).await?;
+    insert_vote_rows(tx, &rows, now_ms).await?;
+    Ok(written)
+}
+
+/// What a verdict's status change writes.
+struct VerdictColumns {
+    status: Status,
+    winner: Option<String>,
+    settled_by: Option<&'static str>,
+    engine: Option<String>,
+    error: Option<String>,
+}
+
+impl VerdictColumns {
+    fn of(verdict: &Verdict) -> Self {
+        let settled_by = SettledBy::of(verdict);
+        let (engine, error) = match verdict {
+            Verdict::Quorum { .. } => (None, None),
+            Verdict::Fallback { engine, reason, .. } => {
+                (Some(engine.clone()), Some(reason.clone()))
+            }
+            Verdict::Error(e) => (None, Some(e.clone())),
+        };
+        Self {
+            status: match settled_by {
+                Some(_) => Status::Completed,
+                None => Status::Error,
+            },
+            winner: verdict.winner().map(str::to_owned),
+            settled_by: settled_by.map(SettledBy::as_str),
+            engine,
+            error,
+        }
+    }
+}
+
+/// The guarded status change of many battles in one statement; returns the ids that were
+/// still RUNNING under `owner` (the others were settled elsewhere).
+async fn update_verdicts(
+    tx: &mut Tx,
+    settlements: &[Settlement<'_>],
+    published: &[Option<ResultHash>],
+    owner: &str,
+    now_ms: i64,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut params = crate::db::Params::of(tx);
+    let bytes = if params.sqlite() { "BLOB" } else { "BYTEA" };
+    let mut values = Vec::with_capacity(settlements.len());
+    for _ in settlements {
+        let mut text = || format!("CAST({} AS TEXT)", params.next());
+        let row = [text(), text(), text(), text(), text()].join(", ");
+        let hash = format!("CAST({} AS {bytes})", params.next());
+        let error = format!("CAST({} AS TEXT)", params.next());
+        values.push(format!("({row}, {hash}, {error})"));
+    }
+    // A CTE names the VALUES columns the same way on both databases; `vid` keeps `id` in
+    // RETURNING unambiguous.
+    let sql = format!(
+        "WITH v (vid, status, winner, settled_by, engine, hash, error) AS (VALUES {}) \
+         UPDATE battles SET status = v.status, winner_id = v.winner, settled_by = v.settled_by, \
+             fallback_engine = v.engine, result_hash = v.hash, error = v.error, \
+             lease_owner = NULL, lease_until_ms = NULL, settled_at_ms = {settled_at}, \
+             updated_at_ms = {updated_at} \
+         FROM v WHERE battles.id = v.vid AND battles.status = 'RUNNING' \
+             AND battles.lease_owner = {owner} RETURNING id",
+        values.join(", "),
+        // Each placeholder once: on SQLite every `?` is a parameter of its own.
+        settled_at = params.next(),
+        updated_at = params.next(),
+        owner = params.next(),
+    );
+    let mut query = crate::db::one_off(&sql);
+    for (s, hash) in settlements.iter().zip(published) {
+        let c = VerdictColumns::of(s.verdict);
+        query = query
+            .bind(s.job.id.clone())
+            .bind(c.status.as_str())
+            .bind(c.winner)
+            .bind(c.settled_by)
+            .bind(c.engine)
+            .bind(hash.map(|h| h.to_vec()))
+            .bind(c.error);
+    }
+    let ids: Vec<String> = query
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(owner.to_owned())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    Ok(ids.into_iter().collect())
+}
+
+fn settled<'a>(s: &'a Settlement<'_>, now_ms: i64) -> Settled<'a> {
+    Settled {
+        battle_id: &s.job.id,
+        created_by: s.job.created_by.as_deref(),
+        verdict: s.verdict,
+        now_ms,
+    }
+}
+
 /// The guarded status change and its effects; false when the battle is not ours.
 async fn write_verdict(
     tx: &mut Tx,
@@ -333,30 +491,20 @@ async fn write_verdict(
     effects: &VerdictEffects,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
-    let (job, verdict) = (settlement.job, settlement.verdict);
-    let settled_by = SettledBy::of(verdict);
-    let status = match settled_by {
-        Some(_) => Status::Completed,
-        None => Status::Error,
-    };
-    let (engine, error) = match verdict {
-        Verdict::Quorum { .. } => (None, None),
-        Verdict::Fallback { engine, reason, .. } => (Some(engine.clone()), Some(reason.clone())),
-        Verdict::Error(e) => (None, Some(e.clone())),
-    };
-    let winner = verdict.winner().map(str::to_owned);
+    let c = VerdictColumns::of(settlement.verdict);
+    let job = settlement.job;
     let updated = sqlx::query(
         "UPDATE battles SET status = $1, winner_id = $2, settled_by = $3, fallback_engine = $4, \
              result_hash = $5, error = $6, lease_owner = NULL, lease_until_ms = NULL, \
              settled_at_ms = $7, updated_at_ms = $7 \
          WHERE id = $8 AND status = 'RUNNING' AND lease_owner = $9",
     )
-    .bind(status.as_str())
-    .bind(winner)
-    .bind(settled_by.map(SettledBy::as_str))
-    .bind(engine)
+    .bind(c.status.as_str())
+    .bind(c.winner)
+    .bind(c.settled_by)
+    .bind(c.engine)
     .bind(published.map(|h| h.to_vec()))
-    .bind(error)
+    .bind(c.error)
     .bind(now_ms)
     .bind(&job.id)
     .bind(owner)
@@ -365,13 +513,7 @@ async fn write_verdict(
     if updated.rows_affected() != 1 {
         return Ok(false);
     }
-    let settled = Settled {
-        battle_id: &job.id,
-        created_by: job.created_by.as_deref(),
-        verdict,
-        now_ms,
-    };
-    effects.apply(tx, &settled).await?;
+    effects.apply(tx, &settled(settlement, now_ms)).await?;
     Ok(true)
 }
 

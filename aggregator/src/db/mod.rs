@@ -252,6 +252,45 @@ pub fn values_placeholders(tx: &Tx, rows: usize, columns: usize) -> String {
     placeholders(!tx.backend_name().starts_with("Postgre"), rows, columns)
 }
 
+/// Placeholders handed out in binding order: `$1`, `$2`, ... on PostgreSQL, `?` on SQLite
+/// (see [`values_placeholders`] for why). Put each one in the SQL once, and bind a value for
+/// each: on SQLite every `?` is a parameter of its own.
+pub struct Params {
+    sqlite: bool,
+    n: usize,
+}
+
+impl Params {
+    pub fn new(dialect: Dialect) -> Self {
+        Self {
+            sqlite: dialect == Dialect::Sqlite,
+            n: 0,
+        }
+    }
+
+    /// The dialect of an open transaction.
+    pub fn of(tx: &Tx) -> Self {
+        Self::new(if tx.backend_name().starts_with("Postgre") {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        })
+    }
+
+    pub fn next(&mut self) -> String {
+        self.n += 1;
+        if self.sqlite {
+            "?".to_owned()
+        } else {
+            format!("${}", self.n)
+        }
+    }
+
+    pub fn sqlite(&self) -> bool {
+        self.sqlite
+    }
+}
+
 fn placeholders(sqlite: bool, rows: usize, columns: usize) -> String {
     let mut out = String::with_capacity(rows * columns * 5);
     for r in 0..rows {
