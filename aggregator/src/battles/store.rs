@@ -427,10 +427,10 @@ async fn update_verdicts(
     let bytes = if params.sqlite() { "BLOB" } else { "BYTEA" };
     let mut values = Vec::with_capacity(settlements.len());
     for _ in settlements {
-        let mut text = || format!("CAST({} AS TEXT)", params.next());
+        let mut text = || format!("CAST({} AS TEXT)", params.take());
         let row = [text(), text(), text(), text(), text()].join(", ");
-        let hash = format!("CAST({} AS {bytes})", params.next());
-        let error = format!("CAST({} AS TEXT)", params.next());
+        let hash = format!("CAST({} AS {bytes})", params.take());
+        let error = format!("CAST({} AS TEXT)", params.take());
         values.push(format!("({row}, {hash}, {error})"));
     }
     // A CTE names the VALUES columns the same way on both databases; `vid` keeps `id` in
@@ -445,9 +445,9 @@ async fn update_verdicts(
              AND battles.lease_owner = {owner} RETURNING id",
         values.join(", "),
         // Each placeholder once: on SQLite every `?` is a parameter of its own.
-        settled_at = params.next(),
-        updated_at = params.next(),
-        owner = params.next(),
+        settled_at = params.take(),
+        updated_at = params.take(),
+        owner = params.take(),
     );
     let mut query = crate::db::one_off(&sql);
     for (s, hash) in settlements.iter().zip(published) {

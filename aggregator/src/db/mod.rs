@@ -277,7 +277,7 @@ impl Params {
         })
     }
 
-    pub fn next(&mut self) -> String {
+    pub fn take(&mut self) -> String {
         self.n += 1;
         if self.sqlite {
             "?".to_owned()

@@ -366,7 +366,7 @@ pub async fn flush(db: &Db, rows: &[NodeFlush], now_ms: i64) -> Result<(), sqlx:
         let mut params = crate::db::Params::new(db.dialect);
         let mut values = Vec::with_capacity(chunk.len());
         for _ in 0..chunk.len() {
-            let p: Vec<String> = (0..COLUMNS).map(|_| params.next()).collect();
+            let p: Vec<String> = (0..COLUMNS).map(|_| params.take()).collect();
             values.push(format!(
                 "(CAST({} AS TEXT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), \
                  CAST({} AS DOUBLE PRECISION), CAST({} AS BIGINT), CAST({} AS BIGINT), \
@@ -374,7 +374,7 @@ pub async fn flush(db: &Db, rows: &[NodeFlush], now_ms: i64) -> Result<(), sqlx:
                 p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
             ));
         }
-        let updated_at = params.next();
+        let updated_at = params.take();
         // A CTE names the columns of the VALUES list the same way on SQLite and PostgreSQL.
         let sql = format!(
             "WITH v (id, hb, total, ok, avg, valid, agreed, rep, probation) AS (VALUES {}) \
