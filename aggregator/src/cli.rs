@@ -237,7 +237,7 @@ pub struct ServeArgs {
     pub live_connections: usize,
     /// Megabytes of settled battles served from memory (`GET /api/v1/battles/{id}` of a battle
     /// whose late votes are all in); 0 turns the cache off.
-    #[arg(long, env = "HERO_BATTLE_CACHE_MB", default_value_t = 32,
+    #[arg(long, env = "HERO_BATTLE_CACHE_MB", default_value_t = 8,
           value_parser = clap::value_parser!(u64).range(0..=65_536))]
     pub battle_cache_mb: u64,
     /// Milliseconds a leaderboard page is served from memory before it is read again; 0
