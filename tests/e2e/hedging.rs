@@ -109,6 +109,9 @@ async fn a_backup_takes_the_seat_of_a_slow_node(backend: Backend) {
         );
         let agreeing = votes.iter().filter(|v| v["agrees"] == true).count();
         assert!(agreeing >= 2, "{battle}");
+        // One seat, one vote: the race never lets k + 1 valid votes stand.
+        let valid = votes.iter().filter(|v| v["is_valid"] == true).count();
+        assert!(valid <= 3, "more valid votes than seats: {battle}");
     }
     assert!(hedged > 0, "no battle hedged: {battles:?}");
     let metrics = agg.metrics().await;

@@ -16,8 +16,9 @@ use crate::http::etag::Tagged;
 
 /// How long an entry lives at most.
 const TIME_TO_LIVE: Duration = Duration::from_secs(600);
-/// Late votes are written in batches, shortly after their calls end.
-const WRITE_GRACE_MS: i64 = 5_000;
+/// Late votes are written in batches, normally within milliseconds of their calls' end; a
+/// replica that did not settle the battle waits this long beyond the node timeout.
+const WRITE_GRACE_MS: i64 = 60_000;
 /// Battles remembered as complete before the time rule takes over.
 const COMPLETE_ENTRIES: u64 = 262_144;
 
@@ -79,6 +80,11 @@ impl BattleCache {
     pub fn complete(&self, id: &str) {
         if let Some(complete) = &self.complete {
             complete.insert(id.to_owned(), ());
+        }
+        // Kept by the time rule before its last votes were written (a writer running behind):
+        // read it again.
+        if let Some(cache) = &self.cache {
+            cache.invalidate(id);
         }
     }
 

@@ -1,7 +1,9 @@
 //! Group commit of new battles from the admin endpoint: the battles asked for while the
 //! previous transaction ran are inserted together, one multi-row INSERT and one commit for all
 //! of them, on both databases. Each request is answered only after its commit, so an accepted
-//! battle is never lost. A batch that fails is retried battle by battle.
+//! battle is never lost. A batch whose statement fails is retried battle by battle; one whose
+//! commit fails is not (the commit may have happened: a retry could create every battle twice),
+//! and its requests are answered with the error.
 
 use hero_protocol::Fighter;
 use tokio::sync::{mpsc, oneshot};
@@ -10,7 +12,7 @@ use super::store::{self, NewBattle};
 use crate::clock::SharedClock;
 use crate::db::Db;
 
-/// Most battles inserted in one statement (9 parameters each).
+/// Most battles inserted in one statement (10 parameters each).
 const MAX_BATCH: usize = 128;
 
 /// A battle to create, owned so it can wait in the queue.
@@ -79,7 +81,15 @@ async fn run(db: Db, clock: SharedClock, mut receiver: mpsc::UnboundedReceiver<R
                     let _ = request.reply.send(Ok(id));
                 }
             }
-            Err(e) => {
+            Err(Failed::AtCommit(e)) => {
+                tracing::warn!(error = %e, battles = batch.len(), "committing new battles failed");
+                for request in batch {
+                    let _ = request.reply.send(Err(sqlx::Error::Protocol(format!(
+                        "the commit failed: {e}"
+                    ))));
+                }
+            }
+            Err(Failed::Before(e)) => {
                 if batch.len() > 1 {
                     tracing::warn!(error = %e, battles = batch.len(), "batched battle creation failed; creating them one by one");
                 }
@@ -87,10 +97,25 @@ async fn run(db: Db, clock: SharedClock, mut receiver: mpsc::UnboundedReceiver<R
                     let one = [request.order.new_battle()];
                     let outcome = insert_all(&db, &one, now)
                         .await
-                        .map(|mut ids| ids.pop().unwrap_or_default());
+                        .map(|mut ids| ids.pop().unwrap_or_default())
+                        .map_err(Failed::into_error);
                     let _ = request.reply.send(outcome);
                 }
             }
+        }
+    }
+}
+
+/// Where an insert failed: before the commit (nothing was written) or at it (unknown).
+enum Failed {
+    Before(sqlx::Error),
+    AtCommit(sqlx::Error),
+}
+
+impl Failed {
+    fn into_error(self) -> sqlx::Error {
+        match self {
+            Failed::Before(e) | Failed::AtCommit(e) => e,
         }
     }
 }
@@ -99,9 +124,11 @@ async fn insert_all(
     db: &Db,
     battles: &[NewBattle<'_>],
     now_ms: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
-    let ids = store::insert_many(&mut tx, battles, now_ms).await?;
-    tx.commit().await?;
+) -> Result<Vec<String>, Failed> {
+    let mut tx = db.begin_write().await.map_err(Failed::Before)?;
+    let ids = store::insert_many(&mut tx, battles, now_ms)
+        .await
+        .map_err(Failed::Before)?;
+    tx.commit().await.map_err(Failed::AtCommit)?;
     Ok(ids)
 }

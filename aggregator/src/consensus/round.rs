@@ -123,7 +123,9 @@ impl Pending {
 
 /// Remembers a counted valid answer's time for the hedge delay.
 fn observe(hedging: &Hedging, vote: &Vote) {
-    if vote.valid && vote.role != VoteRole::Shadow {
+    // A call cancelled by a hedge took at least this long: leaving it out would remove the
+    // slowest answers from the pool and pull the percentile down with every hedge.
+    if (vote.valid || vote.superseded) && vote.role != VoteRole::Shadow {
         hedging.observe(vote.elapsed);
     }
 }
@@ -239,8 +241,10 @@ impl Consensus {
             fanout.calls.push(Box::pin(async move {
                 let started = std::time::Instant::now();
                 tokio::select! {
-                    vote = call_node(ctx, a, role, timeout) => vote,
+                    // Cancellation first: a call cancelled as it answered stays cancelled.
+                    biased;
                     () = cancel.cancelled() => Vote::cancelled(node_id, role, started.elapsed()),
+                    vote = call_node(ctx, a, role, timeout) => vote,
                 }
             }));
         }
@@ -430,8 +434,12 @@ impl Consensus {
                     .and_then(|i| agreeing.get(i))
                     .and_then(|v| v.result.clone());
                 if let Some(result) = result {
-                    // A backup still thinking is not needed any more.
-                    if let Some(r) = race.as_ref().filter(|r| r.winner.is_none()) {
+                    // A backup still racing a slow call is not needed any more (one whose
+                    // slow partner failed holds that seat, and runs on as a late vote).
+                    if let Some(r) = race
+                        .as_ref()
+                        .filter(|r| r.winner.is_none() && fanout.running(&r.slow))
+                    {
                         metrics::counter!(HEDGES, "seat" => "none").increment(1);
                         fanout.cancel(&r.backup);
                     }
@@ -446,11 +454,12 @@ impl Consensus {
             if failed && !partner_running && replacements_left > 0 && Instant::now() < deadline {
                 replacements_left -= self.launch(&mut fanout, 1, VoteRole::Replacement);
             }
-            if !tally::still_reachable(
-                k,
-                winners(),
-                fanout.calls.len() + replacements_left + unfilled,
-            ) {
+            // Two calls racing for one seat can bring one vote at most.
+            let racing = race.as_ref().is_some_and(|r| {
+                r.winner.is_none() && fanout.running(&r.slow) && fanout.running(&r.backup)
+            });
+            let outstanding = fanout.calls.len() - usize::from(racing);
+            if !tally::still_reachable(k, winners(), outstanding + replacements_left + unfilled) {
                 reason = "the valid votes cannot reach a majority".into();
                 break;
             }

@@ -70,14 +70,21 @@ pub struct BoardCache {
     cache: Option<Cache<String, Arc<Tagged>>>,
 }
 
-/// Pages kept at most (each a kind, a cursor and a limit).
-const BOARD_PAGES: u64 = 1_024;
+/// Bytes of pages kept at most (each a kind, a cursor and a limit).
+const BOARD_BYTES: u64 = 4 * 1024 * 1024;
+/// Only pages reached by a cursor of at most this length are kept: cursors the board hands
+/// out are far shorter, and a client padding one must not fill the cache with its keys.
+const CACHED_CURSOR_LEN: usize = 128;
 
 impl BoardCache {
     pub fn new(ttl: Duration) -> Self {
         let cache = (!ttl.is_zero()).then(|| {
             Cache::builder()
-                .max_capacity(BOARD_PAGES)
+                .max_capacity(BOARD_BYTES)
+                .weigher(|key: &String, page: &Arc<Tagged>| {
+                    page.weight()
+                        .saturating_add(u32::try_from(key.len()).unwrap_or(u32::MAX))
+                })
                 .time_to_live(ttl)
                 .build()
         });
@@ -108,7 +115,11 @@ pub async fn leaderboard(
     };
     let limit = page.limit()?;
     let key = format!("{kind:?}|{limit}|{}", page.cursor.as_deref().unwrap_or(""));
-    let cache = state.board_cache.cache.as_ref();
+    let cache = state.board_cache.cache.as_ref().filter(|_| {
+        page.cursor
+            .as_ref()
+            .is_none_or(|c| c.len() <= CACHED_CURSOR_LEN)
+    });
     if let Some(hit) = cache.and_then(|c| c.get(&key)) {
         return Ok(hit.respond(&headers, BOARD_CACHE_CONTROL));
     }
