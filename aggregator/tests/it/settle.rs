@@ -15,7 +15,7 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
     let now = 1_000;
     sqlx::query(
         "INSERT INTO nodes (id, name, url, token_hash, created_at_ms, updated_at_ms) \
-         VALUES ('n1', 'n1', 'http://n1', 'h', 0, 0)",
+         VALUES ('n1', 'n1', 'http://n1', 'h', 0, 0), ('n2', 'n2', 'http://n2', 'h', 0, 0)",
     )
     .execute(&db.pool)
     .await
@@ -61,9 +61,23 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
         verdict: &verdict,
         votes: &votes,
     };
-    // The middle battle is settled first; the batch must not settle it again.
+    // The middle battle is settled first, with another result by another node; the batch
+    // must not settle it again, nor leave its own result or vote for it.
+    let earlier = hero_engine::Sim.battle("y", &fighters, Some(2)).unwrap();
+    let earlier_votes = vec![Vote {
+        node_id: "n2".into(),
+        winner: Some(earlier.winner.clone()),
+        result: Some(earlier.clone()),
+        ..votes[0].clone()
+    }];
+    let earlier_verdict = Verdict::Quorum { result: earlier };
+    let first = Settlement {
+        job: &jobs[1],
+        verdict: &earlier_verdict,
+        votes: &earlier_votes,
+    };
     assert!(
-        store::settle(&db, &one(&jobs[1]), "me", &effects, now)
+        store::settle(&db, &first, "me", &effects, now)
             .await
             .unwrap()
     );
@@ -88,6 +102,13 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
         .await
         .unwrap();
     assert_eq!(votes_stored, 3, "one vote per battle, never twice");
+    let middle_voter: String =
+        sqlx::query_scalar("SELECT node_id FROM battle_votes WHERE battle_id = $1")
+            .bind(&jobs[1].id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(middle_voter, "n2", "the first settlement's vote stands");
     let results: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM battle_results")
         .fetch_one(&db.pool)
         .await
