@@ -63,14 +63,10 @@ impl Intake {
 }
 
 async fn run(db: Db, clock: SharedClock, mut receiver: mpsc::UnboundedReceiver<Request>) {
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Waits for one, then takes what else is queued, up to the batch size.
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let batch = std::mem::take(&mut batch);
         let now = clock.now_ms();
         let battles: Vec<NewBattle<'_>> = batch.iter().map(|r| r.order.new_battle()).collect();
         let inserted = insert_all(&db, &battles, now).await;

@@ -49,14 +49,10 @@ async fn run(
     cache: Arc<BattleCache>,
     mut receiver: mpsc::UnboundedReceiver<LateVotes>,
 ) {
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(late) => batch.push(late),
-                Err(_) => break,
-            }
-        }
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Waits for one, then takes what else is queued, up to the batch size.
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let batch = std::mem::take(&mut batch);
         match store::record_late_votes(&db, &batch, clock.now_ms()).await {
             Ok(()) => {
                 for late in &batch {

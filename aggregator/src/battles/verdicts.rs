@@ -105,14 +105,10 @@ async fn run(writer: VerdictWriter, mut receiver: mpsc::UnboundedReceiver<Reques
         batcher: None,
         ..writer
     };
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Waits for one, then takes what else is queued, up to the batch size.
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let batch = std::mem::take(&mut batch);
         let settlements: Vec<Settlement<'_>> = batch
             .iter()
             .map(|r| Settlement {
