@@ -149,6 +149,7 @@ async fn live() -> Json<Liveness> {
 )]
 async fn metrics_text(State(state): State<AppState>) -> String {
     crate::http::metrics::observe_pools(&state.db);
+    crate::http::metrics::observe_heap();
     metrics::gauge!(crate::http::metrics::QUORUM_SIZE).set(state.consensus.k as f64);
     state.metrics.render()
 }

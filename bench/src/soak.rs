@@ -57,6 +57,8 @@ const RECENT: usize = 1024;
 struct Sample {
     at: Duration,
     rss_bytes: u64,
+    /// What the allocator says the program has in use (`hero_heap_bytes`), when it says.
+    heap_bytes: Option<u64>,
     settled: i64,
     db_bytes: i64,
     log_bytes: u64,
@@ -85,16 +87,22 @@ pub async fn run(args: &SoakArgs, db_url: &str, dir: &Path) -> anyhow::Result<()
     let baseline = Sample {
         at: Duration::ZERO,
         rss_bytes: child.rss()?,
+        heap_bytes: heap_allocated(&client, &base).await,
         settled: 0,
         db_bytes: storage.bytes(&pool).await?,
         log_bytes: file_len(&log_path),
     };
-    // The aggregator inherits the allocator's settings from this environment (the Dockerfile,
-    // compose and Kubernetes set MALLOC_ARENA_MAX=2): say which, the figures depend on it.
-    let arenas = std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "glibc's default".into());
+    // An aggregator built without jemalloc (another platform) runs on glibc's malloc and
+    // inherits its settings from this environment: say which, the figures depend on it.
+    let allocator = if baseline.heap_bytes.is_some() {
+        "jemalloc".to_owned()
+    } else {
+        let arenas = std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "glibc's default".into());
+        format!("glibc's malloc, MALLOC_ARENA_MAX {arenas}")
+    };
     println!(
         "soak: {} minutes, {} writers{}, {} readers, sample every {} s; database {}; \
-         MALLOC_ARENA_MAX {arenas}; aggregator pid {}",
+         allocator {allocator}; aggregator pid {}",
         args.minutes,
         args.writers,
         if args.rate > 0 {
@@ -128,6 +136,7 @@ pub async fn run(args: &SoakArgs, db_url: &str, dir: &Path) -> anyhow::Result<()
         let sample = Sample {
             at: began.elapsed(),
             rss_bytes: child.rss()?,
+            heap_bytes: heap_allocated(&client, &base).await,
             settled: created - unsettled,
             db_bytes: storage.bytes(&pool).await?,
             log_bytes: file_len(&log_path),
@@ -147,6 +156,7 @@ pub async fn run(args: &SoakArgs, db_url: &str, dir: &Path) -> anyhow::Result<()
     let last = Sample {
         at: began.elapsed(),
         rss_bytes: child.rss()?,
+        heap_bytes: heap_allocated(&client, &base).await,
         settled: check.settled,
         db_bytes: storage.bytes(&pool).await?,
         log_bytes: file_len(&log_path),
@@ -170,9 +180,11 @@ fn print_sample(s: &Sample, previous: &Sample, baseline: &Sample) {
     let rate = (s.settled - previous.settled) as f64 / secs;
     let settled = s.settled.max(1) as f64;
     println!(
-        "[{:>5.0} s] rss {:>6.1} MB  settled {:>9} ({:>5.0}/s)  db +{:>8.1} MB ({:>6.0} B/battle)  log +{:>7.2} MB ({:>4.0} B/battle)",
+        "[{:>5.0} s] rss {:>6.1} MB{}  settled {:>9} ({:>5.0}/s)  db +{:>8.1} MB ({:>6.0} B/battle)  log +{:>7.2} MB ({:>4.0} B/battle)",
         s.at.as_secs_f64(),
         mb(s.rss_bytes),
+        s.heap_bytes
+            .map_or_else(String::new, |h| format!(" (heap in use {:>5.1} MB)", mb(h))),
         s.settled,
         rate,
         (s.db_bytes - baseline.db_bytes) as f64 / 1e6,
@@ -180,6 +192,23 @@ fn print_sample(s: &Sample, previous: &Sample, baseline: &Sample) {
         s.log_bytes.saturating_sub(baseline.log_bytes) as f64 / 1e6,
         s.log_bytes.saturating_sub(baseline.log_bytes) as f64 / settled,
     );
+}
+
+/// `hero_heap_bytes{state="allocated"}` from the aggregator's `/metrics` (jemalloc's count
+/// of bytes in use), or `None` when it is not exported.
+async fn heap_allocated(client: &reqwest::Client, base: &str) -> Option<u64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("hero_heap_bytes{state=\"allocated\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
 }
 
 fn now_ms() -> i64 {
@@ -348,6 +377,8 @@ struct Summary {
     rss_warm_mb: f64,
     rss_end_mb: f64,
     rss_max_mb: f64,
+    /// Bytes in use by the program after warm-up and at the end, when the allocator says.
+    heap_mb: Option<(f64, f64)>,
     drift_pct: f64,
     slope_kb_per_min: f64,
     db_bytes_per_battle: f64,
@@ -381,6 +412,11 @@ impl Summary {
             rss_warm_mb: mb(warm_rss),
             rss_end_mb: mb(end_rss),
             rss_max_mb: mb(samples.iter().map(|s| s.rss_bytes).max().unwrap_or(0)),
+            heap_mb: after_warm
+                .first()
+                .and_then(|s| s.heap_bytes)
+                .zip(samples.last().and_then(|s| s.heap_bytes))
+                .map(|(warm, end)| (mb(warm), mb(end))),
             drift_pct: (end_rss as f64 - warm_rss as f64) / (warm_rss.max(1) as f64) * 100.0,
             slope_kb_per_min: slope(&after_warm) / 1024.0 * 60.0,
             db_bytes_per_battle: (last.db_bytes - baseline.db_bytes) as f64 / battles,
@@ -407,6 +443,12 @@ impl Summary {
             self.drift_pct,
             self.slope_kb_per_min
         );
+        if let Some((warm, end)) = self.heap_mb {
+            println!(
+                "  heap in use (jemalloc): {warm:.1} MB after warm-up, {end:.1} MB at the end: {:+.1}%",
+                (end - warm) / warm.max(0.001) * 100.0
+            );
+        }
         println!(
             "  disk: {:.0} bytes per settled battle (target ≤ 3,000)",
             self.db_bytes_per_battle
@@ -426,6 +468,8 @@ impl Summary {
             "reads_per_sec": self.reads_per_sec,
             "request_errors": self.request_errors,
             "rss_warm_mb": self.rss_warm_mb,
+            "heap_warm_mb": self.heap_mb.map(|h| h.0),
+            "heap_end_mb": self.heap_mb.map(|h| h.1),
             "rss_end_mb": self.rss_end_mb,
             "rss_max_mb": self.rss_max_mb,
             "rss_drift_pct": self.drift_pct,

@@ -40,16 +40,17 @@ pub async fn create(
     .bind(now_ms)
     .execute(&mut **tx)
     .await?;
-    for (resource, amount) in STARTING_RESOURCES {
-        let change = Change {
+    let credits: Vec<Change<'_>> = STARTING_RESOURCES
+        .iter()
+        .map(|&(resource, delta)| Change {
             player: &id,
             resource,
-            delta: amount,
+            delta,
             reason: "signup",
             reference: None,
-        };
-        ledger.credit(tx, change, now_ms).await?;
-    }
+        })
+        .collect();
+    ledger.credit_many(tx, &credits, now_ms).await?;
     Ok(id)
 }
 

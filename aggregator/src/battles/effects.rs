@@ -36,6 +36,15 @@ pub trait VerdictEffect: Send + Sync {
     /// Short name for logs.
     fn name(&self) -> &'static str;
     async fn apply(&self, tx: &mut Tx, settled: &Settled<'_>) -> Result<(), sqlx::Error>;
+
+    /// The verdicts of a batch settled together, in order: what applying each in turn does.
+    /// An effect that can write a batch in fewer statements overrides it.
+    async fn apply_many(&self, tx: &mut Tx, settled: &[Settled<'_>]) -> Result<(), sqlx::Error> {
+        for one in settled {
+            self.apply(tx, one).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The effects of every verdict, in the order they run.
@@ -53,6 +62,25 @@ impl VerdictEffects {
             effect.apply(tx, settled).await.inspect_err(|e| {
                 tracing::warn!(effect = effect.name(), battle = settled.battle_id, error = %e,
                     "verdict effect failed; the verdict is rolled back")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Runs every effect of a batch of verdicts: each effect over the whole batch, in
+    /// registration order.
+    pub async fn apply_many(
+        &self,
+        tx: &mut Tx,
+        settled: &[Settled<'_>],
+    ) -> Result<(), sqlx::Error> {
+        if settled.is_empty() {
+            return Ok(());
+        }
+        for effect in self.0.iter() {
+            effect.apply_many(tx, settled).await.inspect_err(|e| {
+                tracing::warn!(effect = effect.name(), battles = settled.len(), error = %e,
+                    "verdict effect failed; the verdicts are rolled back")
             })?;
         }
         Ok(())

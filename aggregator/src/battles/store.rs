@@ -9,7 +9,7 @@ use super::effects::{Settled, VerdictEffects};
 use super::results::{self, ResultHash, ResultRows};
 use super::status::{SettledBy, Status};
 use crate::consensus::{Verdict, Vote};
-use crate::db::{Db, Lock, Tx};
+use crate::db::{Db, Dialect, Lock, Tx};
 
 /// A battle claimed by a worker.
 #[derive(Debug, Clone)]
@@ -164,9 +164,51 @@ fn job_from_row(row: &AnyRow) -> Result<BattleJob, sqlx::Error> {
     })
 }
 
-/// Claims up to `limit` battles that are PENDING or whose lease expired, for `owner`.
+/// Claims up to `limit` battles for `owner`: first those whose lease ran out (the longest
+/// expired first), then PENDING ones, oldest first. Each is one index range read of at most
+/// `limit` rows, however many battles wait: one statement with `OR` made SQLite read and sort
+/// every pending and running battle on every claim.
 pub async fn claim(
     db: &Db,
+    owner: &str,
+    lease_ms: i64,
+    now_ms: i64,
+    limit: i64,
+) -> Result<Vec<BattleJob>, sqlx::Error> {
+    // SQLite has no statistics to tell it that few battles are running: name the index.
+    let leases = match db.dialect {
+        Dialect::Sqlite => "battles INDEXED BY battles_leases",
+        Dialect::Postgres => "battles",
+    };
+    let expired = format!(
+        "SELECT id FROM {leases} WHERE status = 'RUNNING' AND lease_until_ms < $3 \
+         ORDER BY lease_until_ms"
+    );
+    let mut jobs = claim_from(db, &expired, owner, lease_ms, now_ms, limit).await?;
+    let left = limit - i64::try_from(jobs.len()).unwrap_or(limit);
+    if left > 0 {
+        jobs.extend(claim_pending(db, owner, lease_ms, now_ms, left).await?);
+    }
+    Ok(jobs)
+}
+
+/// Claims up to `limit` PENDING battles for `owner`, oldest first.
+pub async fn claim_pending(
+    db: &Db,
+    owner: &str,
+    lease_ms: i64,
+    now_ms: i64,
+    limit: i64,
+) -> Result<Vec<BattleJob>, sqlx::Error> {
+    let pending = "SELECT id FROM battles WHERE status = 'PENDING' ORDER BY created_at_ms";
+    claim_from(db, pending, owner, lease_ms, now_ms, limit).await
+}
+
+/// Claims the first `limit` battles `candidates` lists (a SELECT of ids, in order, that may
+/// use `$3`, the time).
+async fn claim_from(
+    db: &Db,
+    candidates: &str,
     owner: &str,
     lease_ms: i64,
     now_ms: i64,
@@ -176,9 +218,7 @@ pub async fn claim(
     let sql = format!(
         "UPDATE battles SET status = 'RUNNING', lease_owner = $1, lease_until_ms = $2, \
              attempts = attempts + 1, updated_at_ms = $3 \
-         WHERE id IN (SELECT id FROM battles \
-             WHERE status = 'PENDING' OR (status = 'RUNNING' AND lease_until_ms < $3) \
-             ORDER BY created_at_ms LIMIT $4{lock}) \
+         WHERE id IN ({candidates} LIMIT $4{lock}) \
          RETURNING id, fighters_json, seed, prompt, attempts, created_by"
     );
     let rows = sqlx::query(&sql)
@@ -343,7 +383,8 @@ pub async fn settle_many(
 }
 
 /// `settle_many` for battles that are all different: one multi-row guarded `UPDATE` for every
-/// verdict, then the effects of those that were ours, the results and the votes.
+/// verdict, then the effects of those that were ours (each effect over the batch at once), the
+/// results and the votes.
 async fn settle_distinct(
     tx: &mut Tx,
     settlements: &[Settlement<'_>],
@@ -363,10 +404,11 @@ async fn settle_distinct(
     let updated = update_verdicts(tx, settlements, &published, owner, now_ms).await?;
     let mut written = Vec::with_capacity(settlements.len());
     let mut rows: Vec<VoteRow<'_>> = Vec::new();
+    let mut ours = Vec::with_capacity(settlements.len());
     for s in settlements {
         let ok = updated.contains(s.job.id.as_str());
         if ok {
-            effects.apply(tx, &settled(s, now_ms)).await?;
+            ours.push(settled(s, now_ms));
             rows.extend(
                 s.votes
                     .iter()
@@ -377,6 +419,7 @@ async fn settle_distinct(
         }
         written.push(ok);
     }
+    effects.apply_many(tx, &ours).await?;
     results.insert(tx).await?;
     insert_vote_rows(tx, &rows, now_ms).await?;
     Ok(written)

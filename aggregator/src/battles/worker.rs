@@ -45,14 +45,19 @@ pub struct BattleWorker {
 
 impl BattleWorker {
     /// Claims as many battles as there are free slots and starts them; returns how many.
-    pub async fn run_once(&self) -> anyhow::Result<usize> {
+    /// `expired`: look for battles whose lease ran out too, not only pending ones.
+    pub async fn run_once(&self, expired: bool) -> anyhow::Result<usize> {
         let free = self.slots.available_permits();
         if free == 0 {
             return Ok(0);
         }
         let now = self.clock.now_ms();
         let limit = i64::try_from(free.min(64)).unwrap_or(64);
-        let jobs = store::claim(&self.db, &self.owner, self.lease_ms, now, limit).await?;
+        let jobs = if expired {
+            store::claim(&self.db, &self.owner, self.lease_ms, now, limit).await?
+        } else {
+            store::claim_pending(&self.db, &self.owner, self.lease_ms, now, limit).await?
+        };
         let claimed = jobs.len();
         for job in jobs {
             let Ok(permit) = Arc::clone(&self.slots).acquire_owned().await else {
@@ -73,10 +78,20 @@ impl BattleWorker {
         Ok(claimed)
     }
 
-    /// Runs until shutdown: wakes on new battles, and polls for expired leases.
+    /// Runs until shutdown: wakes on new battles, and polls for expired leases. A lease runs
+    /// for `--battle-lease-ms`, so expired ones are looked for once per poll, not on every wake (a
+    /// wake comes with every battle settled).
     pub async fn run(self, poll: Duration, shutdown: CancellationToken) {
+        let mut expired_due = std::time::Instant::now();
         loop {
-            match self.run_once().await {
+            // Only a claim that can take a battle uses up the look for expired ones.
+            let expired =
+                self.slots.available_permits() > 0 && std::time::Instant::now() >= expired_due;
+            let claimed = self.run_once(expired).await;
+            if expired && claimed.is_ok() {
+                expired_due = std::time::Instant::now() + poll;
+            }
+            match claimed {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "claiming battles failed"),

@@ -291,6 +291,53 @@ impl Params {
     }
 }
 
+/// `WITH v (name, ...) AS (VALUES (...), ...)` for `rows` rows of `columns` (name and SQL
+/// type), its placeholders taken from `params` row by row; bind the values in that order. A
+/// CTE names the columns the same way on both databases, and the casts give PostgreSQL a type
+/// for every value, NULLs included.
+pub fn values_cte(params: &mut Params, columns: &[(&str, &str)], rows: usize) -> String {
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let mut values = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        let row: Vec<String> = columns
+            .iter()
+            .map(|(_, ty)| format!("CAST({} AS {ty})", params.take()))
+            .collect();
+        values.push(format!("({})", row.join(", ")));
+    }
+    format!(
+        "WITH v ({}) AS (VALUES {})",
+        names.join(", "),
+        values.join(", ")
+    )
+}
+
+/// Locks the rows of `table` with these `ids` in id order, on PostgreSQL, so that one
+/// statement changing them all (which locks in whatever order it meets them) cannot deadlock
+/// with another transaction. SQLite's one writer needs none. `table` is never input.
+pub async fn lock_in_order(
+    tx: &mut Tx,
+    dialect: Dialect,
+    table: &'static str,
+    ids: &[&str],
+) -> Result<(), sqlx::Error> {
+    if dialect != Dialect::Postgres || ids.len() < 2 {
+        return Ok(());
+    }
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id FROM {table} WHERE id IN ({}) ORDER BY id{}",
+        list.join(", "),
+        dialect.lock(Lock::Update)
+    );
+    let mut select = one_off(&sql);
+    for id in ids {
+        select = select.bind(*id);
+    }
+    select.fetch_all(&mut **tx).await?;
+    Ok(())
+}
+
 fn placeholders(sqlite: bool, rows: usize, columns: usize) -> String {
     let mut out = String::with_capacity(rows * columns * 5);
     for r in 0..rows {

@@ -6,6 +6,10 @@
 //! Rows are touched in one global order (characters, then quest rows, then players, each
 //! sorted by id) so concurrent settlements and spends never deadlock on PostgreSQL.
 
+use std::collections::BTreeMap;
+
+use sqlx::FromRow;
+
 use super::battles::Side as BattleSide;
 use super::quests::{self, QuestKind};
 use crate::battles::{Settled, VerdictEffect};
@@ -176,68 +180,126 @@ pub fn plan(sides: &[Side], ratings: &[(String, i64)], winner: Option<&str>) -> 
     }
 }
 
-/// Writes `plan` for battle `battle_id` inside the settling transaction.
+/// Writes the plans of several battles inside the settling transaction: the rows applying
+/// them one after another would give, in one statement per table (rows locked in id order on
+/// PostgreSQL first, the global lock order).
 pub async fn apply(
     tx: &mut Tx,
     ledger: &Ledger,
-    battle_id: &str,
-    plan: &RewardPlan,
+    plans: &[(&str, RewardPlan)],
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    for c in &plan.characters {
-        sqlx::query(
-            "UPDATE characters SET wins = wins + $2, losses = losses + $3, rating = rating + $4, \
-                 win_rate_bp = ((wins + $2) * 10000) / (wins + $2 + losses + $3), \
-                 updated_at_ms = $5 WHERE id = $1",
-        )
-        .bind(&c.character)
-        .bind(i64::from(c.won))
-        .bind(i64::from(!c.won))
-        .bind(c.rating_delta)
-        .bind(now_ms)
-        .execute(&mut **tx)
-        .await?;
+    let dialect = ledger.dialect;
+    // Characters: wins, losses and rating change summed per character.
+    let mut characters: BTreeMap<&str, (i64, i64, i64)> = BTreeMap::new();
+    for c in plans.iter().flat_map(|(_, p)| &p.characters) {
+        let total = characters.entry(c.character.as_str()).or_default();
+        total.0 += i64::from(c.won);
+        total.1 += i64::from(!c.won);
+        total.2 += c.rating_delta;
     }
-    for (player, kind) in &plan.quests {
-        quests::progress(tx, player, *kind, 1, now_ms).await?;
-    }
-    for (player, won) in &plan.players {
-        sqlx::query("UPDATE players SET wins = wins + $2, losses = losses + $3 WHERE id = $1")
-            .bind(player)
-            .bind(i64::from(*won))
-            .bind(i64::from(!*won))
-            .execute(&mut **tx)
-            .await?;
-    }
-    for credit in &plan.credits {
-        let change = Change {
-            player: &credit.player,
-            resource: credit.resource,
-            delta: credit.amount,
-            reason: credit.reason,
-            reference: Some(battle_id),
-        };
-        ledger.credit(tx, change, now_ms).await?;
-    }
-    match &plan.outcome {
-        Some(Outcome::Won { winner }) => {
-            sqlx::query(
-                "UPDATE game_battles SET outcome = \
-                     CASE WHEN character_id = $2 THEN 'win' ELSE 'loss' END \
-                 WHERE battle_id = $1",
-            )
-            .bind(battle_id)
-            .bind(winner)
-            .execute(&mut **tx)
-            .await?;
+    if !characters.is_empty() {
+        let ids: Vec<&str> = characters.keys().copied().collect();
+        crate::db::lock_in_order(tx, dialect, "characters", &ids).await?;
+        let mut params = crate::db::Params::of(tx);
+        let cte = crate::db::values_cte(
+            &mut params,
+            &[
+                ("cid", "TEXT"),
+                ("w", "BIGINT"),
+                ("l", "BIGINT"),
+                ("d", "BIGINT"),
+            ],
+            characters.len(),
+        );
+        let sql = format!(
+            "{cte} UPDATE characters SET wins = characters.wins + v.w, \
+                 losses = characters.losses + v.l, rating = characters.rating + v.d, \
+                 win_rate_bp = ((characters.wins + v.w) * 10000) \
+                     / (characters.wins + v.w + characters.losses + v.l), \
+                 updated_at_ms = {} FROM v WHERE characters.id = v.cid",
+            params.take()
+        );
+        let mut update = crate::db::one_off(&sql);
+        for (id, (won, lost, delta)) in &characters {
+            update = update.bind(*id).bind(*won).bind(*lost).bind(*delta);
         }
-        Some(Outcome::Error) => {
-            sqlx::query("UPDATE game_battles SET outcome = 'error' WHERE battle_id = $1")
-                .bind(battle_id)
-                .execute(&mut **tx)
-                .await?;
+        update.bind(now_ms).execute(&mut **tx).await?;
+    }
+    // Quest progress, summed per player and kind.
+    let mut progress: BTreeMap<(&str, QuestKind), i64> = BTreeMap::new();
+    for (player, kind) in plans.iter().flat_map(|(_, p)| &p.quests) {
+        *progress.entry((player.as_str(), *kind)).or_default() += 1;
+    }
+    let progress: Vec<(&str, QuestKind, i64)> =
+        progress.into_iter().map(|((p, k), n)| (p, k, n)).collect();
+    quests::progress_many(tx, &progress, now_ms).await?;
+    // Players: wins and losses, summed per player.
+    let mut players: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for (player, won) in plans.iter().flat_map(|(_, p)| &p.players) {
+        let total = players.entry(player.as_str()).or_default();
+        total.0 += i64::from(*won);
+        total.1 += i64::from(!*won);
+    }
+    if !players.is_empty() {
+        let ids: Vec<&str> = players.keys().copied().collect();
+        crate::db::lock_in_order(tx, dialect, "players", &ids).await?;
+        let mut params = crate::db::Params::of(tx);
+        let cte = crate::db::values_cte(
+            &mut params,
+            &[("pid", "TEXT"), ("w", "BIGINT"), ("l", "BIGINT")],
+            players.len(),
+        );
+        let sql = format!(
+            "{cte} UPDATE players SET wins = players.wins + v.w, losses = players.losses + v.l \
+             FROM v WHERE players.id = v.pid"
+        );
+        let mut update = crate::db::one_off(&sql);
+        for (id, (won, lost)) in &players {
+            update = update.bind(*id).bind(*won).bind(*lost);
         }
-        None => {}
+        update.execute(&mut **tx).await?;
+    }
+    // Rewards and refunds, in battle order.
+    let credits: Vec<Change<'_>> = plans
+        .iter()
+        .flat_map(|(battle, plan)| {
+            plan.credits.iter().map(move |credit| Change {
+                player: &credit.player,
+                resource: credit.resource,
+                delta: credit.amount,
+                reason: credit.reason,
+                reference: Some(*battle),
+            })
+        })
+        .collect();
+    ledger.credit_many(tx, &credits, now_ms).await?;
+    // Each side's outcome: win or loss against the winner, or an error.
+    let outcomes: Vec<(&str, Option<&str>)> = plans
+        .iter()
+        .filter_map(|(battle, plan)| match &plan.outcome {
+            Some(Outcome::Won { winner }) => Some((*battle, Some(winner.as_str()))),
+            Some(Outcome::Error) => Some((*battle, None)),
+            None => None,
+        })
+        .collect();
+    if !outcomes.is_empty() {
+        let mut params = crate::db::Params::of(tx);
+        let cte = crate::db::values_cte(
+            &mut params,
+            &[("bid", "TEXT"), ("winner", "TEXT")],
+            outcomes.len(),
+        );
+        let sql = format!(
+            "{cte} UPDATE game_battles SET outcome = CASE WHEN v.winner IS NULL THEN 'error' \
+                 WHEN game_battles.character_id = v.winner THEN 'win' ELSE 'loss' END \
+             FROM v WHERE game_battles.battle_id = v.bid"
+        );
+        let mut update = crate::db::one_off(&sql);
+        for (battle, winner) in &outcomes {
+            update = update.bind(*battle).bind(*winner);
+        }
+        update.execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -248,6 +310,15 @@ pub struct PlayerRewards {
     pub ledger: Ledger,
 }
 
+/// A side and its character's rating, as the settling transaction reads them.
+#[derive(sqlx::FromRow)]
+struct SideRating {
+    battle_id: String,
+    #[sqlx(flatten)]
+    side: Side,
+    rating: Option<i64>,
+}
+
 #[async_trait::async_trait]
 impl VerdictEffect for PlayerRewards {
     fn name(&self) -> &'static str {
@@ -255,32 +326,58 @@ impl VerdictEffect for PlayerRewards {
     }
 
     async fn apply(&self, tx: &mut Tx, settled: &Settled<'_>) -> Result<(), sqlx::Error> {
-        if settled.by_admin() {
+        self.apply_many(tx, std::slice::from_ref(settled)).await
+    }
+
+    /// The battles' sides and ratings in one read, plans made in order (a character's rating
+    /// moved by an earlier battle of the batch counts for the next), and one write per table.
+    async fn apply_many(&self, tx: &mut Tx, settled: &[Settled<'_>]) -> Result<(), sqlx::Error> {
+        let battles: Vec<&Settled<'_>> = settled.iter().filter(|s| !s.by_admin()).collect();
+        if battles.is_empty() {
             return Ok(());
         }
-        let sides: Vec<Side> = sqlx::query_as(
-            "SELECT player_id, character_id, side, energy_spent FROM game_battles \
-             WHERE battle_id = $1 ORDER BY character_id",
-        )
-        .bind(settled.battle_id)
-        .fetch_all(&mut **tx)
-        .await?;
-        if sides.is_empty() {
-            return Ok(());
+        let list: Vec<String> = (1..=battles.len()).map(|i| format!("${i}")).collect();
+        // Both sides of each battle with their characters' ratings (a deleted character has
+        // none).
+        let sql = format!(
+            "SELECT g.battle_id, g.player_id, g.character_id, g.side, g.energy_spent, c.rating \
+             FROM game_battles g LEFT JOIN characters c ON c.id = g.character_id \
+             WHERE g.battle_id IN ({}) ORDER BY g.battle_id, g.character_id",
+            list.join(", ")
+        );
+        let mut select = crate::db::one_off(&sql);
+        for battle in &battles {
+            select = select.bind(battle.battle_id);
         }
-        let winner = settled.verdict.winner();
-        let ratings: Vec<(String, i64)> = match winner {
-            Some(_) => {
-                sqlx::query_as("SELECT id, rating FROM characters WHERE id = $1 OR id = $2")
-                    .bind(&sides[0].character)
-                    .bind(sides.get(1).map_or("", |s| s.character.as_str()))
-                    .fetch_all(&mut **tx)
-                    .await?
+        let mut ratings: BTreeMap<String, i64> = BTreeMap::new();
+        let mut sides: BTreeMap<String, Vec<Side>> = BTreeMap::new();
+        for row in select.fetch_all(&mut **tx).await? {
+            let row = SideRating::from_row(&row)?;
+            if let Some(rating) = row.rating {
+                ratings.insert(row.side.character.clone(), rating);
             }
-            None => Vec::new(),
-        };
-        let plan = plan(&sides, &ratings, winner);
-        apply(tx, &self.ledger, settled.battle_id, &plan, settled.now_ms).await
+            sides.entry(row.battle_id).or_default().push(row.side);
+        }
+        let mut plans = Vec::with_capacity(battles.len());
+        for battle in &battles {
+            let Some(sides) = sides.get(battle.battle_id) else {
+                continue;
+            };
+            let known: Vec<(String, i64)> = sides
+                .iter()
+                .filter_map(|s| Some((s.character.clone(), *ratings.get(&s.character)?)))
+                .collect();
+            let plan = plan(sides, &known, battle.verdict.winner());
+            for c in &plan.characters {
+                if let Some(rating) = ratings.get_mut(&c.character) {
+                    *rating += c.rating_delta;
+                }
+            }
+            plans.push((battle.battle_id, plan));
+        }
+        // All battles of a batch are settled at the same moment.
+        let now_ms = battles[0].now_ms;
+        apply(tx, &self.ledger, &plans, now_ms).await
     }
 }
 

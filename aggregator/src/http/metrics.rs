@@ -26,6 +26,7 @@ pub const ADMIN_ACTIONS: &str = "hero_admin_actions_total";
 pub const REGISTRATIONS_REFUSED: &str = "hero_node_registrations_refused_total";
 pub const CONSENSUS_OVERHEAD: &str = "hero_consensus_overhead_seconds";
 pub const HEDGES: &str = "hero_node_hedges_total";
+pub const HEAP_BYTES: &str = "hero_heap_bytes";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -121,6 +122,35 @@ fn describe() {
         "Database connections by pool (main; writer on SQLite) and state: in_use, idle"
     );
     describe_gauge!(DB_POOL_MAX, "Most connections each database pool may open");
+    describe_gauge!(
+        HEAP_BYTES,
+        "The allocator's memory (jemalloc): allocated (in use by the program), resident (held in RAM, freed memory not yet returned included)"
+    );
+}
+
+/// Sets the heap gauges from jemalloc's statistics (called on each scrape). `hero-aggregator`
+/// allocates with jemalloc; a test binary links it without allocating through it (near-zero
+/// figures), and other platforms have no gauges.
+pub fn observe_heap() {
+    #[cfg(all(target_os = "linux", not(target_env = "musl")))]
+    {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        // The statistics are cached until the epoch moves.
+        if epoch::advance().is_err() {
+            return;
+        }
+        for (state, read) in [
+            (
+                "allocated",
+                stats::allocated::read as fn() -> tikv_jemalloc_ctl::Result<usize>,
+            ),
+            ("resident", stats::resident::read),
+        ] {
+            if let Ok(bytes) = read() {
+                metrics::gauge!(HEAP_BYTES, "state" => state).set(bytes as f64);
+            }
+        }
+    }
 }
 
 /// Sets the database pool gauges from the pools as they are now (called on each scrape).

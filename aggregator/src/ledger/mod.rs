@@ -5,6 +5,8 @@
 pub mod energy;
 pub mod history;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
@@ -151,6 +153,103 @@ impl Ledger {
         }
     }
 
+    /// Credits (each ≥ 0) of any players and resources, written as if one after another: one
+    /// UPDATE of every balance they change and one multi-row ledger INSERT, each row with the
+    /// balance the changes in order give. Every player is locked in id order first (on
+    /// PostgreSQL); energy credits, which regenerate first, then go one by one through
+    /// [`Ledger::apply`].
+    pub async fn credit_many(
+        &self,
+        tx: &mut Tx,
+        changes: &[Change<'_>],
+        now_ms: i64,
+    ) -> Result<(), sqlx::Error> {
+        if let Some(debit) = changes.iter().find(|c| c.delta < 0) {
+            return Err(sqlx::Error::Protocol(format!(
+                "credit_many takes credits only, not {} {} of {}",
+                debit.delta,
+                debit.resource.as_str(),
+                debit.player
+            )));
+        }
+        let mut everyone: Vec<&str> = changes.iter().map(|c| c.player).collect();
+        everyone.sort_unstable();
+        everyone.dedup();
+        crate::db::lock_in_order(tx, self.dialect, "players", &everyone).await?;
+        let (together, energy): (Vec<&Change<'_>>, Vec<&Change<'_>>) =
+            changes.iter().partition(|c| c.resource != Resource::Energy);
+        for change in energy {
+            self.credit(tx, *change, now_ms).await?;
+        }
+        if together.is_empty() {
+            return Ok(());
+        }
+        // The resources named, and each player's total of each, players in id order.
+        let mut resources: Vec<Resource> = Vec::new();
+        for change in &together {
+            if !resources.contains(&change.resource) {
+                resources.push(change.resource);
+            }
+        }
+        let slot = |r: Resource| resources.iter().position(|x| *x == r).unwrap_or(0);
+        let mut totals: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        for change in &together {
+            totals
+                .entry(change.player)
+                .or_insert_with(|| vec![0; resources.len()])[slot(change.resource)] += change.delta;
+        }
+        let players: Vec<&str> = totals.keys().copied().collect();
+        let deltas: Vec<String> = (0..resources.len()).map(|i| format!("d{i}")).collect();
+        let mut columns = vec![("pid", "TEXT")];
+        columns.extend(deltas.iter().map(|d| (d.as_str(), "BIGINT")));
+        let mut params = crate::db::Params::of(tx);
+        let cte = crate::db::values_cte(&mut params, &columns, players.len());
+        // The columns come from a closed enum, never from input.
+        let names: Vec<&str> = resources.iter().map(|r| r.as_str()).collect();
+        let sets: Vec<String> = names
+            .iter()
+            .zip(&deltas)
+            .map(|(c, d)| format!("{c} = players.{c} + v.{d}"))
+            .collect();
+        let sql = format!(
+            "{cte} UPDATE players SET {} FROM v WHERE players.id = v.pid RETURNING id, {}",
+            sets.join(", "),
+            names.join(", ")
+        );
+        let mut update = crate::db::one_off(&sql);
+        for (player, amounts) in &totals {
+            update = update.bind(*player);
+            for amount in amounts {
+                update = update.bind(*amount);
+            }
+        }
+        let mut balances: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for row in update.fetch_all(&mut **tx).await? {
+            let id: String = row.try_get(0)?;
+            let values = (1..=resources.len())
+                .map(|i| row.try_get::<i64, _>(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            balances.insert(id, values);
+        }
+        if let Some(missing) = players.iter().find(|p| !balances.contains_key(**p)) {
+            return Err(sqlx::Error::Protocol(format!(
+                "credit to {missing} failed: no such player"
+            )));
+        }
+        // Walking back from the final balances gives each change's balance after it.
+        let mut rows: Vec<(Change<'_>, i64)> = Vec::with_capacity(together.len());
+        for change in together.iter().rev() {
+            let running = &mut balances
+                .get_mut(change.player)
+                .ok_or_else(|| sqlx::Error::Protocol("a credited player vanished".into()))?
+                [slot(change.resource)];
+            rows.push((**change, *running));
+            *running -= change.delta;
+        }
+        rows.reverse();
+        record_all(tx, &rows, now_ms).await
+    }
+
     /// Writes the energy regenerated since the last update into the balance (and the ledger),
     /// so every later change starts from the true value.
     async fn regenerate(&self, tx: &mut Tx, player: &str, now_ms: i64) -> Result<(), LedgerError> {
@@ -207,20 +306,38 @@ async fn record(
     balance: i64,
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    record_all(tx, &[(*change, balance)], now_ms).await
+}
+
+/// Ledger rows of `changes`, each with the balance after it, in one INSERT.
+async fn record_all(
+    tx: &mut Tx,
+    changes: &[(Change<'_>, i64)],
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
         "INSERT INTO ledger (id, player_id, resource, delta, balance_after, reason, reference, \
-             created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(change.player)
-    .bind(change.resource.as_str())
-    .bind(change.delta)
-    .bind(balance)
-    .bind(change.reason)
-    .bind(change.reference)
-    .bind(now_ms)
-    .execute(&mut **tx)
-    .await?;
+             created_at_ms) VALUES {}",
+        crate::db::values_placeholders(tx, changes.len(), 8)
+    );
+    // Batches of every size would each stay prepared; one row is the common statement.
+    let mut insert = if changes.len() == 1 {
+        sqlx::query(&sql)
+    } else {
+        crate::db::one_off(&sql)
+    };
+    for (change, balance) in changes {
+        insert = insert
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(change.player)
+            .bind(change.resource.as_str())
+            .bind(change.delta)
+            .bind(*balance)
+            .bind(change.reason)
+            .bind(change.reference)
+            .bind(now_ms);
+    }
+    insert.execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ mod fair_play;
 mod google;
 mod harness;
 mod ladder;
+mod ledger;
 mod limits;
 mod roles;
 mod scheduler;

@@ -115,14 +115,9 @@ pub async fn create(
     let limit = || player.limit(state, Bucket::Battles);
     let response = spend(&state.db, &request, now, StatusCode::ACCEPTED, limit, |mut tx| async move {
         // Lock both fighters in id order (shared), so deletes wait and nothing deadlocks.
-        let mut ids = [body.character_id.as_str(), opponent_id.as_str()];
-        ids.sort_unstable();
-        let mut locked: Vec<CharacterView> = Vec::with_capacity(2);
-        for id in ids {
-            if let Some(c) = store::lock(&mut tx, state.db.dialect, id, Lock::Share).await? {
-                locked.push(c);
-            }
-        }
+        let ids = [body.character_id.as_str(), opponent_id.as_str()];
+        let locked: Vec<CharacterView> =
+            store::lock_all(&mut tx, state.db.dialect, &ids, Lock::Share).await?;
         let take = |id: &str| locked.iter().find(|c| c.id == id).cloned();
         let mine = take(&body.character_id)
             .filter(|c| c.player_id == player.id)

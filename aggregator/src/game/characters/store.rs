@@ -213,6 +213,35 @@ pub async fn lock(
         .transpose()
 }
 
+/// Loads and locks the characters of `ids` (those that exist) inside a write transaction, in
+/// one statement that takes the locks in id order, so two such statements never deadlock.
+pub async fn lock_all(
+    tx: &mut Tx,
+    dialect: Dialect,
+    ids: &[&str],
+    lock: Lock,
+) -> Result<Vec<CharacterView>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM characters WHERE id IN ({}) ORDER BY id{}",
+        list.join(", "),
+        dialect.lock(lock)
+    );
+    let mut select = sqlx::query(&sql);
+    for id in ids {
+        select = select.bind(*id);
+    }
+    select
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(CharacterView::from_row)
+        .collect()
+}
+
 /// Loads one character of `player` (None when missing or someone else's).
 pub async fn owned<'e, E>(
     executor: E,

@@ -8,7 +8,7 @@ pub mod store;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use store::progress;
+pub use store::{progress, progress_many};
 
 use crate::state::AppState;
 use routes::{__path_claim, __path_list, claim, list};
@@ -16,7 +16,7 @@ use routes::{__path_claim, __path_list, claim, list};
 pub const DAY_MS: i64 = 86_400_000;
 
 /// A game event that moves quests of its kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum QuestKind {
     /// A battle the player started was won.
     Win,

@@ -31,6 +31,39 @@ pub async fn progress(
     Ok(())
 }
 
+/// Adds to today's progress of several players at once: `(player, kind, amount)`, each pair
+/// of player and kind at most once, in one statement (rows in player and quest id order).
+pub async fn progress_many(
+    tx: &mut Tx,
+    progress: &[(&str, QuestKind, i64)],
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    if progress.is_empty() {
+        return Ok(());
+    }
+    let mut params = crate::db::Params::of(tx);
+    let cte = crate::db::values_cte(
+        &mut params,
+        &[("pid", "TEXT"), ("kind", "TEXT"), ("n", "BIGINT")],
+        progress.len(),
+    );
+    // `WHERE true` tells SQLite the `ON` that follows starts the upsert, not a join.
+    let sql = format!(
+        "{cte} INSERT INTO player_quests (player_id, quest_id, day, progress) \
+         SELECT v.pid, q.id, {}, v.n FROM v JOIN quests q ON q.kind = v.kind \
+         WHERE true ORDER BY v.pid, q.id \
+         ON CONFLICT (player_id, quest_id, day) \
+         DO UPDATE SET progress = player_quests.progress + excluded.progress",
+        params.take()
+    );
+    let mut insert = crate::db::one_off(&sql);
+    for (player, kind, amount) in progress {
+        insert = insert.bind(*player).bind(kind.as_str()).bind(*amount);
+    }
+    insert.bind(day_of(now_ms)).execute(&mut **tx).await?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QuestReward {
     pub resource: String,
