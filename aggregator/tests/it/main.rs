@@ -16,6 +16,7 @@ mod harness;
 mod ladder;
 mod ledger;
 mod limits;
+mod rewards;
 mod roles;
 mod scheduler;
 mod settle;
