@@ -8,7 +8,8 @@ use hero_aggregator::{Application, db::Db, telemetry};
 use tokio_util::sync::CancellationToken;
 
 /// jemalloc, which hands memory freed under load back to the system (a background thread
-/// purges it after ten seconds unused), where glibc's malloc kept it in per-thread arenas.
+/// purges it after about a second unused, `.cargo/config.toml`), where glibc's malloc kept
+/// it in its arenas.
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

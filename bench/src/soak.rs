@@ -6,7 +6,8 @@
 //! checks that every battle of the run was settled once, by quorum, with at least two agreeing
 //! valid votes recorded.
 //!
-//! Nothing here scrapes `/metrics`: an aggregator nobody scrapes must stay flat too.
+//! It reads only `hero_heap_bytes` from `/metrics` (the aggregator folds its histograms every
+//! 5 s whether anyone scrapes or not).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -121,6 +122,7 @@ pub async fn run(args: &SoakArgs, db_url: &str, dir: &Path) -> anyhow::Result<()
     let interval = Duration::from_secs(args.interval_secs);
     let began = Instant::now();
     let mut samples = vec![baseline];
+    let mut skipped = 0_u32;
     let mut next = interval;
     while began.elapsed() < run_for {
         tokio::time::sleep(next.saturating_sub(began.elapsed())).await;
@@ -131,14 +133,29 @@ pub async fn run(args: &SoakArgs, db_url: &str, dir: &Path) -> anyhow::Result<()
                 log_path.display()
             );
         }
-        let unsettled = unsettled(&pool, started_ms).await?;
+        // A database that stalls (a slow disk) costs a sample, not the run.
+        let counts = async {
+            let unsettled = unsettled(&pool, started_ms).await?;
+            anyhow::Ok((unsettled, storage.bytes(&pool).await?))
+        };
+        let (unsettled, db_bytes) = match counts.await {
+            Ok(counts) => counts,
+            Err(e) => {
+                skipped += 1;
+                println!(
+                    "[{:>5.0} s] sample skipped: the database did not answer ({e:#})",
+                    began.elapsed().as_secs_f64()
+                );
+                continue;
+            }
+        };
         let created = i64::try_from(load.created.load(Ordering::Relaxed))?;
         let sample = Sample {
             at: began.elapsed(),
             rss_bytes: child.rss()?,
             heap_bytes: heap_allocated(&client, &base).await,
             settled: created - unsettled,
-            db_bytes: storage.bytes(&pool).await?,
+            db_bytes,
             log_bytes: file_len(&log_path),
         };
         print_sample(&sample, samples.last().unwrap_or(&baseline), &baseline);
@@ -164,6 +181,9 @@ pub async fn run(args: &SoakArgs, db_url: &str, dir: &Path) -> anyhow::Result<()
     child.stop();
     let summary = Summary::of(args, &samples, &baseline, &last, &load, &check);
     summary.print();
+    if skipped > 0 {
+        println!("  samples skipped while the database did not answer: {skipped}");
+    }
     if args.json {
         println!("{}", summary.json());
     }

@@ -1,5 +1,5 @@
 //! The settlement port: what else a verdict changes is not the battle's business. Effects are
-//! registered at start-up (player rewards today; season points and bet payouts next) and run
+//! registered at start-up (player rewards; the ladder's season points and bet payouts) and run
 //! in the verdict's own transaction, in registration order, so a verdict and all its effects
 //! commit together or not at all.
 
