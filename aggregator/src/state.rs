@@ -50,6 +50,8 @@ pub struct AppState {
     pub tasks: Arc<crate::scheduler::BeatTable>,
     /// Inserts the admin endpoint's new battles, group-committed.
     pub intake: Arc<crate::battles::intake::Intake>,
+    /// Starts player battles group-committed (SQLite; `None` on PostgreSQL).
+    pub player_intake: Option<Arc<crate::game::battles::intake::PlayerIntake>>,
     /// Battles that can no longer change, served from memory.
     pub battle_cache: Arc<crate::battles::cache::BattleCache>,
     /// Leaderboard pages, kept for a moment.

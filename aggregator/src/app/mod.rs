@@ -123,6 +123,8 @@ impl Application {
                 db.clone(),
                 Arc::clone(&clock),
             )),
+            player_intake: (db.dialect == crate::db::Dialect::Sqlite)
+                .then(|| Arc::new(crate::game::battles::intake::PlayerIntake::spawn(&db))),
             battle_cache,
             board_cache: Arc::new(crate::game::leaderboard::BoardCache::new(
                 config.reads.leaderboard_ttl,

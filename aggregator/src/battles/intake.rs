@@ -48,7 +48,7 @@ impl Intake {
     /// Starts the inserting task; it ends once the `Intake` is dropped and its queue written.
     pub fn spawn(db: Db, clock: SharedClock) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(db, clock, receiver));
+        db.clone().spawn_writer(run(db, clock, receiver));
         Self { sender }
     }
 

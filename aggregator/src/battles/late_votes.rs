@@ -29,7 +29,7 @@ impl LateVoteRecorder {
         tracker: &tokio_util::task::TaskTracker,
     ) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tracker.spawn(run(db, clock, cache, receiver));
+        db.spawn_writer(tracker.track_future(run(db.clone(), clock, cache, receiver)));
         Self { sender }
     }
 

@@ -1,8 +1,11 @@
 //! The database: one `AnyPool` for SQLite or PostgreSQL, migrations, and write transactions.
 
 pub mod backup;
+mod lane;
 pub mod schema;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,12 +23,14 @@ pub enum Dialect {
 ///
 /// `pool` serves reads. `writer` serves writes: on SQLite it is one connection, so writers
 /// queue fairly in the pool instead of colliding on the file lock and backing off in sleeps
-/// (SQLite has one writer at a time anyway); on PostgreSQL it is the same pool.
+/// (SQLite has one writer at a time anyway); on PostgreSQL it is the same pool. On SQLite,
+/// work that holds the writer runs on the write lane ([`Db::write`]).
 #[derive(Clone)]
 pub struct Db {
     pub pool: AnyPool,
     pub writer: AnyPool,
     pub dialect: Dialect,
+    lane: Option<Arc<lane::Lane>>,
 }
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -119,10 +124,15 @@ impl Db {
             Dialect::Sqlite => open_pool(&url, dialect, 1).await?,
             Dialect::Postgres => pool.clone(),
         };
+        let lane = match dialect {
+            Dialect::Sqlite => Some(lane::Lane::start().context("cannot start the write lane")?),
+            Dialect::Postgres => None,
+        };
         let db = Db {
             pool,
             writer,
             dialect,
+            lane,
         };
         db.migrate().await?;
         Ok(db)
@@ -148,6 +158,32 @@ impl Db {
         match self.dialect {
             Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Dialect::Postgres => self.writer.begin().await,
+        }
+    }
+
+    /// Runs `work`, a write transaction from begin to commit, on the write lane (SQLite), or
+    /// here (PostgreSQL). On the lane it runs to the end even if the caller stops waiting.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+    {
+        match &self.lane {
+            Some(lane) => lane.run(work).await,
+            None => work.await,
+        }
+    }
+
+    /// Starts `task`, one that does nothing but write (a batching writer), on the write lane
+    /// (SQLite) or on the runtime (PostgreSQL).
+    pub fn spawn_writer<F>(&self, task: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match &self.lane {
+            Some(lane) => lane.spawn(task),
+            None => tokio::spawn(task),
         }
     }
 

@@ -144,6 +144,18 @@ impl<'a> Request<'a> {
         status: StatusCode,
         body: &impl Serialize,
     ) -> Result<Response, ApiError> {
+        let response = self.store(&mut tx, status, body).await?;
+        tx.commit().await?;
+        Ok(response)
+    }
+
+    /// Stores the response under the claimed key (when there is one), in `tx`.
+    pub async fn store(
+        &self,
+        tx: &mut Tx,
+        status: StatusCode,
+        body: &impl Serialize,
+    ) -> Result<Response, ApiError> {
         let body = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.into()))?;
         if let Some(key) = self.key {
             sqlx::query(
@@ -154,10 +166,9 @@ impl<'a> Request<'a> {
             .bind(key)
             .bind(i64::from(status.as_u16()))
             .bind(&body)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
-        tx.commit().await?;
         Ok(json(status, body))
     }
 }
@@ -199,7 +210,8 @@ impl InFlight {
     }
 }
 
-fn json(status: StatusCode, body: String) -> Response {
+/// A JSON answer, as every spending request's answer is stored and replayed.
+pub fn json(status: StatusCode, body: String) -> Response {
     (
         status,
         [(

@@ -4,6 +4,9 @@
 
 pub mod energy;
 pub mod history;
+mod spends;
+
+pub use spends::EnergySpends;
 
 use std::collections::BTreeMap;
 

@@ -18,6 +18,7 @@ mod ledger;
 mod limits;
 mod rewards;
 mod roles;
+mod rush;
 mod scheduler;
 mod settle;
 mod tls;

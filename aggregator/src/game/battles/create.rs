@@ -8,12 +8,13 @@ use utoipa::ToSchema;
 
 use super::matchmaking;
 use crate::auth::{Bucket, CurrentPlayer};
+use crate::battles::feed::{Announce, Route};
 use crate::battles::store::{self as battle_store, NewBattle};
+use crate::db::Tx;
 use crate::game::characters::store::{self, CharacterView, Lock};
 use crate::http::error::ApiResult;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::openapi::ErrorResponse;
-use crate::http::spend::spend;
 use crate::http::{ApiError, ApiJson};
 use crate::ledger::{Change, Resource};
 use crate::state::AppState;
@@ -75,7 +76,6 @@ pub async fn create(
             "ids are at most 64 characters".into(),
         ));
     }
-    let request = idempotency::Request::new(&player.id, &key, "POST /api/v1/battles", &body);
     let mine_missing = || {
         ApiError::NotFound(format!(
             "you have no character with id {}",
@@ -106,94 +106,178 @@ pub async fn create(
             "a character cannot fight itself".into(),
         ));
     }
-    let now = state.clock.now_ms();
-    // What the live `created` event says, once the battle is committed.
-    let created: std::sync::Mutex<Option<crate::battles::feed::Announce>> =
-        std::sync::Mutex::default();
-    let (state, player, body, opponent_id, created_ref) =
-        (&state, &player, &body, &opponent_id, &created);
-    let limit = || player.limit(state, Bucket::Battles);
-    let response = spend(&state.db, &request, now, StatusCode::ACCEPTED, limit, |mut tx| async move {
-        // Lock both fighters in id order (shared), so deletes wait and nothing deadlocks.
-        let ids = [body.character_id.as_str(), opponent_id.as_str()];
-        let locked: Vec<CharacterView> =
-            store::lock_all(&mut tx, state.db.dialect, &ids, Lock::Share).await?;
-        let take = |id: &str| locked.iter().find(|c| c.id == id).cloned();
-        let mine = take(&body.character_id)
-            .filter(|c| c.player_id == player.id)
-            .ok_or_else(mine_missing)?;
-        let opponent = take(opponent_id)
-            .ok_or_else(|| ApiError::NotFound(format!("no character with id {opponent_id}")))?;
-        if opponent.player_id == player.id {
-            return Err(ApiError::Unprocessable(
-                "you cannot fight your own character; pick another player's".into(),
-            ));
+    let ask = Ask {
+        player,
+        key,
+        body,
+        opponent_id,
+    };
+    let (response, created) = match &state.player_intake {
+        Some(intake) => intake.start(state.clone(), ask).await?,
+        None => {
+            let state = state.clone();
+            state.db.clone().write(alone(state, ask)).await?
         }
-        super::pairs::count(
-            &mut tx,
-            &player.id,
-            &opponent.player_id,
-            state.game.battles_per_opponent_per_day,
-            now,
-        )
-        .await?;
-        let fighters = [mine.fighter(), opponent.fighter()];
-        let prompt = hero_engine::request_prompt(&fighters);
-        let battle_id = battle_store::insert(
-            &mut tx,
-            &NewBattle {
-                fighters: &fighters,
-                seed: battle_store::random_seed(),
-                prompt: &prompt,
-                created_by: Some(&player.id),
-            },
-            now,
-        )
-        .await?;
-        let cost = state.game.battle_energy_cost;
-        let change = Change {
-            player: &player.id,
-            resource: Resource::Energy,
-            delta: -cost,
-            reason: "battle",
-            reference: Some(&battle_id),
-        };
-        let energy_left = state.game.ledger.apply(&mut tx, change, now).await?;
-        super::store::insert_sides(&mut tx, &battle_id, [&mine, &opponent], cost, now).await?;
-        if let Ok(mut slot) = created_ref.lock() {
-            let mut players = vec![player.id.clone(), opponent.player_id.clone()];
-            players.sort();
-            *slot = Some(crate::battles::feed::Announce {
-                battle_id: battle_id.clone(),
-                fighters: fighters.to_vec(),
-                route: crate::battles::feed::Route {
-                    players,
-                    ladder: false,
-                },
-            });
-        }
-        tracing::debug!(battle.id = %battle_id, player.id = %player.id, "player battle created");
-        let started = BattleStarted {
-            battle_id,
-            status: crate::battles::Status::Pending,
-            character_id: mine.id.clone(),
-            opponent: Opponent {
-                character_id: opponent.id.clone(),
-                name: opponent.name.clone(),
-                rarity: opponent.rarity,
-                level: opponent.level,
-                rating: opponent.rating,
-            },
-            energy_spent: cost,
-            energy_left,
-        };
-        Ok((tx, started))
-    })
-    .await?;
+    };
     // Announced before the worker wakes, so `created` comes before the battle's other events.
-    if let Some(announce) = created.into_inner().ok().flatten() {
+    if let Some(announce) = created {
         announce.publish(&state.events.hub);
     }
     state.battle_wake.notify_one();
     Ok(response)
+}
+
+/// A battle a player asked for, its opponent chosen.
+pub struct Ask {
+    pub player: CurrentPlayer,
+    pub key: IdempotencyKey,
+    pub body: StartBattle,
+    pub opponent_id: String,
+}
+
+/// The answer, and what the live `created` event says once the battle is committed.
+pub type Started = (Response, Option<Announce>);
+
+/// `ask` in a write transaction of its own.
+pub async fn alone(state: AppState, ask: Ask) -> ApiResult<Started> {
+    let mut tx = state.db.begin_write().await?;
+    let started = start(&mut tx, &state, &ask).await;
+    match started {
+        Ok(started) => {
+            tx.commit().await?;
+            Ok(started)
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+/// Starts the battle in `tx` (claims the `Idempotency-Key`, counts the rate limit, locks both
+/// fighters, counts the pair, creates the battle, spends the energy, records the sides, stores
+/// the answer under the key), without committing. A replay is answered with nothing written.
+pub async fn start(tx: &mut Tx, state: &AppState, ask: &Ask) -> ApiResult<Started> {
+    let Ask {
+        player,
+        key,
+        body,
+        opponent_id,
+    } = ask;
+    let now = state.clock.now_ms();
+    let request = idempotency::Request::new(&player.id, key, "POST /api/v1/battles", body);
+    if let Some(replay) = request.claim(tx, now).await? {
+        return Ok((replay, None));
+    }
+    player.limit(state, Bucket::Battles).await?;
+    // Lock both fighters in id order (shared), so deletes wait and nothing deadlocks.
+    let ids = [body.character_id.as_str(), opponent_id.as_str()];
+    let locked: Vec<CharacterView> =
+        store::lock_all(tx, state.db.dialect, &ids, Lock::Share).await?;
+    let (mine, opponent) = fighters_of(&locked, ask)?;
+    super::pairs::count(
+        tx,
+        &player.id,
+        &opponent.player_id,
+        state.game.battles_per_opponent_per_day,
+        now,
+    )
+    .await?;
+    let fighters = [mine.fighter(), opponent.fighter()];
+    let prompt = hero_engine::request_prompt(&fighters);
+    let battle_id = battle_store::insert(
+        tx,
+        &NewBattle {
+            fighters: &fighters,
+            seed: battle_store::random_seed(),
+            prompt: &prompt,
+            created_by: Some(&player.id),
+        },
+        now,
+    )
+    .await?;
+    let cost = state.game.battle_energy_cost;
+    let change = Change {
+        player: &player.id,
+        resource: Resource::Energy,
+        delta: -cost,
+        reason: "battle",
+        reference: Some(&battle_id),
+    };
+    let energy_left = state.game.ledger.apply(tx, change, now).await?;
+    super::store::insert_sides(tx, &battle_id, [&mine, &opponent], cost, now).await?;
+    tracing::debug!(battle.id = %battle_id, player.id = %player.id, "player battle created");
+    let (started, announce) = answer(
+        ask,
+        &mine,
+        &opponent,
+        battle_id,
+        &fighters,
+        cost,
+        energy_left,
+    );
+    let response = request.store(tx, StatusCode::ACCEPTED, &started).await?;
+    Ok((response, Some(announce)))
+}
+
+/// The player's character and the opponent among the `locked` characters, or why the battle
+/// cannot be.
+pub fn fighters_of(
+    locked: &[CharacterView],
+    ask: &Ask,
+) -> ApiResult<(CharacterView, CharacterView)> {
+    let take = |id: &str| locked.iter().find(|c| c.id == id).cloned();
+    let mine = take(&ask.body.character_id)
+        .filter(|c| c.player_id == ask.player.id)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "you have no character with id {}",
+                ask.body.character_id
+            ))
+        })?;
+    let opponent = take(&ask.opponent_id)
+        .ok_or_else(|| ApiError::NotFound(format!("no character with id {}", ask.opponent_id)))?;
+    if opponent.player_id == ask.player.id {
+        return Err(ApiError::Unprocessable(
+            "you cannot fight your own character; pick another player's".into(),
+        ));
+    }
+    Ok((mine, opponent))
+}
+
+/// What the player is told, and what the live `created` event says.
+pub fn answer(
+    ask: &Ask,
+    mine: &CharacterView,
+    opponent: &CharacterView,
+    battle_id: String,
+    fighters: &[hero_protocol::Fighter],
+    cost: i64,
+    energy_left: i64,
+) -> (BattleStarted, Announce) {
+    let mut players = vec![ask.player.id.clone(), opponent.player_id.clone()];
+    players.sort();
+    let announce = Announce {
+        battle_id: battle_id.clone(),
+        fighters: fighters.to_vec(),
+        route: Route {
+            players,
+            ladder: false,
+        },
+    };
+    let started = BattleStarted {
+        battle_id,
+        status: crate::battles::Status::Pending,
+        character_id: mine.id.clone(),
+        opponent: Opponent {
+            character_id: opponent.id.clone(),
+            name: opponent.name.clone(),
+            rarity: opponent.rarity,
+            level: opponent.level,
+            rating: opponent.rating,
+        },
+        energy_spent: cost,
+        energy_left,
+    };
+    (started, announce)
 }

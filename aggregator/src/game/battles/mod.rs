@@ -4,6 +4,7 @@
 
 pub(crate) mod create;
 pub mod history;
+pub mod intake;
 pub mod matchmaking;
 pub mod pairs;
 pub(crate) mod replay;

@@ -230,7 +230,12 @@ pub async fn lock_all(
         list.join(", "),
         dialect.lock(lock)
     );
-    let mut select = sqlx::query(&sql);
+    // Batches of every size would each stay prepared; two fighters are the common statement.
+    let mut select = if ids.len() <= 2 {
+        sqlx::query(&sql)
+    } else {
+        crate::db::one_off(&sql)
+    };
     for id in ids {
         select = select.bind(*id);
     }

@@ -1,0 +1,267 @@
+//! Group commit of player battles on SQLite: the battles asked for while the previous
+//! transaction ran are started in one write transaction, each inside a savepoint of its own, so
+//! a refused battle (not enough energy, a missing character, ...) undoes only itself. Each
+//! request is answered after the commit, so an accepted battle is never lost.
+//!
+//! SQLite has one writer: battles started one transaction each wait for each other anyway, and
+//! every commit writes its pages to the log again. On PostgreSQL battles start in parallel
+//! transactions (one batch would hold the row locks of all its players at once), so there is
+//! no intake.
+
+use tokio::sync::{mpsc, oneshot};
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use hero_protocol::Fighter;
+
+use super::create::{self, Ask, Started};
+use super::pairs;
+use super::store::insert_sides_many as store_sides;
+use crate::auth::Bucket;
+use crate::battles::store::{self as battle_store, NewBattle};
+use crate::db::{Db, Lock};
+use crate::game::characters::store::{self, CharacterView};
+use crate::http::ApiError;
+use crate::http::error::ApiResult;
+use crate::http::idempotency::json;
+use crate::state::AppState;
+
+/// Most battles started in one transaction.
+const MAX_BATCH: usize = 64;
+
+struct Request {
+    state: AppState,
+    ask: Ask,
+    reply: oneshot::Sender<ApiResult<Started>>,
+}
+
+/// Hands player battles to the starting task.
+pub struct PlayerIntake {
+    sender: mpsc::UnboundedSender<Request>,
+}
+
+impl PlayerIntake {
+    /// Starts the task on `db`'s write lane; it ends once the intake is dropped and its queue
+    /// is written.
+    pub fn spawn(db: &Db) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        db.spawn_writer(run(db.clone(), receiver));
+        Self { sender }
+    }
+
+    /// Starts the battle; answers once it is committed (or refused).
+    pub async fn start(&self, state: AppState, ask: Ask) -> ApiResult<Started> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Request { state, ask, reply })
+            .map_err(|_| ApiError::from(sqlx::Error::WorkerCrashed))?;
+        answer
+            .await
+            .map_err(|_| ApiError::from(sqlx::Error::WorkerCrashed))?
+    }
+}
+
+async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Request>) {
+    let mut queue = Vec::with_capacity(MAX_BATCH);
+    // Waits for one, then takes what else is queued, up to the batch size.
+    while receiver.recv_many(&mut queue, MAX_BATCH).await > 0 {
+        // A battle with an Idempotency-Key may repeat one of the same batch: alone, it sees
+        // the first one's committed answer, as it would without the intake.
+        let (keyed, batch): (Vec<Request>, Vec<Request>) = std::mem::take(&mut queue)
+            .into_iter()
+            .partition(|r| r.ask.key.0.is_some());
+        if batch.len() == 1 {
+            alone(batch).await;
+        } else if !batch.is_empty() {
+            let began = std::time::Instant::now();
+            let started = start_all(&db, &batch).await;
+            tracing::debug!(
+                battles = batch.len(),
+                ms = began.elapsed().as_secs_f64() * 1e3,
+                "player battles started together"
+            );
+            match started {
+                Ok(started) => {
+                    for (request, started) in batch.into_iter().zip(started) {
+                        let _ = request.reply.send(started);
+                    }
+                }
+                Err(Failed::AtCommit(e)) => {
+                    tracing::warn!(error = %e, battles = batch.len(), "committing player battles failed");
+                    for request in batch {
+                        let _ = request.reply.send(Err(ApiError::from(sqlx::Error::Protocol(
+                            format!("the commit failed: {e}"),
+                        ))));
+                    }
+                }
+                Err(Failed::Before(e)) => {
+                    tracing::warn!(error = %e, battles = batch.len(), "batched player battles failed; starting them one by one");
+                    alone(batch).await;
+                }
+            }
+        }
+        alone(keyed).await;
+    }
+}
+
+/// Each battle of `requests` in a transaction of its own.
+async fn alone(requests: Vec<Request>) {
+    for request in requests {
+        let started = create::alone(request.state.clone(), request.ask).await;
+        let _ = request.reply.send(started);
+    }
+}
+
+/// Where a batch failed: before the commit (nothing was written) or at it (unknown).
+enum Failed {
+    Before(sqlx::Error),
+    AtCommit(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Failed {
+    fn from(e: sqlx::Error) -> Self {
+        Failed::Before(e)
+    }
+}
+
+/// A battle of the batch that went through every check.
+struct Accepted<'a> {
+    index: usize,
+    mine: CharacterView,
+    opponent: CharacterView,
+    fighters: [Fighter; 2],
+    prompt: String,
+    energy_left: i64,
+    ask: &'a Ask,
+}
+
+/// Starts the battles of `batch` (none with an `Idempotency-Key`) in one transaction, with one
+/// statement per table: each is checked in order as [`create::start`] checks it alone (rate
+/// limit, fighters, battles against the same player today, energy), what the ones before it
+/// spent counted. What each one answers.
+async fn start_all(db: &Db, batch: &[Request]) -> Result<Vec<ApiResult<Started>>, Failed> {
+    let Some(state) = batch.first().map(|r| &r.state) else {
+        return Ok(Vec::new());
+    };
+    let mut tx = db.begin_write().await?;
+    let now = state.clock.now_ms();
+    let game = &state.game;
+    let mut answers: Vec<Option<ApiResult<Started>>> = Vec::with_capacity(batch.len());
+    for request in batch {
+        let limited = request
+            .ask
+            .player
+            .limit(&request.state, Bucket::Battles)
+            .await;
+        answers.push(limited.err().map(Err));
+    }
+    let mut ids: Vec<&str> = batch
+        .iter()
+        .flat_map(|r| [r.ask.body.character_id.as_str(), r.ask.opponent_id.as_str()])
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let locked = store::lock_all(&mut tx, db.dialect, &ids, Lock::Share).await?;
+    let mut players: Vec<&str> = batch.iter().map(|r| r.ask.player.id.as_str()).collect();
+    players.sort_unstable();
+    players.dedup();
+    let limit = game.battles_per_opponent_per_day;
+    let mut today = if limit > 0 {
+        pairs::today(&mut tx, &players, now).await?
+    } else {
+        HashMap::new()
+    };
+    let mut added: HashMap<pairs::Pair, i64> = HashMap::new();
+    let mut energy = game.ledger.energy_spends(&mut tx, &players, now).await?;
+    let cost = game.battle_energy_cost;
+    let mut accepted = Vec::with_capacity(batch.len());
+    for (index, request) in batch.iter().enumerate() {
+        if answers[index].is_some() {
+            continue;
+        }
+        let ask = &request.ask;
+        let checked = create::fighters_of(&locked, ask).and_then(|(mine, opponent)| {
+            let pair = (ask.player.id.clone(), opponent.player_id.clone());
+            if limit > 0 && today.get(&pair).copied().unwrap_or(0) >= limit {
+                return Err(pairs::refused(limit, now));
+            }
+            let energy_left = energy.spend(&ask.player.id, cost, index)?;
+            if limit > 0 {
+                *today.entry(pair.clone()).or_default() += 1;
+                *added.entry(pair).or_default() += 1;
+            }
+            Ok((mine, opponent, energy_left))
+        });
+        match checked {
+            Ok((mine, opponent, energy_left)) => {
+                let fighters = [mine.fighter(), opponent.fighter()];
+                let prompt = hero_engine::request_prompt(&fighters);
+                accepted.push(Accepted {
+                    index,
+                    mine,
+                    opponent,
+                    fighters,
+                    prompt,
+                    energy_left,
+                    ask,
+                });
+            }
+            Err(e) => answers[index] = Some(Err(e)),
+        }
+    }
+    let new: Vec<NewBattle<'_>> = accepted
+        .iter()
+        .map(|a| NewBattle {
+            fighters: &a.fighters,
+            seed: battle_store::random_seed(),
+            prompt: &a.prompt,
+            created_by: Some(&a.ask.player.id),
+        })
+        .collect();
+    let battle_ids = battle_store::insert_many(&mut tx, &new, now).await?;
+    drop(new);
+    let by_index: HashMap<usize, &str> = accepted
+        .iter()
+        .zip(&battle_ids)
+        .map(|(a, id)| (a.index, id.as_str()))
+        .collect();
+    pairs::add(&mut tx, &added, now).await?;
+    energy
+        .write(&mut tx, "battle", |i| {
+            by_index.get(&i).map(|id| id.to_string())
+        })
+        .await?;
+    let sides: Vec<(&str, [&CharacterView; 2])> = accepted
+        .iter()
+        .zip(&battle_ids)
+        .map(|(a, id)| (id.as_str(), [&a.mine, &a.opponent]))
+        .collect();
+    store_sides(&mut tx, &sides, cost, now).await?;
+    for (a, battle_id) in accepted.iter().zip(battle_ids) {
+        let (started, announce) = create::answer(
+            a.ask,
+            &a.mine,
+            &a.opponent,
+            battle_id,
+            &a.fighters,
+            cost,
+            a.energy_left,
+        );
+        let answer = serde_json::to_string(&started)
+            .map(|body| (json(StatusCode::ACCEPTED, body), Some(announce)))
+            .map_err(|e| ApiError::Internal(e.into()));
+        answers[a.index] = Some(answer);
+    }
+    tx.commit().await.map_err(Failed::AtCommit)?;
+    Ok(answers
+        .into_iter()
+        .map(|a| {
+            a.unwrap_or_else(|| {
+                Err(ApiError::Internal(anyhow::anyhow!(
+                    "battle left unanswered"
+                )))
+            })
+        })
+        .collect())
+}
