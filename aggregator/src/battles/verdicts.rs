@@ -4,10 +4,13 @@
 //! touch only their own rows; one commit, one WAL flush, for many battles took 1.4k to 2.3k
 //! battles/s), while a player's or the ladder's verdict, whose effects lock characters,
 //! players and ledgers, stays its own short transaction so parallel writers never wait on a
-//! batch's locks. A batch that fails is retried battle by battle, so one bad battle cannot
-//! sink the others.
+//! batch's locks; two batches are written at once there (`Db::batch_writers`), so one batch's
+//! commit overlaps the next one's statements and settling keeps up with creation. A batch that
+//! fails is retried battle by battle, so one bad battle cannot sink the others.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::effects::VerdictEffects;
 use super::store::{self, BattleJob, Settlement};
@@ -56,7 +59,11 @@ impl VerdictWriter {
             batcher: None,
         };
         let (sender, receiver) = mpsc::unbounded_channel();
-        tracker.spawn(run(writer.clone(), receiver));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..writer.db.batch_writers() {
+            let task = tracker.track_future(run(writer.clone(), Arc::clone(&receiver)));
+            writer.db.spawn_writer(task);
+        }
         writer.batcher = Some(sender);
         writer
     }
@@ -99,7 +106,9 @@ impl VerdictWriter {
     }
 }
 
-async fn run(writer: VerdictWriter, mut receiver: mpsc::UnboundedReceiver<Request>) {
+/// One batching task; on PostgreSQL several share the queue, each taking what is queued when
+/// it is free, so one batch's commit overlaps the next one's statements.
+async fn run(writer: VerdictWriter, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Request>>>) {
     // The task's own copy must not keep itself alive: drop its sender.
     let writer = VerdictWriter {
         batcher: None,
@@ -107,7 +116,7 @@ async fn run(writer: VerdictWriter, mut receiver: mpsc::UnboundedReceiver<Reques
     };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Waits for one, then takes what else is queued, up to the batch size.
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while receiver.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let batch = std::mem::take(&mut batch);
         let settlements: Vec<Settlement<'_>> = batch
             .iter()

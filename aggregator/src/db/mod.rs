@@ -175,6 +175,16 @@ impl Db {
         }
     }
 
+    /// How many batching writers (group commits) may run at once: one on SQLite, which has
+    /// one writer; a few on PostgreSQL, so one batch's commit (its WAL flush) overlaps the next
+    /// one's statements.
+    pub fn batch_writers(&self) -> usize {
+        match self.dialect {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => 2,
+        }
+    }
+
     /// Starts `task`, one that does nothing but write (a batching writer), on the write lane
     /// (SQLite) or on the runtime (PostgreSQL).
     pub fn spawn_writer<F>(&self, task: F) -> tokio::task::JoinHandle<()>
