@@ -22,18 +22,29 @@ pub struct Lane {
 
 impl Lane {
     pub fn start() -> std::io::Result<Arc<Lane>> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<()>();
+        let (started, handle) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("hero-db-writes".into())
             .spawn(move || {
-                runtime.block_on(async {
-                    let _ = stopped.await;
-                });
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => {
+                        let _ = started.send(Ok(runtime.handle().clone()));
+                        runtime.block_on(async {
+                            let _ = stopped.await;
+                        });
+                    }
+                    Err(e) => {
+                        let _ = started.send(Err(e));
+                    }
+                }
             })?;
+        let handle = handle
+            .recv()
+            .map_err(|_| std::io::Error::other("the write lane's thread ended at once"))??;
         Ok(Arc::new(Lane {
             handle,
             _stop: stop,

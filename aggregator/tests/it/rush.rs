@@ -174,5 +174,48 @@ async fn a_rush_of_battles_spends_as_one_after_another(backend: Backend) {
         "{}",
         broke.body
     );
+
+    // Two and a half hours later, 25 points came back (one per 6 minutes): a second rush
+    // regenerates once, then spends 10 and 10, and refuses the third with 5 left.
+    game.advance(25 * 360_000 + 100_000);
+    let again = join_all((0..3).map(|_| {
+        game.post(
+            "/api/v1/battles",
+            &a,
+            json!({"character_id": a_hero, "opponent_id": d_hero}),
+        )
+    }))
+    .await;
+    let mut statuses: Vec<u16> = again.iter().map(|a| a.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 202, 409], "{again:?}");
+    let refused = again.iter().find(|a| a.status == 409).unwrap();
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("have 5, need 10"),
+        "{}",
+        refused.body
+    );
+    let ledger = game.get("/api/v1/players/me/ledger?limit=100", &a).await;
+    let entries = ledger["items"].as_array().unwrap();
+    let regenerated: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["reason"] == "energy_regen")
+        .collect();
+    assert_eq!(regenerated.len(), 1, "{ledger}");
+    assert_eq!(
+        (&regenerated[0]["delta"], &regenerated[0]["balance_after"]),
+        (&json!(25), &json!(25))
+    );
+    let mut after: Vec<i64> = entries
+        .iter()
+        .filter(|e| e["reason"] == "battle" && e["balance_after"].as_i64().unwrap() % 10 == 5)
+        .map(|e| e["balance_after"].as_i64().unwrap())
+        .collect();
+    after.sort_unstable();
+    assert_eq!(after, [5, 15], "{ledger}");
+    assert_eq!(energy(a.clone()).await, 5);
     game.stop().await;
 }

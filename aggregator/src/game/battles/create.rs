@@ -111,13 +111,12 @@ pub async fn create(
         key,
         body,
         opponent_id,
+        limit_counted: false,
     };
+    // Through the intake the battle is announced there, once its batch is committed.
     let (response, created) = match &state.player_intake {
         Some(intake) => intake.start(state.clone(), ask).await?,
-        None => {
-            let state = state.clone();
-            state.db.clone().write(alone(state, ask)).await?
-        }
+        None => state.db.write(alone(state.clone(), ask)).await?,
     };
     // Announced before the worker wakes, so `created` comes before the battle's other events.
     if let Some(announce) = created {
@@ -133,6 +132,8 @@ pub struct Ask {
     pub key: IdempotencyKey,
     pub body: StartBattle,
     pub opponent_id: String,
+    /// The battle rate limit was already counted for it (by the intake).
+    pub limit_counted: bool,
 }
 
 /// The answer, and what the live `created` event says once the battle is committed.
@@ -148,7 +149,8 @@ pub async fn alone(state: AppState, ask: Ask) -> ApiResult<Started> {
             Ok(started)
         }
         Err(e) => {
-            tx.rollback().await?;
+            // The refusal is the answer; a rollback that fails changes nothing kept.
+            let _ = tx.rollback().await;
             Err(e)
         }
     }
@@ -163,13 +165,16 @@ pub async fn start(tx: &mut Tx, state: &AppState, ask: &Ask) -> ApiResult<Starte
         key,
         body,
         opponent_id,
+        limit_counted,
     } = ask;
     let now = state.clock.now_ms();
     let request = idempotency::Request::new(&player.id, key, "POST /api/v1/battles", body);
     if let Some(replay) = request.claim(tx, now).await? {
         return Ok((replay, None));
     }
-    player.limit(state, Bucket::Battles).await?;
+    if !limit_counted {
+        player.limit(state, Bucket::Battles).await?;
+    }
     // Lock both fighters in id order (shared), so deletes wait and nothing deadlocks.
     let ids = [body.character_id.as_str(), opponent_id.as_str()];
     let locked: Vec<CharacterView> =

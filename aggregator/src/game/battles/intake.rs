@@ -1,16 +1,17 @@
 //! Group commit of player battles on SQLite: the battles asked for while the previous
-//! transaction ran are started in one write transaction, each inside a savepoint of its own, so
-//! a refused battle (not enough energy, a missing character, ...) undoes only itself. Each
-//! request is answered after the commit, so an accepted battle is never lost.
+//! transaction ran are started together in one write transaction, with one statement per table
+//! for all of them, each checked in order as it would be alone (a refused battle, for want of
+//! energy or a missing character, writes nothing). Each request is answered after the commit,
+//! so an accepted battle is never lost, and its live `created` event goes out then.
 //!
 //! SQLite has one writer: battles started one transaction each wait for each other anyway, and
 //! every commit writes its pages to the log again. On PostgreSQL battles start in parallel
 //! transactions (one batch would hold the row locks of all its players at once), so there is
 //! no intake.
 
-use tokio::sync::{mpsc, oneshot};
+use std::collections::{BTreeMap, HashMap};
 
-use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
 
 use axum::http::StatusCode;
 use hero_protocol::Fighter;
@@ -50,12 +51,17 @@ impl PlayerIntake {
         Self { sender }
     }
 
-    /// Starts the battle; answers once it is committed (or refused).
+    /// Starts the battle; answers once it is committed (or refused). Should the intake's task
+    /// be gone, the battle starts in a transaction of its own.
     pub async fn start(&self, state: AppState, ask: Ask) -> ApiResult<Started> {
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Request { state, ask, reply })
-            .map_err(|_| ApiError::from(sqlx::Error::WorkerCrashed))?;
+        if let Err(mpsc::error::SendError(request)) =
+            self.sender.send(Request { state, ask, reply })
+        {
+            let Request { state, ask, .. } = request;
+            let started = state.db.write(create::alone(state.clone(), ask)).await;
+            return announced(&state, started);
+        }
         answer
             .await
             .map_err(|_| ApiError::from(sqlx::Error::WorkerCrashed))?
@@ -66,11 +72,33 @@ async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Request>) {
     let mut queue = Vec::with_capacity(MAX_BATCH);
     // Waits for one, then takes what else is queued, up to the batch size.
     while receiver.recv_many(&mut queue, MAX_BATCH).await > 0 {
-        // A battle with an Idempotency-Key may repeat one of the same batch: alone, it sees
-        // the first one's committed answer, as it would without the intake.
-        let (keyed, batch): (Vec<Request>, Vec<Request>) = std::mem::take(&mut queue)
+        // A request whose client is gone is dropped before anything is charged.
+        let queued = std::mem::take(&mut queue)
             .into_iter()
-            .partition(|r| r.ask.key.0.is_some());
+            .filter(|r| !r.reply.is_closed());
+        // A battle with an Idempotency-Key may repeat one of the same batch: alone, it sees
+        // the first one's committed answer, as it would without the intake (and its rate
+        // limit is counted only when it is not a replay).
+        let (keyed, unkeyed): (Vec<Request>, Vec<Request>) =
+            queued.partition(|r| r.ask.key.0.is_some());
+        // The rate limit is counted before the transaction (it may ask Redis), once.
+        let mut batch = Vec::with_capacity(unkeyed.len());
+        for mut request in unkeyed {
+            let limited = request
+                .ask
+                .player
+                .limit(&request.state, Bucket::Battles)
+                .await;
+            match limited {
+                Ok(()) => {
+                    request.ask.limit_counted = true;
+                    batch.push(request);
+                }
+                Err(e) => {
+                    let _ = request.reply.send(Err(e));
+                }
+            }
+        }
         if batch.len() == 1 {
             alone(batch).await;
         } else if !batch.is_empty() {
@@ -84,15 +112,25 @@ async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Request>) {
             match started {
                 Ok(started) => {
                     for (request, started) in batch.into_iter().zip(started) {
-                        let _ = request.reply.send(started);
+                        let _ = request.reply.send(announced(&request.state, started));
                     }
                 }
                 Err(Failed::AtCommit(e)) => {
                     tracing::warn!(error = %e, battles = batch.len(), "committing player battles failed");
+                    let transient = crate::db::is_transient(&e);
                     for request in batch {
-                        let _ = request.reply.send(Err(ApiError::from(sqlx::Error::Protocol(
-                            format!("the commit failed: {e}"),
-                        ))));
+                        let _ = request.reply.send(Err(if transient {
+                            busy()
+                        } else {
+                            ApiError::from(sqlx::Error::Protocol(format!("the commit failed: {e}")))
+                        }));
+                    }
+                }
+                Err(Failed::Before(e)) if crate::db::is_transient(&e) => {
+                    // Retrying each one would wait as long again, battle after battle.
+                    tracing::warn!(error = %e, battles = batch.len(), "player battles: the database is busy");
+                    for request in batch {
+                        let _ = request.reply.send(Err(busy()));
                     }
                 }
                 Err(Failed::Before(e)) => {
@@ -109,8 +147,23 @@ async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Request>) {
 async fn alone(requests: Vec<Request>) {
     for request in requests {
         let started = create::alone(request.state.clone(), request.ask).await;
-        let _ = request.reply.send(started);
+        let _ = request.reply.send(announced(&request.state, started));
     }
+}
+
+/// Publishes a committed battle's `created` event and wakes the worker; the answer, with the
+/// event taken out.
+fn announced(state: &AppState, started: ApiResult<Started>) -> ApiResult<Started> {
+    let (response, created) = started?;
+    if let Some(announce) = created {
+        announce.publish(&state.events.hub);
+        state.battle_wake.notify_one();
+    }
+    Ok((response, None))
+}
+
+fn busy() -> ApiError {
+    ApiError::Unavailable("the database is busy: retry shortly".into())
 }
 
 /// Where a batch failed: before the commit (nothing was written) or at it (unknown).
@@ -136,10 +189,10 @@ struct Accepted<'a> {
     ask: &'a Ask,
 }
 
-/// Starts the battles of `batch` (none with an `Idempotency-Key`) in one transaction, with one
-/// statement per table: each is checked in order as [`create::start`] checks it alone (rate
-/// limit, fighters, battles against the same player today, energy), what the ones before it
-/// spent counted. What each one answers.
+/// Starts the battles of `batch` (none with an `Idempotency-Key`, their rate limit counted) in
+/// one transaction, with one statement per table: each is checked in order as
+/// [`create::start`] checks it alone (fighters, battles against the same player today,
+/// energy), what the ones before it spent counted. What each one answers.
 async fn start_all(db: &Db, batch: &[Request]) -> Result<Vec<ApiResult<Started>>, Failed> {
     let Some(state) = batch.first().map(|r| &r.state) else {
         return Ok(Vec::new());
@@ -147,15 +200,7 @@ async fn start_all(db: &Db, batch: &[Request]) -> Result<Vec<ApiResult<Started>>
     let mut tx = db.begin_write().await?;
     let now = state.clock.now_ms();
     let game = &state.game;
-    let mut answers: Vec<Option<ApiResult<Started>>> = Vec::with_capacity(batch.len());
-    for request in batch {
-        let limited = request
-            .ask
-            .player
-            .limit(&request.state, Bucket::Battles)
-            .await;
-        answers.push(limited.err().map(Err));
-    }
+    let mut answers: Vec<Option<ApiResult<Started>>> = batch.iter().map(|_| None).collect();
     let mut ids: Vec<&str> = batch
         .iter()
         .flat_map(|r| [r.ask.body.character_id.as_str(), r.ask.opponent_id.as_str()])
@@ -172,7 +217,7 @@ async fn start_all(db: &Db, batch: &[Request]) -> Result<Vec<ApiResult<Started>>
     } else {
         HashMap::new()
     };
-    let mut added: HashMap<pairs::Pair, i64> = HashMap::new();
+    let mut added: BTreeMap<pairs::Pair, i64> = BTreeMap::new();
     let mut energy = game.ledger.energy_spends(&mut tx, &players, now).await?;
     let cost = game.battle_energy_cost;
     let mut accepted = Vec::with_capacity(batch.len());

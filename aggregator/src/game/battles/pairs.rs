@@ -1,7 +1,7 @@
 //! Fair play: how many battles a player started today (UTC) against the characters of another
 //! player, counted in the battle's own transaction so a refused battle counts nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
@@ -86,8 +86,8 @@ pub async fn today(
     Ok(counts)
 }
 
-/// Adds `battles` to each pair's count of today, in one statement (each pair once).
-pub async fn add(tx: &mut Tx, added: &HashMap<Pair, i64>, now_ms: i64) -> Result<(), sqlx::Error> {
+/// Adds `battles` to each pair's count of today, in one statement (each pair once, in order).
+pub async fn add(tx: &mut Tx, added: &BTreeMap<Pair, i64>, now_ms: i64) -> Result<(), sqlx::Error> {
     if added.is_empty() {
         return Ok(());
     }
