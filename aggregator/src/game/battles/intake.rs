@@ -222,9 +222,6 @@ async fn start_all(db: &Db, batch: &[Request]) -> Result<Vec<ApiResult<Started>>
     let cost = game.battle_energy_cost;
     let mut accepted = Vec::with_capacity(batch.len());
     for (index, request) in batch.iter().enumerate() {
-        if answers[index].is_some() {
-            continue;
-        }
         let ask = &request.ask;
         let checked = create::fighters_of(&locked, ask).and_then(|(mine, opponent)| {
             let pair = (ask.player.id.clone(), opponent.player_id.clone());
