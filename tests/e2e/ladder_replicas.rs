@@ -127,6 +127,18 @@ async fn two_replicas_run_each_slot_and_pay_each_bet_once() {
     })
     .await;
     admin(&a, &format!("/api/v1/admin/seasons/{id}/close"), json!({})).await;
+    // A slot may have started battles between that wait and the close (the close voids only
+    // the unstarted ones): let those settle too, so every bet is settled.
+    hero_tests::eventually(30, "battles started before the close to settle", || async {
+        let running = db
+            .scalar_i64(
+                "SELECT COUNT(*) FROM scheduled_battles WHERE status = $1",
+                "running",
+            )
+            .await;
+        (running == 0).then_some(())
+    })
+    .await;
 
     let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
     use sqlx::Connection;
