@@ -116,29 +116,11 @@ async fn two_replicas_run_each_slot_and_pay_each_bet_once() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     // Let every started battle settle, then stop pairing by closing the season.
-    hero_tests::eventually(30, "started ladder battles to settle", || async {
-        let running = db
-            .scalar_i64(
-                "SELECT COUNT(*) FROM scheduled_battles WHERE status = $1",
-                "running",
-            )
-            .await;
-        (running == 0).then_some(())
-    })
-    .await;
+    none_running(&db, "started ladder battles to settle").await;
     admin(&a, &format!("/api/v1/admin/seasons/{id}/close"), json!({})).await;
     // A slot may have started battles between that wait and the close (the close voids only
     // the unstarted ones): let those settle too, so every bet is settled.
-    hero_tests::eventually(30, "battles started before the close to settle", || async {
-        let running = db
-            .scalar_i64(
-                "SELECT COUNT(*) FROM scheduled_battles WHERE status = $1",
-                "running",
-            )
-            .await;
-        (running == 0).then_some(())
-    })
-    .await;
+    none_running(&db, "battles started before the close to settle").await;
 
     let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
     use sqlx::Connection;
@@ -216,4 +198,18 @@ async fn prizes(db: &TestDb) -> i64 {
         "season_prize",
     )
     .await
+}
+
+/// Waits (30 s at most) until no scheduled battle is running.
+async fn none_running(db: &TestDb, what: &str) {
+    hero_tests::eventually(30, what, || async {
+        let running = db
+            .scalar_i64(
+                "SELECT COUNT(*) FROM scheduled_battles WHERE status = $1",
+                "running",
+            )
+            .await;
+        (running == 0).then_some(())
+    })
+    .await;
 }
