@@ -66,7 +66,7 @@ pub async fn insert(
     battle: &NewBattle<'_>,
     now_ms: i64,
 ) -> Result<String, sqlx::Error> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::db::time_ordered_id();
     let fighters_json =
         serde_json::to_string(battle.fighters).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
@@ -118,7 +118,7 @@ pub async fn insert_many(
     let mut ids = Vec::with_capacity(battles.len());
     let mut query = sqlx::query(&sql);
     for battle in battles {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::db::time_ordered_id();
         let fighters_json =
             serde_json::to_string(battle.fighters).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let fighter = |i: usize| {

@@ -219,6 +219,16 @@ impl Db {
     }
 }
 
+/// A new id for a row of a table that only grows (battles and what hangs off them, the
+/// ledger): a UUIDv7, whose first 48 bits are the time in milliseconds and whose rest is
+/// random. Ids made one after the other sort one after the other (within this process), so a
+/// batch of new rows lands on the last pages of each index keyed by them instead of on as
+/// many random pages as rows; every page a transaction touches is written to the log again.
+/// Ids stay unguessable (74 random bits) and, like every UUID, 36 characters.
+pub fn time_ordered_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 async fn open_pool(url: &str, dialect: Dialect, max_connections: u32) -> anyhow::Result<AnyPool> {
     AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -435,6 +445,19 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_ordered_ids_sort_in_the_order_they_were_made() {
+        let ids: Vec<String> = (0..2_000).map(|_| time_ordered_id()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, ids, "sorted, and no two alike");
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 36 && uuid::Uuid::parse_str(id).is_ok())
+        );
+    }
 
     #[test]
     fn sqlite_url_gets_create_mode() {

@@ -20,6 +20,10 @@ use crate::ledger::Ledger;
 use crate::state::AppState;
 
 /// Rank points of a new ladder entry.
+/// `created_by` of every battle the ladder schedules (and of no other battle: players are
+/// UUIDs, admins `admin:<name>`).
+pub const CREATOR: &str = "ladder";
+
 pub const START_POINTS: i64 = 1000;
 /// `current_rank` of an entry no recompute has ranked yet.
 pub const UNRANKED: i64 = 999_999;

@@ -300,7 +300,7 @@ impl crate::scheduler::Task for StartBattles {
                     fighters: &fighters,
                     seed: battle_store::random_seed(),
                     prompt: &prompt,
-                    created_by: Some("ladder"),
+                    created_by: Some(super::CREATOR),
                 },
                 now_ms,
             )

@@ -24,7 +24,9 @@ impl VerdictEffect for LadderVerdicts {
     }
 
     async fn apply(&self, tx: &mut Tx, settled: &Settled<'_>) -> Result<(), sqlx::Error> {
-        if settled.by_admin() {
+        // Only the ladder's own battles have a scheduled battle: the others need no lookup (a
+        // batch of player verdicts would otherwise look once per battle).
+        if settled.created_by != Some(super::CREATOR) {
             return Ok(());
         }
         let dialect = self.ladder.ledger.dialect;

@@ -331,7 +331,7 @@ async fn record_all(
     };
     for (change, balance) in changes {
         insert = insert
-            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(crate::db::time_ordered_id())
             .bind(change.player)
             .bind(change.resource.as_str())
             .bind(change.delta)

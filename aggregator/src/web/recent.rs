@@ -101,7 +101,7 @@ fn origin(created_by: Option<String>) -> Option<String> {
     Some(
         if created_by.starts_with("admin:") || created_by == "admin" {
             "admin"
-        } else if created_by == "ladder" {
+        } else if created_by == crate::ladder::CREATOR {
             "ladder"
         } else {
             "player"

@@ -36,30 +36,27 @@ pub async fn find_opponent(
     per_day: i64,
     now_ms: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    let mut candidates = Vec::new();
     let fought_enough = "player_id NOT IN (SELECT defender_id FROM battle_pairs \
                          WHERE attacker_id = $1 AND day = $4 AND battles >= $5)";
-    for sql in [
-        format!(
-            "SELECT id, rating FROM characters WHERE rating >= $2 AND player_id <> $1 \
-             AND {fought_enough} ORDER BY rating ASC LIMIT $3"
-        ),
-        format!(
-            "SELECT id, rating FROM characters WHERE rating < $2 AND player_id <> $1 \
-             AND {fought_enough} ORDER BY rating DESC LIMIT $3"
-        ),
-    ] {
-        for row in sqlx::query(&sql)
-            .bind(player)
-            .bind(rating)
-            .bind(EACH_SIDE)
-            .bind(now_ms.div_euclid(86_400_000))
-            .bind(if per_day == 0 { i64::MAX } else { per_day })
-            .fetch_all(&db.pool)
-            .await?
-        {
-            candidates.push((row.try_get("id")?, row.try_get("rating")?));
-        }
+    // Both walks in one statement: one round trip to the database instead of two.
+    let sql = format!(
+        "SELECT id, rating FROM (SELECT id, rating FROM characters WHERE rating >= $2 \
+         AND player_id <> $1 AND {fought_enough} ORDER BY rating ASC LIMIT $3) AS above \
+         UNION ALL \
+         SELECT id, rating FROM (SELECT id, rating FROM characters WHERE rating < $2 \
+         AND player_id <> $1 AND {fought_enough} ORDER BY rating DESC LIMIT $3) AS below"
+    );
+    let mut candidates = Vec::new();
+    for row in sqlx::query(&sql)
+        .bind(player)
+        .bind(rating)
+        .bind(EACH_SIDE)
+        .bind(now_ms.div_euclid(86_400_000))
+        .bind(if per_day == 0 { i64::MAX } else { per_day })
+        .fetch_all(&db.pool)
+        .await?
+    {
+        candidates.push((row.try_get("id")?, row.try_get("rating")?));
     }
     Ok(pick(rating, candidates, rand::random_range(0..CLOSEST)))
 }
