@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::effects::{Settled, VerdictEffects};
-use super::results::{self, ResultHash, ResultRows};
+use super::results::{self, Prepared, ResultHash, ResultRows};
 use super::status::{SettledBy, Status};
 use crate::consensus::{Verdict, Vote};
 use crate::db::{Db, Dialect, Lock, Tx};
@@ -323,6 +323,18 @@ pub struct Settlement<'a> {
     pub job: &'a BattleJob,
     pub verdict: &'a Verdict,
     pub votes: &'a [Vote],
+    /// The verdict's result made ready before the transaction ([`Prepared::of`]); `None`: made
+    /// in the transaction.
+    pub published: Option<&'a Prepared>,
+}
+
+/// Adds `s`'s published result (if its verdict has one) to `results`; its key.
+fn publish<'a>(results: &mut ResultRows<'a>, s: &Settlement<'a>) -> Option<ResultHash> {
+    let result = s.verdict.result()?;
+    match s.published {
+        Some(prepared) => Some(results.add_prepared(&s.job.id, prepared)),
+        None => results.add(&s.job.id, result, None),
+    }
 }
 
 /// Writes the votes and the verdict in one transaction, only if `owner` still holds the
@@ -360,10 +372,7 @@ pub async fn settle_many(
     let mut results = ResultRows::default();
     for s in settlements {
         let mark = results.mark();
-        let published = s
-            .verdict
-            .result()
-            .and_then(|r| results.add(&s.job.id, r, None));
+        let published = publish(&mut results, s);
         let ok = write_verdict(&mut tx, s, published, owner, effects, now_ms).await?;
         if ok {
             rows.extend(
@@ -395,11 +404,7 @@ async fn settle_distinct(
     let mut results = ResultRows::default();
     let published: Vec<Option<ResultHash>> = settlements
         .iter()
-        .map(|s| {
-            s.verdict
-                .result()
-                .and_then(|r| results.add(&s.job.id, r, None))
-        })
+        .map(|s| publish(&mut results, s))
         .collect();
     let updated = update_verdicts(tx, settlements, &published, owner, now_ms).await?;
     let mut written = Vec::with_capacity(settlements.len());
@@ -566,6 +571,9 @@ pub struct LateVotes {
     pub battle_id: String,
     pub winner: Option<String>,
     pub votes: Vec<Vote>,
+    /// The key of the verdict's result, stored with the verdict: a late vote that agrees
+    /// needs no result row of its own.
+    pub published: Option<ResultHash>,
 }
 
 /// Records the late votes of many battles in one transaction.
@@ -577,6 +585,9 @@ pub async fn record_late_votes(
     let mut results = ResultRows::default();
     let mut rows: Vec<VoteRow<'_>> = Vec::new();
     for late in batch {
+        if let Some(hash) = late.published {
+            results.stored(&late.battle_id, hash);
+        }
         for vote in &late.votes {
             rows.push(VoteRow::new(
                 &late.battle_id,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::effects::VerdictEffects;
+use super::results::Prepared;
 use super::store::{self, BattleJob, Settlement};
 use crate::clock::SharedClock;
 use crate::consensus::{Verdict, Vote};
@@ -26,6 +27,7 @@ struct Request {
     job: BattleJob,
     verdict: Verdict,
     votes: Vec<Vote>,
+    published: Option<Prepared>,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -68,21 +70,38 @@ impl VerdictWriter {
         writer
     }
 
-    /// Writes one battle's verdict and votes (possibly together with others').
-    pub async fn settle(&self, job: &BattleJob, verdict: Verdict, votes: Vec<Vote>) -> Outcome {
+    /// Writes one battle's verdict and votes (possibly together with others'); `published`
+    /// is the verdict's result, prepared by the caller.
+    pub async fn settle(
+        &self,
+        job: &BattleJob,
+        verdict: Verdict,
+        votes: Vec<Vote>,
+        published: Option<Prepared>,
+    ) -> Outcome {
         let alone = self.db.dialect == Dialect::Postgres && !job.by_admin();
         let Some(batcher) = self.batcher.as_ref().filter(|_| !alone) else {
-            return self.write_one(job, verdict, votes).await;
+            return self
+                .write_one(job, verdict, votes, published.as_ref())
+                .await;
         };
         let (reply, answer) = oneshot::channel();
         let request = Request {
             job: job.clone(),
             verdict,
             votes,
+            published,
             reply,
         };
         if let Err(mpsc::error::SendError(request)) = batcher.send(request) {
-            return self.write_one(job, request.verdict, request.votes).await;
+            return self
+                .write_one(
+                    job,
+                    request.verdict,
+                    request.votes,
+                    request.published.as_ref(),
+                )
+                .await;
         }
         match answer.await {
             Ok(outcome) => outcome,
@@ -94,11 +113,18 @@ impl VerdictWriter {
         }
     }
 
-    async fn write_one(&self, job: &BattleJob, verdict: Verdict, votes: Vec<Vote>) -> Outcome {
+    async fn write_one(
+        &self,
+        job: &BattleJob,
+        verdict: Verdict,
+        votes: Vec<Vote>,
+        published: Option<&Prepared>,
+    ) -> Outcome {
         let settlement = Settlement {
             job,
             verdict: &verdict,
             votes: &votes,
+            published,
         };
         let now = self.clock.now_ms();
         let result = store::settle(&self.db, &settlement, &self.owner, &self.effects, now).await;
@@ -124,6 +150,7 @@ async fn run(writer: VerdictWriter, receiver: Arc<Mutex<mpsc::UnboundedReceiver<
                 job: &r.job,
                 verdict: &r.verdict,
                 votes: &r.votes,
+                published: r.published.as_ref(),
             })
             .collect();
         let written = store::settle_many(
@@ -145,7 +172,12 @@ async fn run(writer: VerdictWriter, receiver: Arc<Mutex<mpsc::UnboundedReceiver<
                 tracing::warn!(error = %e, battles = batch.len(), "batched verdicts failed; writing them one by one");
                 for request in batch {
                     let outcome = writer
-                        .write_one(&request.job, request.verdict, request.votes)
+                        .write_one(
+                            &request.job,
+                            request.verdict,
+                            request.votes,
+                            request.published.as_ref(),
+                        )
                         .await;
                     let _ = request.reply.send(outcome);
                 }

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::results::Prepared;
 use super::store::{self, BattleJob};
 use crate::clock::SharedClock;
 use crate::consensus::{Consensus, RoundWatcher, Verdict, Vote};
@@ -132,7 +133,11 @@ impl BattleWorker {
                 .await;
             (decision.verdict, decision.votes, Some(decision.pending))
         };
-        let (written, verdict, votes) = self.verdicts.settle(&job, verdict, votes).await;
+        // The result's JSON and compressed body are made here, in parallel with other
+        // battles, rather than inside the single writer's transaction.
+        let prepared = verdict.result().and_then(Prepared::of);
+        let published = prepared.as_ref().map(|p| p.hash);
+        let (written, verdict, votes) = self.verdicts.settle(&job, verdict, votes, prepared).await;
         let settled = match written {
             Ok(settled) => settled,
             Err(e) => {
@@ -193,6 +198,7 @@ impl BattleWorker {
                 battle_id: job.id,
                 winner,
                 votes: late,
+                published,
             });
         }))
     }

@@ -2,6 +2,7 @@
 //! exactly the battles this worker still holds, once.
 
 use hero_aggregator::battles::VerdictEffects;
+use hero_aggregator::battles::results::Prepared;
 use hero_aggregator::battles::store::{self, NewBattle, Settlement};
 use hero_aggregator::consensus::{Verdict, Vote, VoteRole};
 use hero_aggregator::db::Db;
@@ -56,10 +57,13 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
         superseded: false,
     }];
     let effects = VerdictEffects::default();
+    // The batch's result is prepared before the transaction, as the worker does.
+    let prepared = Prepared::of(verdict.result().unwrap()).unwrap();
     let one = |job| Settlement {
         job,
         verdict: &verdict,
         votes: &votes,
+        published: Some(&prepared),
     };
     // The middle battle is settled first, with another result by another node; the batch
     // must not settle it again, nor leave its own result or vote for it.
@@ -75,6 +79,7 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
         job: &jobs[1],
         verdict: &earlier_verdict,
         votes: &earlier_votes,
+        published: None,
     };
     assert!(
         store::settle(&db, &first, "me", &effects, now)
@@ -124,7 +129,7 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
 /// reads.
 async fn results_are_stored_once_and_read_back(db: &Db) {
     let now = 1_000;
-    for node in ["n1", "n2", "n3"] {
+    for node in ["n1", "n2", "n3", "n4", "n5"] {
         sqlx::query(
             "INSERT INTO nodes (id, name, url, token_hash, created_at_ms, updated_at_ms) \
              VALUES ($1, $1, $2, 'h', 0, 0)",
@@ -184,6 +189,7 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
         job: &jobs[0],
         verdict: &verdict,
         votes: &votes,
+        published: None,
     };
     assert!(
         store::settle(db, &settlement, "me", &effects, now)
@@ -219,6 +225,53 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
             .await,
         3,
         "the rejected result is kept too"
+    );
+    // Late votes: one agreeing (its result is the published one: no new row), one with a
+    // result of its own (a row of its own).
+    let sha = |r: &hero_protocol::BattleResult| -> [u8; 32] {
+        let digest = ring::digest::digest(&ring::digest::SHA256, &serde_json::to_vec(r).unwrap());
+        digest.as_ref().try_into().unwrap()
+    };
+    let mut other = result.clone();
+    other.battle_description.push_str(" (told otherwise)");
+    let late = store::LateVotes {
+        battle_id: jobs[0].id.clone(),
+        winner: Some(result.winner.clone()),
+        votes: vec![
+            Vote {
+                result_hash: Some(sha(&result)),
+                ..vote("n4", true, &result)
+            },
+            Vote {
+                result_hash: Some(sha(&other)),
+                ..vote("n5", true, &other)
+            },
+        ],
+        published: Some(Prepared::of(&result).unwrap().hash),
+    };
+    store::record_late_votes(db, &[late], now).await.unwrap();
+    assert_eq!(
+        count("SELECT COUNT(*) FROM battle_results WHERE battle_id = $1").await,
+        3,
+        "the agreeing late vote added no result"
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM battle_votes v JOIN battles b ON b.id = v.battle_id \
+             WHERE v.battle_id = $1 AND v.result_hash = b.result_hash"
+        )
+        .await,
+        3,
+        "the agreeing late vote names the published result"
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM battle_votes v JOIN battle_results r \
+             ON r.battle_id = v.battle_id AND r.hash = v.result_hash WHERE v.battle_id = $1"
+        )
+        .await,
+        5,
+        "every vote's result is stored"
     );
     let view = store::get(db, &jobs[0].id).await.unwrap().unwrap();
     assert_eq!(view.winner_id.as_deref(), Some(result.winner.as_str()));
