@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hero_protocol::signing::{ASSIGNMENT_HEADER, NODE_ID_HEADER, SIGNATURE_HEADER, vote_message};
+use hero_protocol::signing::{
+    ASSIGNMENT_HEADER, NODE_ID_HEADER, SIGNATURE_HEADER, verify, vote_message,
+};
 use hero_protocol::{BattleResult, ErrorBody, Fighter};
 
 use super::sanitize::{MAX_ERROR_CHARS, clean_result, clean_text, stored_winner};
@@ -124,16 +126,11 @@ async fn exchange(
                 .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(200).collect());
             return Err(Failure::Http(format!("node answered {status}: {reason}")));
         }
-        if node.public_key.is_some() {
+        if let Some(key) = &node.public_key {
             let message = vote_message(&ctx.battle_id, &node.id, &nonce, &body);
             match &signature {
                 None => return Err(Failure::Unsigned("result is not signed".into())),
-                Some(sig)
-                    if !node
-                        .verifier
-                        .as_ref()
-                        .is_some_and(|k| k.verifies(&message, sig)) =>
-                {
+                Some(sig) if !verify(key, &message, sig) => {
                     return Err(Failure::Unsigned("result signature does not verify".into()));
                 }
                 Some(_) => {}

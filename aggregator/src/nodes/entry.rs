@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hero_protocol::NodeInfo;
-use hero_protocol::signing::PublicKey;
 
 use super::reputation::{NodeCounters, VoteOutcome};
 
@@ -18,9 +17,6 @@ pub struct NodeEntry {
     pub token_hash: String,
     /// Ed25519 public key (hex): when set, every vote must be signed with it.
     pub public_key: Option<String>,
-    /// `public_key` decoded once, for verifying votes; `None` without a key, or when the stored
-    /// key is not a point of the curve (then no vote of the node verifies).
-    pub verifier: Option<PublicKey>,
     /// Who runs the node: an operator account, or in an open network its host address.
     pub operator: Option<String>,
     pub backend: Option<String>,
@@ -69,7 +65,6 @@ impl NodeEntry {
             api_key: None,
             token_hash: String::new(),
             public_key: None,
-            verifier: None,
             operator,
             backend: None,
             model: None,

@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32};
 use std::sync::{Arc, Mutex};
 
 use hero_protocol::NodeRegistration;
-use hero_protocol::signing::PublicKey;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -40,15 +39,13 @@ fn entry_from_row(row: &AnyRow) -> Result<NodeEntry, sqlx::Error> {
     let weight = row
         .try_get::<Option<i64>, _>("admin_weight")?
         .unwrap_or(row.try_get("weight")?);
-    let public_key: Option<String> = row.try_get("public_key")?;
     Ok(NodeEntry {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         url: row.try_get("url")?,
         api_key: row.try_get("api_key")?,
         token_hash: row.try_get("token_hash")?,
-        verifier: public_key.as_deref().and_then(PublicKey::parse),
-        public_key,
+        public_key: row.try_get("public_key")?,
         operator: row.try_get("operator")?,
         backend: row.try_get("backend")?,
         model: row.try_get("model")?,
