@@ -95,10 +95,14 @@ pub fn is_public_key(public_key_hex: &str) -> bool {
 pub struct PublicKey(VerifyingKey);
 
 impl PublicKey {
-    /// The key `public_key_hex` names, if it is a point on the curve.
+    /// The key `public_key_hex` names, if it is a point of the curve not of small order (no
+    /// signature by such a key ever verifies strictly).
     pub fn parse(public_key_hex: &str) -> Option<PublicKey> {
         let bytes: [u8; 32] = hex::decode(public_key_hex).ok()?.try_into().ok()?;
-        VerifyingKey::from_bytes(&bytes).ok().map(PublicKey)
+        VerifyingKey::from_bytes(&bytes)
+            .ok()
+            .filter(|key| !key.is_weak())
+            .map(PublicKey)
     }
 
     /// Whether `signature_hex` is this key's signature of `message`. Strict: a small-order key
@@ -198,6 +202,10 @@ mod tests {
         let message = b"anything";
         let forged = format!("01{}{}", "00".repeat(31), "00".repeat(32));
         assert!(!verify(&identity, message, &forged));
+        assert!(
+            PublicKey::parse(&identity).is_none(),
+            "refused at registration"
+        );
         let signer = VoteSigner::generate().unwrap();
         let key = PublicKey::parse(&signer.public_key_hex()).unwrap();
         let signature = signer.sign(message);

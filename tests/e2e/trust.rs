@@ -493,6 +493,19 @@ async fn unsigned_seed_nodes_only_behind_the_flag(backend: Backend) {
             .unwrap()
             .contains("--allow-unsigned-nodes")
     );
+    // A key of small order (here the identity point) could never sign a vote that verifies:
+    // refused with a reason rather than registered.
+    let weak = json!({"name": "weak", "url": "http://127.0.0.1:9", "weight": 1,
+        "max_concurrent_requests": 5, "public_key": format!("01{}", "00".repeat(31))});
+    let (status, body) = register(&strict.url(), None, weak, None).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("small order"),
+        "{body}"
+    );
     drop(strict);
     let options = AggregatorOptions {
         extra: vec!["--allow-unsigned-nodes".into()],

@@ -220,11 +220,13 @@ impl Db {
 }
 
 /// A new id for a row of a table that only grows (battles and what hangs off them, the
-/// ledger): a UUIDv7, whose first 48 bits are the time in milliseconds and whose rest is
-/// random. Ids made one after the other sort one after the other (within this process), so a
-/// batch of new rows lands on the last pages of each index keyed by them instead of on as
-/// many random pages as rows; every page a transaction touches is written to the log again.
-/// Ids stay unguessable (74 random bits) and, like every UUID, 36 characters.
+/// ledger): a UUIDv7, whose first 48 bits are the time in milliseconds, then a counter that
+/// starts at a random value each millisecond, then 32 random bits. Ids made one after the
+/// other sort one after the other (within this process), so a batch of new rows lands on the
+/// last pages of each index keyed by them instead of on as many random pages as rows; every
+/// page a transaction touches is written to the log again. Battle ids are public anyway
+/// (`GET /api/v1/battles/{id}`); ledger ids are never shown to other players. Like every
+/// UUID, 36 characters.
 pub fn time_ordered_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }

@@ -19,11 +19,11 @@ pub use settings::LadderArgs;
 use crate::ledger::Ledger;
 use crate::state::AppState;
 
-/// Rank points of a new ladder entry.
 /// `created_by` of every battle the ladder schedules (and of no other battle: players are
 /// UUIDs, admins `admin:<name>`).
 pub const CREATOR: &str = "ladder";
 
+/// Rank points of a new ladder entry.
 pub const START_POINTS: i64 = 1000;
 /// `current_rank` of an entry no recompute has ranked yet.
 pub const UNRANKED: i64 = 999_999;

@@ -57,12 +57,14 @@ fn check_registration(reg: &NodeRegistration) -> Result<(), ApiError> {
     if reg.max_concurrent_requests == 0 || reg.max_concurrent_requests > 10_000 {
         return bad("max_concurrent_requests must be between 1 and 10000");
     }
-    if reg
-        .public_key
-        .as_ref()
-        .is_some_and(|k| !hero_protocol::signing::is_public_key(k))
-    {
-        return bad("public_key must be an Ed25519 public key, 64 lowercase hex characters");
+    if reg.public_key.as_ref().is_some_and(|k| {
+        !hero_protocol::signing::is_public_key(k)
+            || hero_protocol::signing::PublicKey::parse(k).is_none()
+    }) {
+        return bad(
+            "public_key must be an Ed25519 public key: 64 lowercase hex characters naming a \
+             point of the curve that is not of small order",
+        );
     }
     if let Some(key) = &reg.api_key {
         printable("api_key", key, 255)?;

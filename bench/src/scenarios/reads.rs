@@ -24,7 +24,7 @@ pub async fn run(ctx: &Ctx<'_>, outcome: &mut Outcome) -> anyhow::Result<()> {
     let mut setup = Outcome::new(outcome.scenario, outcome.target);
     stage::created(&mut setup, &created, 202);
     stage.settle(&mut setup).await?;
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM battles ORDER BY id")
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM battles ORDER BY random()")
         .fetch_all(&stage.pool)
         .await?;
     anyhow::ensure!(!ids.is_empty(), "no battles to read");
