@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::Notify;
 
 use crate::auth::admin::AdminSettings;
 use crate::clock::SharedClock;
@@ -28,7 +27,7 @@ pub struct AppState {
     /// Connection limits, timeouts and trusted proxies.
     pub net: Arc<NetArgs>,
     /// Wakes the battle worker when a battle is created.
-    pub battle_wake: Arc<Notify>,
+    pub battle_wake: Arc<crate::battles::handoff::Wake>,
     pub metrics: PrometheusHandle,
     /// Writes character text with the configured LLM (Gemini with `--gemini-api-key`);
     /// `None` without one. Use `hero_engine::summon_from_templates` then, and also when the

@@ -79,7 +79,10 @@ impl Application {
             config.consensus.node_timeout,
         ));
         crate::events::bridge::start(&db, &config.database.url, &hub, &supervisor);
-        let battle_wake = crate::battles::start(
+        let crate::battles::Started {
+            wake: battle_wake,
+            handoff,
+        } = crate::battles::start(
             crate::battles::Parts {
                 db: db.clone(),
                 consensus,
@@ -122,9 +125,14 @@ impl Application {
             intake: Arc::new(crate::battles::intake::Intake::spawn(
                 db.clone(),
                 Arc::clone(&clock),
+                handoff.clone(),
             )),
-            player_intake: (db.dialect == crate::db::Dialect::Sqlite)
-                .then(|| Arc::new(crate::game::battles::intake::PlayerIntake::spawn(&db))),
+            player_intake: (db.dialect == crate::db::Dialect::Sqlite).then(|| {
+                Arc::new(crate::game::battles::intake::PlayerIntake::spawn(
+                    &db,
+                    handoff.clone(),
+                ))
+            }),
             battle_cache,
             board_cache: Arc::new(crate::game::leaderboard::BoardCache::new(
                 config.reads.leaderboard_ttl,

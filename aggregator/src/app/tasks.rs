@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
 use crate::ladder::Ladder;
 use crate::scheduler::cleanup::{Cleanup, Retention};
 use crate::scheduler::{Beat, Schedule};
@@ -16,7 +14,7 @@ const DAY: i64 = 24 * HOUR;
 pub fn beats(
     ladder: &Ladder,
     retention: Retention,
-    battle_wake: &Arc<Notify>,
+    battle_wake: &Arc<crate::battles::handoff::Wake>,
     events: &Arc<crate::events::Hub>,
 ) -> Vec<Beat> {
     vec![
@@ -35,6 +33,7 @@ pub fn beats(
                 wake: Arc::clone(battle_wake),
                 events: Arc::clone(events),
                 started: std::sync::Mutex::default(),
+                inserted: std::sync::atomic::AtomicBool::default(),
             }),
             schedule: Schedule::new(MINUTE, 0),
             catch_up: false,

@@ -3,11 +3,13 @@
 //! of them, on both databases. Each request is answered only after its commit, so an accepted
 //! battle is never lost. A batch whose statement fails is retried battle by battle; one whose
 //! commit fails is not (the commit may have happened: a retry could create every battle twice),
-//! and its requests are answered with the error.
+//! and its requests are answered with the error. While this replica's worker has free slots,
+//! the battles are inserted already claimed and start once announced (`battles::handoff`).
 
 use hero_protocol::Fighter;
 use tokio::sync::{mpsc, oneshot};
 
+use super::handoff::{Handoff, Launch};
 use super::store::{self, NewBattle};
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -34,9 +36,15 @@ impl Order {
     }
 }
 
+/// A committed battle: its id, and what starts it when it was inserted claimed.
+pub struct Created {
+    pub id: String,
+    pub launch: Option<Launch>,
+}
+
 struct Request {
     order: Order,
-    reply: oneshot::Sender<Result<String, sqlx::Error>>,
+    reply: oneshot::Sender<Result<Created, sqlx::Error>>,
 }
 
 /// Hands new battles to the inserting task.
@@ -46,14 +54,16 @@ pub struct Intake {
 
 impl Intake {
     /// Starts the inserting task; it ends once the `Intake` is dropped and its queue written.
-    pub fn spawn(db: Db, clock: SharedClock) -> Self {
+    /// Battles are handed off to `handoff` while it has free slots.
+    pub fn spawn(db: Db, clock: SharedClock, handoff: Option<Handoff>) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        db.clone().spawn_writer(run(db, clock, receiver));
+        db.clone().spawn_writer(run(db, clock, handoff, receiver));
         Self { sender }
     }
 
-    /// Creates a PENDING battle; returns its id once it is committed.
-    pub async fn create(&self, order: Order) -> Result<String, sqlx::Error> {
+    /// Creates a battle; answers once it is committed. Announce it, then start its
+    /// [`Launch`] (or wake the worker when there is none).
+    pub async fn create(&self, order: Order) -> Result<Created, sqlx::Error> {
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(Request { order, reply })
@@ -62,19 +72,27 @@ impl Intake {
     }
 }
 
-async fn run(db: Db, clock: SharedClock, mut receiver: mpsc::UnboundedReceiver<Request>) {
+async fn run(
+    db: Db,
+    clock: SharedClock,
+    handoff: Option<Handoff>,
+    mut receiver: mpsc::UnboundedReceiver<Request>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Waits for one, then takes what else is queued, up to the batch size.
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let batch = std::mem::take(&mut batch);
         let now = clock.now_ms();
         let battles: Vec<NewBattle<'_>> = batch.iter().map(|r| r.order.new_battle()).collect();
-        let inserted = insert_all(&db, &battles, now).await;
+        let inserted = insert_all(&db, &battles, now, handoff.as_ref()).await;
         drop(battles);
         match inserted {
-            Ok(ids) => {
+            Ok((ids, launches)) => {
+                let mut launches = launches.into_iter();
                 for (request, id) in batch.into_iter().zip(ids) {
-                    let _ = request.reply.send(Ok(id));
+                    let launch = launches.next();
+                    // A request whose client has gone drops its launch: the battle starts.
+                    let _ = request.reply.send(Ok(Created { id, launch }));
                 }
             }
             Err(Failed::AtCommit(e)) => {
@@ -91,9 +109,12 @@ async fn run(db: Db, clock: SharedClock, mut receiver: mpsc::UnboundedReceiver<R
                 }
                 for request in batch {
                     let one = [request.order.new_battle()];
-                    let outcome = insert_all(&db, &one, now)
+                    let outcome = insert_all(&db, &one, now, handoff.as_ref())
                         .await
-                        .map(|mut ids| ids.pop().unwrap_or_default())
+                        .map(|(mut ids, mut launches)| Created {
+                            id: ids.pop().unwrap_or_default(),
+                            launch: launches.pop(),
+                        })
                         .map_err(Failed::into_error);
                     let _ = request.reply.send(outcome);
                 }
@@ -116,15 +137,21 @@ impl Failed {
     }
 }
 
+/// Inserts `battles`, the first ones claimed when `handoff` has slots for them; their ids,
+/// and what starts the claimed ones.
 async fn insert_all(
     db: &Db,
     battles: &[NewBattle<'_>],
     now_ms: i64,
-) -> Result<Vec<String>, Failed> {
+    handoff: Option<&Handoff>,
+) -> Result<(Vec<String>, Vec<Launch>), Failed> {
+    let reserved = handoff.map(|h| h.reserve(battles.len(), now_ms));
+    let claimed = reserved.as_ref().map(|r| (r.lease(), r.count()));
     let mut tx = db.begin_write().await.map_err(Failed::Before)?;
-    let ids = store::insert_many(&mut tx, battles, now_ms)
+    let ids = store::insert_many(&mut tx, battles, now_ms, claimed)
         .await
         .map_err(Failed::Before)?;
     tx.commit().await.map_err(Failed::AtCommit)?;
-    Ok(ids)
+    let launches = reserved.map_or_else(Vec::new, |r| r.committed(battles, &ids));
+    Ok((ids, launches))
 }

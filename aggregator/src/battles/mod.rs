@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod effects;
 pub mod feed;
+pub mod handoff;
 pub mod intake;
 pub mod late_votes;
 pub mod results;
@@ -18,7 +19,7 @@ pub mod worker;
 pub use effects::{Settled, VerdictEffect, VerdictEffects};
 pub use late_votes::LateVoteRecorder;
 pub use routes::router;
-pub use start::{Parts, WorkerSettings, start};
+pub use start::{Parts, Started, WorkerSettings, start};
 pub use status::{SettledBy, Status};
 pub use verdicts::VerdictWriter;
 pub use worker::BattleWorker;

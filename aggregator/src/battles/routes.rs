@@ -118,7 +118,7 @@ async fn create(
         .prompt
         .unwrap_or_else(|| hero_engine::request_prompt(&body.fighters));
     // Committed together with the battles created at the same moment (group commit).
-    let id = state
+    let created = state
         .intake
         .create(Order {
             fighters: body.fighters.clone(),
@@ -127,14 +127,18 @@ async fn create(
             created_by: Some(format!("admin:{}", admin.name)),
         })
         .await?;
-    // Announced before the worker wakes, so `created` comes before the battle's other events.
+    let id = created.id;
+    // Announced before the battle starts, so `created` comes before its other events.
     crate::battles::feed::created(
         &state.events.hub,
         &id,
         &body.fighters,
         crate::battles::feed::Route::default(),
     );
-    state.battle_wake.notify_one();
+    match created.launch {
+        Some(launch) => launch.go(),
+        None => state.battle_wake.pending(),
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(BattleCreated {

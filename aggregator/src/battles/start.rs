@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
+use super::handoff::{Handoff, Wake};
 use super::{BattleWorker, LateVoteRecorder, VerdictEffects, VerdictWriter};
 use crate::clock::SharedClock;
 use crate::consensus::Consensus;
@@ -44,8 +45,16 @@ pub struct Parts {
     pub cache: Arc<super::cache::BattleCache>,
 }
 
-/// Starts the worker; returns what wakes it when a battle is created.
-pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Supervisor) -> Arc<Notify> {
+/// What creators of battles use to reach the worker.
+pub struct Started {
+    /// Wakes the worker to claim battles inserted PENDING.
+    pub wake: Arc<Wake>,
+    /// Starts battles inserted claimed; none when this replica settles no battles.
+    pub handoff: Option<Handoff>,
+}
+
+/// Starts the worker.
+pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Supervisor) -> Started {
     let Parts {
         db,
         consensus,
@@ -60,7 +69,7 @@ pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Superviso
     supervisor.limit(Stage::Recorders, Duration::from_secs(5));
     supervisor.limit(Stage::Battles, settings.drain);
     let owner = format!("aggregator-{}", uuid::Uuid::new_v4());
-    let wake = Arc::new(Notify::new());
+    let wake = Arc::new(Wake::default());
     let tally = Arc::new(super::summary::Tally::default());
     supervisor.spawn(
         Stage::Background,
@@ -100,11 +109,22 @@ pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Superviso
     };
     if settings.concurrency == 0 {
         tracing::info!("--battle-concurrency 0: this replica settles no battles");
-        return wake;
+        return Started {
+            wake,
+            handoff: None,
+        };
     }
+    let handoff = Handoff::new(
+        worker.clone(),
+        settings.concurrency,
+        supervisor.shutdown_token(),
+    );
     supervisor.spawn(
         Stage::Background,
         worker.run(settings.poll_interval, supervisor.shutdown_token()),
     );
-    wake
+    Started {
+        wake,
+        handoff: Some(handoff),
+    }
 }

@@ -99,25 +99,35 @@ pub async fn insert(
     Ok(id)
 }
 
-/// Inserts PENDING battles with one statement inside a larger transaction; returns their
-/// ids in order.
+/// A claim on a battle: who holds it, and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    pub owner: &'a str,
+    pub until_ms: i64,
+}
+
+/// Inserts battles with one statement inside a larger transaction; returns their ids in
+/// order. The first `claimed.1` are inserted RUNNING with the lease `claimed.0` (their first
+/// attempt, as a claim would have made them), the rest PENDING.
 pub async fn insert_many(
     tx: &mut Tx,
     battles: &[NewBattle<'_>],
     now_ms: i64,
+    claimed: Option<(Lease<'_>, usize)>,
 ) -> Result<Vec<String>, sqlx::Error> {
     if battles.is_empty() {
         return Ok(Vec::new());
     }
-    const COLUMNS: usize = 10;
+    const COLUMNS: usize = 13;
     let mut sql = String::from(
         "INSERT INTO battles (id, status, fighter1_id, fighter2_id, fighters_json, seed, prompt, \
-             created_by, created_at_ms, updated_at_ms) VALUES ",
+             created_by, created_at_ms, updated_at_ms, lease_owner, lease_until_ms, attempts) \
+         VALUES ",
     );
     sql.push_str(&crate::db::values_placeholders(tx, battles.len(), COLUMNS));
     let mut ids = Vec::with_capacity(battles.len());
     let mut query = sqlx::query(&sql);
-    for battle in battles {
+    for (i, battle) in battles.iter().enumerate() {
         let id = crate::db::time_ordered_id();
         let fighters_json =
             serde_json::to_string(battle.fighters).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
@@ -128,9 +138,16 @@ pub async fn insert_many(
                 .map(|f| f.id.clone())
                 .unwrap_or_default()
         };
+        let lease = claimed
+            .filter(|(_, count)| i < *count)
+            .map(|(lease, _)| lease);
+        let status = match lease {
+            Some(_) => Status::Running,
+            None => Status::Pending,
+        };
         query = query
             .bind(id.clone())
-            .bind(Status::Pending.as_str())
+            .bind(status.as_str())
             .bind(fighter(0))
             .bind(fighter(1))
             .bind(fighters_json)
@@ -138,7 +155,10 @@ pub async fn insert_many(
             .bind(stored_prompt(battle.prompt, battle.fighters).to_owned())
             .bind(battle.created_by.map(str::to_owned))
             .bind(now_ms)
-            .bind(now_ms);
+            .bind(now_ms)
+            .bind(lease.map(|l| l.owner.to_owned()))
+            .bind(lease.map(|l| l.until_ms))
+            .bind(i64::from(lease.is_some()));
         ids.push(id);
     }
     // Many shapes of one statement: kept out of the prepared-statement cache.

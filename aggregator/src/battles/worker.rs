@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use hero_protocol::BattleRequest;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -28,7 +28,7 @@ pub struct BattleWorker {
     pub lease_ms: i64,
     pub max_attempts: i64,
     pub slots: Arc<Semaphore>,
-    pub wake: Arc<Notify>,
+    pub wake: Arc<super::handoff::Wake>,
     pub tracker: TaskTracker,
     /// Writes votes that arrive after the verdict, batched across battles.
     pub late_votes: super::LateVoteRecorder,
@@ -48,54 +48,81 @@ impl BattleWorker {
     /// Claims as many battles as there are free slots and starts them; returns how many.
     /// `expired`: look for battles whose lease ran out too, not only pending ones.
     pub async fn run_once(&self, expired: bool) -> anyhow::Result<usize> {
-        let free = self.slots.available_permits();
-        if free == 0 {
+        // The slots are taken first: a hand-off may take free ones at any moment.
+        let mut permits = Vec::new();
+        while permits.len() < 64 {
+            match Arc::clone(&self.slots).try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        if permits.is_empty() {
             return Ok(0);
         }
         let now = self.clock.now_ms();
-        let limit = i64::try_from(free.min(64)).unwrap_or(64);
+        let limit = i64::try_from(permits.len()).unwrap_or(64);
+        let seen = self.wake.backlog.seen();
         let jobs = if expired {
             store::claim(&self.db, &self.owner, self.lease_ms, now, limit).await?
         } else {
             store::claim_pending(&self.db, &self.owner, self.lease_ms, now, limit).await?
         };
         let claimed = jobs.len();
-        for job in jobs {
-            let Ok(permit) = Arc::clone(&self.slots).acquire_owned().await else {
-                break;
-            };
-            let worker = self.clone();
-            self.tracker.spawn(async move {
-                let late = worker.process(job).await;
-                // The slot is free once the verdict is written; waking the loop lets it claim
-                // the next battle at once instead of at the next poll.
-                drop(permit);
-                worker.wake.notify_one();
-                if let Some(late) = late {
-                    late.await;
-                }
-            });
+        if claimed < permits.len() {
+            self.wake.backlog.cleared(seen);
+        }
+        let runtime = tokio::runtime::Handle::current();
+        for (job, permit) in jobs.into_iter().zip(permits) {
+            self.begin(job, permit, &runtime);
         }
         Ok(claimed)
     }
 
-    /// Runs until shutdown: wakes on new battles, and polls for expired leases. A lease runs
-    /// for `--battle-lease-ms`, so expired ones are looked for once per poll, not on every wake (a
-    /// wake comes with every battle settled).
+    /// Starts settling `job`, claimed for this replica, in the slot `permit` holds.
+    pub fn begin(
+        &self,
+        job: BattleJob,
+        permit: OwnedSemaphorePermit,
+        runtime: &tokio::runtime::Handle,
+    ) {
+        let worker = self.clone();
+        self.tracker.spawn_on(
+            async move {
+                let late = worker.process(job).await;
+                // The slot is free once the verdict is written; waking the loop lets it claim
+                // the next battle at once instead of at the next poll.
+                drop(permit);
+                worker.wake.slot_freed();
+                if let Some(late) = late {
+                    late.await;
+                }
+            },
+            runtime,
+        );
+    }
+
+    /// Runs until shutdown: claims when woken while PENDING battles may be waiting (battles
+    /// created with a free slot are handed off, not claimed), and polls for expired leases (and
+    /// PENDING battles of other replicas). A lease runs for `--battle-lease-ms`, so expired ones
+    /// are looked for once per poll, not on every wake (a wake comes with every battle settled).
     pub async fn run(self, poll: Duration, shutdown: CancellationToken) {
         let mut expired_due = std::time::Instant::now();
         loop {
             // Only a claim that can take a battle uses up the look for expired ones.
             let expired =
                 self.slots.available_permits() > 0 && std::time::Instant::now() >= expired_due;
-            let claimed = self.run_once(expired).await;
-            if expired && claimed.is_ok() {
-                expired_due = std::time::Instant::now() + poll;
-            }
-            match claimed {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "claiming battles failed"),
+            if expired || self.wake.backlog.waiting() {
+                let claimed = self.run_once(expired).await;
+                if expired && claimed.is_ok() {
+                    expired_due = std::time::Instant::now() + poll;
+                }
+                match claimed {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = format!("{e:#}"), "claiming battles failed");
+                    }
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,

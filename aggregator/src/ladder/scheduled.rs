@@ -10,7 +10,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
-use tokio::sync::Notify;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -224,11 +223,13 @@ pub async fn existing(db: &Db, id: &str) -> Result<ScheduledBattle, ApiError> {
 /// gone (deleted, or no longer the player's) is voided and its stakes refunded.
 pub struct StartBattles {
     pub ladder: Ladder,
-    pub wake: Arc<Notify>,
+    pub wake: Arc<crate::battles::handoff::Wake>,
     /// Where the `created` events of the battles started go.
     pub events: Arc<crate::events::Hub>,
     /// The battles the current run started, announced once it commits.
     pub started: std::sync::Mutex<Vec<crate::battles::feed::Announce>>,
+    /// The current run inserted battles: the worker is woken once it commits.
+    pub inserted: std::sync::atomic::AtomicBool,
 }
 
 impl StartBattles {
@@ -259,6 +260,8 @@ impl crate::scheduler::Task for StartBattles {
         let (mut started, mut voided) = (0, 0);
         // A run that does not commit announces nothing.
         self.started().clear();
+        self.inserted
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         for s in &due {
             let mut ids = [s.red_character_id.as_str(), s.blue_character_id.as_str()];
             ids.sort_unstable();
@@ -305,6 +308,8 @@ impl crate::scheduler::Task for StartBattles {
                 now_ms,
             )
             .await?;
+            self.inserted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             sqlx::query(
                 "UPDATE scheduled_battles SET status = 'running', battle_id = $2 \
                  WHERE id = $1 AND status = 'scheduled'",
@@ -334,6 +339,11 @@ impl crate::scheduler::Task for StartBattles {
         for announce in self.started().drain(..) {
             announce.publish(&self.events);
         }
-        self.wake.notify_one();
+        if self
+            .inserted
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.wake.pending();
+        }
     }
 }

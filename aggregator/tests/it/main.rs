@@ -12,6 +12,7 @@ mod betting;
 mod clock;
 mod fair_play;
 mod google;
+mod handoff;
 mod harness;
 mod ladder;
 mod ledger;

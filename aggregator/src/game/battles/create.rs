@@ -119,10 +119,11 @@ pub async fn create(
         None => state.db.write(alone(state.clone(), ask)).await?,
     };
     // Announced before the worker wakes, so `created` comes before the battle's other events.
+    // (Through the intake, both were done there.)
     if let Some(announce) = created {
         announce.publish(&state.events.hub);
+        state.battle_wake.pending();
     }
-    state.battle_wake.notify_one();
     Ok(response)
 }
 

@@ -2,7 +2,9 @@
 //! transaction ran are started together in one write transaction, with one statement per table
 //! for all of them, each checked in order as it would be alone (a refused battle, for want of
 //! energy or a missing character, writes nothing). Each request is answered after the commit,
-//! so an accepted battle is never lost, and its live `created` event goes out then.
+//! so an accepted battle is never lost, and its live `created` event goes out then. While the
+//! worker has free slots, the battles are inserted already claimed and start once announced
+//! (`battles::handoff`).
 //!
 //! SQLite has one writer: battles started one transaction each wait for each other anyway, and
 //! every commit writes its pages to the log again. On PostgreSQL battles start in parallel
@@ -20,6 +22,7 @@ use super::create::{self, Ask, Started};
 use super::pairs;
 use super::store::insert_sides_many as store_sides;
 use crate::auth::Bucket;
+use crate::battles::handoff::{Handoff, Launch};
 use crate::battles::store::{self as battle_store, NewBattle};
 use crate::db::{Db, Lock};
 use crate::game::characters::store::{self, CharacterView};
@@ -45,9 +48,10 @@ pub struct PlayerIntake {
 impl PlayerIntake {
     /// Starts the task on `db`'s write lane; it ends once the intake is dropped and its queue
     /// is written.
-    pub fn spawn(db: &Db) -> Self {
+    /// Battles are handed off to `handoff` while it has free slots.
+    pub fn spawn(db: &Db, handoff: Option<Handoff>) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        db.spawn_writer(run(db.clone(), receiver));
+        db.spawn_writer(run(db.clone(), handoff, receiver));
         Self { sender }
     }
 
@@ -60,7 +64,7 @@ impl PlayerIntake {
         {
             let Request { state, ask, .. } = request;
             let started = state.db.write(create::alone(state.clone(), ask)).await;
-            return announced(&state, started);
+            return announced(&state, started, None);
         }
         answer
             .await
@@ -68,7 +72,7 @@ impl PlayerIntake {
     }
 }
 
-async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Request>) {
+async fn run(db: Db, handoff: Option<Handoff>, mut receiver: mpsc::UnboundedReceiver<Request>) {
     let mut queue = Vec::with_capacity(MAX_BATCH);
     // Waits for one, then takes what else is queued, up to the batch size.
     while receiver.recv_many(&mut queue, MAX_BATCH).await > 0 {
@@ -103,7 +107,7 @@ async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Request>) {
             alone(batch).await;
         } else if !batch.is_empty() {
             let began = std::time::Instant::now();
-            let started = start_all(&db, &batch).await;
+            let started = start_all(&db, &batch, handoff.as_ref()).await;
             tracing::debug!(
                 battles = batch.len(),
                 ms = began.elapsed().as_secs_f64() * 1e3,
@@ -111,8 +115,9 @@ async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Request>) {
             );
             match started {
                 Ok(started) => {
-                    for (request, started) in batch.into_iter().zip(started) {
-                        let _ = request.reply.send(announced(&request.state, started));
+                    for (request, (started, launch)) in batch.into_iter().zip(started) {
+                        let answer = announced(&request.state, started, launch);
+                        let _ = request.reply.send(answer);
                     }
                 }
                 Err(Failed::AtCommit(e)) => {
@@ -147,17 +152,24 @@ async fn run(db: Db, mut receiver: mpsc::UnboundedReceiver<Request>) {
 async fn alone(requests: Vec<Request>) {
     for request in requests {
         let started = create::alone(request.state.clone(), request.ask).await;
-        let _ = request.reply.send(announced(&request.state, started));
+        let _ = request.reply.send(announced(&request.state, started, None));
     }
 }
 
-/// Publishes a committed battle's `created` event and wakes the worker; the answer, with the
-/// event taken out.
-fn announced(state: &AppState, started: ApiResult<Started>) -> ApiResult<Started> {
+/// Publishes a committed battle's `created` event, then starts it (`launch`, when it was
+/// inserted claimed) or wakes the worker; the answer, with the event taken out.
+fn announced(
+    state: &AppState,
+    started: ApiResult<Started>,
+    launch: Option<Launch>,
+) -> ApiResult<Started> {
     let (response, created) = started?;
     if let Some(announce) = created {
         announce.publish(&state.events.hub);
-        state.battle_wake.notify_one();
+        match launch {
+            Some(launch) => launch.go(),
+            None => state.battle_wake.pending(),
+        }
     }
     Ok((response, None))
 }
@@ -192,8 +204,13 @@ struct Accepted<'a> {
 /// Starts the battles of `batch` (none with an `Idempotency-Key`, their rate limit counted) in
 /// one transaction, with one statement per table: each is checked in order as
 /// [`create::start`] checks it alone (fighters, battles against the same player today,
-/// energy), what the ones before it spent counted. What each one answers.
-async fn start_all(db: &Db, batch: &[Request]) -> Result<Vec<ApiResult<Started>>, Failed> {
+/// energy), what the ones before it spent counted. What each one answers, with what starts it
+/// when it was inserted claimed (the first ones, while `handoff` has free slots).
+async fn start_all(
+    db: &Db,
+    batch: &[Request],
+    handoff: Option<&Handoff>,
+) -> Result<Vec<(ApiResult<Started>, Option<Launch>)>, Failed> {
     let Some(state) = batch.first().map(|r| &r.state) else {
         return Ok(Vec::new());
     };
@@ -261,8 +278,9 @@ async fn start_all(db: &Db, batch: &[Request]) -> Result<Vec<ApiResult<Started>>
             created_by: Some(&a.ask.player.id),
         })
         .collect();
-    let battle_ids = battle_store::insert_many(&mut tx, &new, now).await?;
-    drop(new);
+    let reserved = handoff.map(|h| h.reserve(new.len(), now));
+    let claimed = reserved.as_ref().map(|r| (r.lease(), r.count()));
+    let battle_ids = battle_store::insert_many(&mut tx, &new, now, claimed).await?;
     let by_index: HashMap<usize, &str> = accepted
         .iter()
         .zip(&battle_ids)
@@ -280,12 +298,12 @@ async fn start_all(db: &Db, batch: &[Request]) -> Result<Vec<ApiResult<Started>>
         .map(|(a, id)| (id.as_str(), [&a.mine, &a.opponent]))
         .collect();
     store_sides(&mut tx, &sides, cost, now).await?;
-    for (a, battle_id) in accepted.iter().zip(battle_ids) {
+    for (a, battle_id) in accepted.iter().zip(&battle_ids) {
         let (started, announce) = create::answer(
             a.ask,
             &a.mine,
             &a.opponent,
-            battle_id,
+            battle_id.clone(),
             &a.fighters,
             cost,
             a.energy_left,
@@ -296,6 +314,12 @@ async fn start_all(db: &Db, batch: &[Request]) -> Result<Vec<ApiResult<Started>>
         answers[a.index] = Some(answer);
     }
     tx.commit().await.map_err(Failed::AtCommit)?;
+    let mut launches: Vec<Option<Launch>> = batch.iter().map(|_| None).collect();
+    if let Some(reserved) = reserved {
+        for (a, launch) in accepted.iter().zip(reserved.committed(&new, &battle_ids)) {
+            launches[a.index] = Some(launch);
+        }
+    }
     Ok(answers
         .into_iter()
         .map(|a| {
@@ -305,5 +329,6 @@ async fn start_all(db: &Db, batch: &[Request]) -> Result<Vec<ApiResult<Started>>
                 )))
             })
         })
+        .zip(launches)
         .collect())
 }
