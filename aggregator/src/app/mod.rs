@@ -51,6 +51,17 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let mut supervisor = Supervisor::new();
+        db.checkpoint_in_background()
+            .await
+            .context("cannot set up the SQLite log's checkpoints")?;
+        supervisor.spawn(
+            crate::supervisor::Stage::Background,
+            crate::db::checkpoint::run(
+                db.clone(),
+                crate::db::checkpoint::EVERY,
+                supervisor.stop_token(crate::supervisor::Stage::Background),
+            ),
+        );
         let nodes = crate::nodes::start(&db, &clock, &config.nodes, &mut supervisor).await?;
         let (consensus, summoner) = crate::consensus::start(
             &nodes.registry,

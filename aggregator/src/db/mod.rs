@@ -1,11 +1,13 @@
 //! The database: one `AnyPool` for SQLite or PostgreSQL, migrations, and write transactions.
 
 pub mod backup;
+pub mod checkpoint;
 mod lane;
 pub mod schema;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -31,6 +33,8 @@ pub struct Db {
     pub writer: AnyPool,
     pub dialect: Dialect,
     lane: Option<Arc<lane::Lane>>,
+    /// SQLite's log is checkpointed by a task, not at commit (`checkpoint.rs`).
+    manual_checkpoints: Arc<AtomicBool>,
 }
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -119,9 +123,12 @@ impl Db {
             Dialect::Sqlite => prepare_sqlite_url(url)?,
             Dialect::Postgres => url.to_string(),
         };
-        let pool = open_pool(&url, dialect, max_connections).await?;
+        let manual_checkpoints = Arc::new(AtomicBool::new(false));
+        let pool = open_pool(&url, dialect, max_connections, None).await?;
         let writer = match dialect {
-            Dialect::Sqlite => open_pool(&url, dialect, 1).await?,
+            Dialect::Sqlite => {
+                open_pool(&url, dialect, 1, Some(Arc::clone(&manual_checkpoints))).await?
+            }
             Dialect::Postgres => pool.clone(),
         };
         let lane = match dialect {
@@ -133,6 +140,7 @@ impl Db {
             writer,
             dialect,
             lane,
+            manual_checkpoints,
         };
         db.migrate().await?;
         Ok(db)
@@ -231,11 +239,21 @@ pub fn time_ordered_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-async fn open_pool(url: &str, dialect: Dialect, max_connections: u32) -> anyhow::Result<AnyPool> {
+/// A pool; `manual_checkpoints`, for SQLite's writer: when set, its connections leave the
+/// log's checkpoints to the background task.
+async fn open_pool(
+    url: &str,
+    dialect: Dialect,
+    max_connections: u32,
+    manual_checkpoints: Option<Arc<AtomicBool>>,
+) -> anyhow::Result<AnyPool> {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(move |conn, _meta| {
+            let manual = manual_checkpoints
+                .as_ref()
+                .is_some_and(|m| m.load(Ordering::Acquire));
             Box::pin(async move {
                 if dialect == Dialect::Sqlite {
                     conn.execute(
@@ -243,6 +261,9 @@ async fn open_pool(url: &str, dialect: Dialect, max_connections: u32) -> anyhow:
                          PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
                     )
                     .await?;
+                    if manual {
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                    }
                 }
                 Ok(())
             })

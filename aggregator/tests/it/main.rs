@@ -9,6 +9,7 @@
 
 mod backup;
 mod betting;
+mod checkpoint;
 mod clock;
 mod fair_play;
 mod google;
