@@ -1,6 +1,7 @@
 //! SQLite's log is copied back into the database file by its own task, not at commit: after
 //! `checkpoint_in_background`, commits leave the log growing, and the task moves it into the
-//! database file. On PostgreSQL both are no-ops.
+//! database file. On PostgreSQL both are no-ops. And SQLite's reading connections keep a small
+//! page cache each, the writer the default one.
 
 use std::time::Duration;
 
@@ -9,6 +10,29 @@ use hero_testkit::{Backend, TestDb, on_both_databases};
 use tokio_util::sync::CancellationToken;
 
 on_both_databases!(the_log_is_checkpointed_by_its_task);
+
+#[tokio::test]
+async fn sqlite_readers_keep_a_small_page_cache() {
+    let test_db = TestDb::new(Backend::Sqlite).await;
+    let db = crate::connect(&test_db.url).await;
+    // Negative: KiB. Every reader that is handed out has it, however many are open.
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        readers.push(db.pool.acquire().await.unwrap());
+    }
+    for reader in &mut readers {
+        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(&mut **reader)
+            .await
+            .unwrap();
+        assert_eq!(cache, -512);
+    }
+    let writer: i64 = sqlx::query_scalar("PRAGMA cache_size")
+        .fetch_one(&db.writer)
+        .await
+        .unwrap();
+    assert_eq!(writer, -2000, "the writer keeps SQLite's default cache");
+}
 
 fn size(path: &str) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
