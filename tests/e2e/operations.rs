@@ -15,7 +15,8 @@ on_both_databases!(
 );
 
 /// A restart with `--local-nodes` brings back the same local nodes (their keys are kept beside
-/// the database): the list holds three nodes, with the same ids, however often it restarts.
+/// the database): the list holds three nodes, with the same ids, however often it restarts;
+/// and each shutdown ends every task in its time.
 async fn restarting_local_nodes_leaves_no_stale_nodes_listed(backend: Backend) {
     let db = TestDb::new(backend).await;
     let options = AggregatorOptions {
@@ -47,6 +48,14 @@ async fn restarting_local_nodes_leaves_no_stale_nodes_listed(backend: Backend) {
             Some(first) => assert_eq!(&ids, first, "run {run}: the same nodes"),
         }
         assert!(agg.process.terminate().success());
+        // Every stage stopped on its own: nothing (the verdict writer, the late-vote recorder)
+        // was kept waiting past its limit.
+        let log = std::fs::read_to_string(&agg.process.log).unwrap_or_default();
+        assert!(
+            !log.contains("were left behind"),
+            "run {run}: shutdown left tasks behind; see {}",
+            agg.process.log.display()
+        );
     }
 }
 

@@ -7,10 +7,12 @@
 //! Older battles keep their turn: while battles may be waiting in the database (inserted
 //! PENDING for want of a slot, or left from before a restart), new ones are inserted PENDING
 //! too and the worker claims them oldest first. A crash between the commit and the start
-//! leaves a leased battle, claimed again when its lease runs out, as any claimed battle.
+//! leaves a leased battle, claimed again when its lease runs out, as any claimed battle; so
+//! does a battle whose commit ends after shutdown began (its `Launch` finds the worker gone)
+//! or whose commit failed after all (it is never started here).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
@@ -87,10 +89,18 @@ impl Wake {
     }
 }
 
-/// What creators of battles use to start them on this replica at once.
+/// What creators of battles use to start them on this replica at once. It holds the worker
+/// weakly: the intakes keep a hand-off until the very end, and a worker kept alive by them
+/// would keep the verdict writer's and late-vote recorder's queues open, so shutdown would
+/// wait on those for nothing.
 #[derive(Clone)]
 pub struct Handoff {
-    worker: BattleWorker,
+    /// Held by the worker's claim loop, which ends at shutdown.
+    worker: Weak<BattleWorker>,
+    slots: Arc<tokio::sync::Semaphore>,
+    wake: Arc<Wake>,
+    owner: Arc<str>,
+    lease_ms: i64,
     /// Slots kept for claims: hand-offs stop once fewer than this are free.
     reserve_for_claims: usize,
     runtime: Handle,
@@ -100,9 +110,17 @@ pub struct Handoff {
 impl Handoff {
     /// A hand-off to `worker` (of `concurrency` slots), whose battles run on the current
     /// runtime.
-    pub fn new(worker: BattleWorker, concurrency: usize, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        worker: &Arc<BattleWorker>,
+        concurrency: usize,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
-            worker,
+            worker: Arc::downgrade(worker),
+            slots: Arc::clone(&worker.slots),
+            wake: Arc::clone(&worker.wake),
+            owner: worker.owner.as_str().into(),
+            lease_ms: worker.lease_ms,
             reserve_for_claims: concurrency / 2,
             runtime: Handle::current(),
             shutdown,
@@ -116,11 +134,11 @@ impl Handoff {
     /// each battle's node calls share the CPU with more others: slower, and no more settled).
     pub fn reserve(&self, wanted: usize, now_ms: i64) -> Reserved {
         let mut permits = Vec::new();
-        if !self.shutdown.is_cancelled() && !self.worker.wake.backlog.waiting() {
-            let free = self.worker.slots.available_permits();
+        if !self.shutdown.is_cancelled() && !self.wake.backlog.waiting() {
+            let free = self.slots.available_permits();
             let wanted = wanted.min(free.saturating_sub(self.reserve_for_claims));
             while permits.len() < wanted {
-                match Arc::clone(&self.worker.slots).try_acquire_owned() {
+                match Arc::clone(&self.slots).try_acquire_owned() {
                     Ok(permit) => permits.push(permit),
                     Err(_) => break,
                 }
@@ -129,7 +147,7 @@ impl Handoff {
         Reserved {
             handoff: self.clone(),
             permits,
-            until_ms: now_ms + self.worker.lease_ms,
+            until_ms: now_ms + self.lease_ms,
         }
     }
 }
@@ -150,7 +168,7 @@ impl Reserved {
     /// The lease the claimed battles are inserted with.
     pub fn lease(&self) -> Lease<'_> {
         Lease {
-            owner: &self.handoff.worker.owner,
+            owner: &self.handoff.owner,
             until_ms: self.until_ms,
         }
     }
@@ -160,7 +178,7 @@ impl Reserved {
     pub fn committed(self, battles: &[NewBattle<'_>], ids: &[String]) -> Vec<Launch> {
         if battles.len() > self.permits.len() {
             // No one may hand off before those are claimed (the creator wakes the worker).
-            self.handoff.worker.wake.backlog.added();
+            self.handoff.wake.backlog.added();
         }
         let Reserved {
             handoff, permits, ..
@@ -213,7 +231,13 @@ impl Drop for Launch {
             job,
         }) = self.start.take()
         {
-            handoff.worker.begin(job, permit, &handoff.runtime);
+            match handoff.worker.upgrade() {
+                Some(worker) => worker.begin(job, permit, &handoff.runtime),
+                // Shutting down: the battle is left to its lease.
+                None => {
+                    tracing::debug!(battle.id = %job.id, "created during shutdown; left to its lease")
+                }
+            }
         }
     }
 }

@@ -114,11 +114,8 @@ pub fn start(parts: Parts, settings: &WorkerSettings, supervisor: &mut Superviso
             handoff: None,
         };
     }
-    let handoff = Handoff::new(
-        worker.clone(),
-        settings.concurrency,
-        supervisor.shutdown_token(),
-    );
+    let worker = Arc::new(worker);
+    let handoff = Handoff::new(&worker, settings.concurrency, supervisor.shutdown_token());
     supervisor.spawn(
         Stage::Background,
         worker.run(settings.poll_interval, supervisor.shutdown_token()),

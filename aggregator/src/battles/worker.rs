@@ -70,6 +70,10 @@ impl BattleWorker {
         let claimed = jobs.len();
         if claimed < permits.len() {
             self.wake.backlog.cleared(seen);
+        } else {
+            // Every slot it had was used: more may wait (another replica's too), so it claims
+            // again as slots free up rather than at the next poll.
+            self.wake.backlog.added();
         }
         let runtime = tokio::runtime::Handle::current();
         for (job, permit) in jobs.into_iter().zip(permits) {
@@ -105,7 +109,7 @@ impl BattleWorker {
     /// created with a free slot are handed off, not claimed), and polls for expired leases (and
     /// PENDING battles of other replicas). A lease runs for `--battle-lease-ms`, so expired ones
     /// are looked for once per poll, not on every wake (a wake comes with every battle settled).
-    pub async fn run(self, poll: Duration, shutdown: CancellationToken) {
+    pub async fn run(self: Arc<Self>, poll: Duration, shutdown: CancellationToken) {
         let mut expired_due = std::time::Instant::now();
         loop {
             // Only a claim that can take a battle uses up the look for expired ones.

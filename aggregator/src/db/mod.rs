@@ -249,7 +249,8 @@ enum Role {
     /// nodes. Pages past the cache come from the operating system's file cache, shared.
     Reads,
     /// The one writer, with the full default cache (every write's index pages pass through
-    /// it); when the flag is set, it leaves the log's checkpoints to `checkpoint.rs`.
+    /// it); when the flag is set, it leaves the log's checkpoints to `checkpoint.rs` (past a
+    /// safety net).
     Writes(Arc<AtomicBool>),
 }
 
@@ -268,9 +269,10 @@ async fn open_pool(
         .after_connect(move |conn, _meta| {
             let role_pragma = match &role {
                 Role::Reads => Some(format!("PRAGMA cache_size = -{READER_CACHE_KIB}")),
-                Role::Writes(manual) if manual.load(Ordering::Acquire) => {
-                    Some("PRAGMA wal_autocheckpoint = 0".to_owned())
-                }
+                Role::Writes(manual) if manual.load(Ordering::Acquire) => Some(format!(
+                    "PRAGMA wal_autocheckpoint = {}",
+                    checkpoint::SAFETY_NET_PAGES
+                )),
                 Role::Writes(_) => None,
             };
             Box::pin(async move {

@@ -75,7 +75,9 @@ async fn a_battle_created_with_a_free_slot_starts_claimed(backend: Backend) {
 
 async fn battles_beyond_the_free_slots_wait_their_turn(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let game = Game::start(&db.url, 0, &["--battle-concurrency", "2"]).await;
+    // No poll: a battle inserted PENDING is claimed only because the worker was woken for it.
+    let flags = ["--battle-concurrency", "2", "--poll-interval-ms", "600000"];
+    let game = Game::start(&db.url, 0, &flags).await;
     let store = crate::connect(&db.url).await;
     let ids: Vec<String> = join_all((0..16).map(|n| create(&game, n))).await;
     for id in &ids {
