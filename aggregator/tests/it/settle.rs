@@ -196,6 +196,10 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
             .await
             .unwrap()
     );
+    // Votes of the battle that name its published result.
+    const NAMING_PUBLISHED: &str = "SELECT COUNT(*) FROM battle_votes v \
+         JOIN battles b ON b.id = v.battle_id \
+         WHERE v.battle_id = $1 AND v.result_hash = b.result_hash";
     let count = |sql: &'static str| {
         let id = jobs[0].id.clone();
         async move {
@@ -212,11 +216,7 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
         2
     );
     assert_eq!(
-        count(
-            "SELECT COUNT(*) FROM battle_votes v JOIN battles b ON b.id = v.battle_id \
-             WHERE v.battle_id = $1 AND v.result_hash = b.result_hash"
-        )
-        .await,
+        count(NAMING_PUBLISHED).await,
         2,
         "the agreeing votes name the published result"
     );
@@ -256,11 +256,7 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
         "the agreeing late vote added no result"
     );
     assert_eq!(
-        count(
-            "SELECT COUNT(*) FROM battle_votes v JOIN battles b ON b.id = v.battle_id \
-             WHERE v.battle_id = $1 AND v.result_hash = b.result_hash"
-        )
-        .await,
+        count(NAMING_PUBLISHED).await,
         3,
         "the agreeing late vote names the published result"
     );
