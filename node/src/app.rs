@@ -61,7 +61,13 @@ impl Application {
             .api_key
             .filter(|k| !k.trim().is_empty())
             .unwrap_or_else(ApiKey::generate);
-        let capacity = Capacity::new(config.max_concurrent_requests.max(1));
+        // The recorder first: the meters' handles count into whichever is installed.
+        let prometheus = telemetry::prometheus();
+        let meters = telemetry::Meters::new();
+        let capacity = Capacity::new(
+            config.max_concurrent_requests.max(1),
+            meters.in_flight.clone(),
+        );
         // The node's identity: kept in the key file, or fresh for an embedded node.
         let signer = Arc::new(match &config.key_file {
             Some(path) => crate::identity::load_or_create(path)?,
@@ -107,7 +113,8 @@ impl Application {
             api_key: ApiKey::new(&api_key),
             capacity,
             stats: Arc::new(Stats::new()),
-            prometheus: telemetry::prometheus(),
+            prometheus,
+            meters,
             engine: Arc::clone(&engine),
             signer,
         };

@@ -2,35 +2,42 @@
 
 use std::sync::Arc;
 
+use metrics::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-use crate::telemetry;
 
 /// The node's battle slots. Cheap to clone; clones share the slots.
 #[derive(Clone)]
 pub struct Capacity {
     slots: Arc<Semaphore>,
     max: u32,
+    /// `hero_node_in_flight`.
+    in_flight: Gauge,
 }
 
 /// One battle slot; freed when dropped.
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
+    in_flight: Gauge,
 }
 
 impl Capacity {
-    pub fn new(max: u32) -> Self {
+    /// `max` slots, their use shown on `in_flight`.
+    pub fn new(max: u32, in_flight: Gauge) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(max as usize)),
             max,
+            in_flight,
         }
     }
 
     /// Takes a slot if one is free right now; never waits.
     pub fn try_acquire(&self) -> Option<Slot> {
         let permit = Arc::clone(&self.slots).try_acquire_owned().ok()?;
-        telemetry::in_flight_changed(1.0);
-        Some(Slot { _permit: permit })
+        self.in_flight.increment(1.0);
+        Some(Slot {
+            _permit: permit,
+            in_flight: self.in_flight.clone(),
+        })
     }
 
     /// Battles being generated right now.
@@ -46,7 +53,7 @@ impl Capacity {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        telemetry::in_flight_changed(-1.0);
+        self.in_flight.decrement(1.0);
     }
 }
 
@@ -56,7 +63,7 @@ mod tests {
 
     #[test]
     fn slots_run_out_and_come_back() {
-        let capacity = Capacity::new(2);
+        let capacity = Capacity::new(2, Gauge::noop());
         let a = capacity.try_acquire().unwrap();
         let _b = capacity.try_acquire().unwrap();
         assert_eq!(capacity.in_flight(), 2);

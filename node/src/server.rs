@@ -22,8 +22,8 @@ use crate::extract::{JsonBody, MAX_BODY_BYTES};
 use crate::stats::{Outcome, Stats};
 use crate::telemetry;
 
-/// Everything a handler needs; cheap to clone.
-#[derive(Clone)]
+/// Everything a handler needs; shared behind an `Arc` (axum hands each request its own clone of
+/// the state, and one reference count is cheaper than one per field).
 pub struct AppState {
     pub name: Arc<str>,
     pub engine: Arc<dyn BattleEngine>,
@@ -31,12 +31,13 @@ pub struct AppState {
     pub capacity: Capacity,
     pub stats: Arc<Stats>,
     pub prometheus: PrometheusHandle,
+    pub meters: telemetry::Meters,
     /// Signs results for aggregators that send an assignment (vote signing extension).
     pub signer: Arc<VoteSigner>,
 }
 
-impl FromRef<AppState> for ApiKey {
-    fn from_ref(state: &AppState) -> Self {
+impl FromRef<Arc<AppState>> for ApiKey {
+    fn from_ref(state: &Arc<AppState>) -> Self {
         state.api_key.clone()
     }
 }
@@ -59,10 +60,10 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
-async fn health(State(state): State<AppState>) -> Json<NodeHealth> {
+async fn health(State(state): State<Arc<AppState>>) -> Json<NodeHealth> {
     Json(NodeHealth {
         status: "ok".to_string(),
         name: state.name.to_string(),
@@ -78,7 +79,7 @@ async fn health(State(state): State<AppState>) -> Json<NodeHealth> {
 
 #[tracing::instrument(skip_all)]
 async fn generate_battle(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     _auth: Authorized,
     headers: HeaderMap,
     body: Result<JsonBody<BattleRequest>, ApiError>,
@@ -91,7 +92,7 @@ async fn generate_battle(
     let started = Instant::now();
     let outcome = state.engine.generate(&request).await;
     let elapsed = started.elapsed();
-    telemetry::battle_timed(elapsed);
+    state.meters.timed(elapsed);
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     match outcome {
         Ok(result) => {
@@ -143,7 +144,7 @@ fn signed_result(
     response
 }
 
-async fn stats(State(state): State<AppState>) -> Json<NodeStats> {
+async fn stats(State(state): State<Arc<AppState>>) -> Json<NodeStats> {
     let s = state.stats.snapshot();
     Json(NodeStats {
         name: state.name.to_string(),
@@ -161,7 +162,7 @@ async fn stats(State(state): State<AppState>) -> Json<NodeStats> {
     })
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     telemetry::results_repaired(state.engine.repaired_results());
     (
         [(
@@ -192,6 +193,6 @@ async fn not_found() -> impl IntoResponse {
 impl AppState {
     fn count(&self, outcome: Outcome, elapsed: Option<std::time::Duration>) {
         self.stats.record(outcome, elapsed);
-        telemetry::battle_counted(outcome.label());
+        self.meters.counted(outcome);
     }
 }

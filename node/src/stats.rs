@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 /// What happened to one authorized `POST /generate_battle`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 pub enum Outcome {
     /// The engine produced a result.
     Ok,
@@ -17,6 +18,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, each at its own discriminant's index.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::ClientError,
+        Outcome::EngineError,
+        Outcome::Capacity,
+    ];
+
     /// Label value for `hero_node_battles_total{result=...}`.
     pub fn label(self) -> &'static str {
         match self {
@@ -130,6 +139,13 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_outcome_sits_at_its_own_index() {
+        for (index, outcome) in Outcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome as usize, index, "{outcome:?}");
+        }
+    }
 
     #[test]
     fn outcomes_land_in_their_counters() {

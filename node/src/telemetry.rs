@@ -3,10 +3,12 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+use crate::stats::Outcome;
 
 pub const BATTLES_TOTAL: &str = "hero_node_battles_total";
 const RESULTS_REPAIRED: &str = "hero_node_results_repaired_total";
@@ -78,17 +80,44 @@ pub fn results_repaired(total: u64) {
     metrics::counter!(RESULTS_REPAIRED).absolute(total);
 }
 
-/// Counts one `POST /generate_battle` answer.
+/// Counts one `POST /generate_battle` answer (for outcomes without a [`Meters`] at hand).
 pub fn battle_counted(result: &'static str) {
     metrics::counter!(BATTLES_TOTAL, "result" => result).increment(1);
 }
 
-/// Records how long the engine took.
-pub fn battle_timed(elapsed: Duration) {
-    metrics::histogram!(BATTLE_DURATION).record(elapsed.as_secs_f64());
+/// The battle metrics' handles, looked up once rather than in the registry on every request.
+/// Made after [`prometheus`] installed the recorder, or they count into nothing.
+#[derive(Clone)]
+pub struct Meters {
+    /// `hero_node_battles_total`, one per [`Outcome`], in [`Outcome::ALL`] order.
+    battles: [Counter; Outcome::ALL.len()],
+    duration: Histogram,
+    pub in_flight: Gauge,
 }
 
-/// Moves the in-flight gauge by `delta`.
-pub fn in_flight_changed(delta: f64) {
-    metrics::gauge!(IN_FLIGHT).increment(delta);
+impl Meters {
+    pub fn new() -> Self {
+        Self {
+            battles: Outcome::ALL
+                .map(|outcome| metrics::counter!(BATTLES_TOTAL, "result" => outcome.label())),
+            duration: metrics::histogram!(BATTLE_DURATION),
+            in_flight: metrics::gauge!(IN_FLIGHT),
+        }
+    }
+
+    /// Counts one `POST /generate_battle` answer.
+    pub fn counted(&self, outcome: Outcome) {
+        self.battles[outcome as usize].increment(1);
+    }
+
+    /// Records how long the engine took.
+    pub fn timed(&self, elapsed: Duration) {
+        self.duration.record(elapsed.as_secs_f64());
+    }
+}
+
+impl Default for Meters {
+    fn default() -> Self {
+        Self::new()
+    }
 }

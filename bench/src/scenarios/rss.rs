@@ -10,7 +10,7 @@ use super::{Ctx, Sizes};
 use crate::agg::Aggregator;
 use crate::db::Fresh;
 use crate::lean;
-use crate::proc::{Process, free_port, mb};
+use crate::proc::mb;
 use crate::report::{Outcome, thousands};
 
 pub async fn run(ctx: &Ctx<'_>, outcome: &mut Outcome) -> anyhow::Result<()> {
@@ -79,33 +79,10 @@ async fn aggregator(
 
 /// The `hero-node` binary's RSS in MB after answering a burst of battle requests.
 async fn node(sizes: &Sizes, bin: &Path, dir: &Path, outcome: &mut Outcome) -> anyhow::Result<f64> {
-    std::fs::create_dir_all(dir)?;
-    let port = free_port()?;
-    let args: Vec<String> = [
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--api-key",
-        super::node::KEY,
-        "--max-concurrent-requests",
-        "1024",
-        "--key-file",
-        &dir.join("node.key").display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut node = Process::spawn(bin, &args, dir, &dir.join("node.log"))?;
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut ready = false;
-    for _ in 0..100 {
-        node.ensure_running()?;
-        if lean::get_json(addr, "/health").await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::ensure!(ready, "the node did not answer /health within 10 s");
+    let super::node::Node {
+        process: node,
+        addr,
+    } = super::node::Node::start(bin, dir, 1024).await?;
     let idle = node.rss()?;
     let tally = super::node::battles(addr, sizes.rss_node_requests, sizes.concurrency).await?;
     let (rss, peak) = (node.rss()?, node.peak_rss()?);

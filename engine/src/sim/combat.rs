@@ -10,6 +10,8 @@ use super::rng::Dice;
 pub(crate) struct Combatant<'a> {
     pub(crate) fighter: &'a Fighter,
     pub(crate) hp: u32,
+    /// How the log lines quote the fighter: name and skill, shortened once per battle.
+    pub(crate) quoted: narration::Quoted,
 }
 
 impl<'a> Combatant<'a> {
@@ -22,6 +24,7 @@ impl<'a> Combatant<'a> {
         Self {
             fighter,
             hp: u32::try_from(hp).unwrap_or(u32::MAX),
+            quoted: narration::Quoted::of(fighter),
         }
     }
 

@@ -1,5 +1,7 @@
 //! The Sim engine's words: one readable English line per action and the battle summary.
 
+use std::fmt::Write as _;
+
 use hero_protocol::{BattleLogEntry, Fighter};
 
 use super::combat::{Action, Bout, Combatant, Finish};
@@ -11,6 +13,21 @@ const SKILL_CHARS: usize = 60;
 
 const STRIKES: [&str; 4] = ["strikes", "slashes at", "hammers", "lunges at"];
 
+/// A fighter's name and skill as the log lines quote them.
+pub(crate) struct Quoted {
+    name: String,
+    skill: String,
+}
+
+impl Quoted {
+    pub(crate) fn of(fighter: &Fighter) -> Self {
+        Self {
+            name: display(&fighter.name, NAME_CHARS),
+            skill: display(&fighter.skill_description, SKILL_CHARS),
+        }
+    }
+}
+
 /// The log entry for one action; `target.hp` is already the hp after it.
 pub(crate) fn entry(
     round: u32,
@@ -19,31 +36,39 @@ pub(crate) fn entry(
     action: Action,
     damage: u32,
 ) -> BattleLogEntry {
-    let a = display(&actor.fighter.name, NAME_CHARS);
-    let t = display(&target.fighter.name, NAME_CHARS);
-    let outcome = if target.hp == 0 {
-        format!("{t} falls!")
-    } else {
-        format!("{t} has {} hp left.", target.hp)
-    };
-    let text = match action {
-        Action::Dodge => format!("{t} dodges {a}'s attack."),
+    let (a, t) = (&actor.quoted.name, &target.quoted.name);
+    let mut text = String::with_capacity(2 * a.len() + 2 * t.len() + 64);
+    // Writing to a String cannot fail.
+    let _ = match action {
+        Action::Dodge => write!(text, "{t} dodges {a}'s attack."),
         Action::Attack => {
             let verb = STRIKES[usize::try_from(damage).unwrap_or(0) % STRIKES.len()];
-            format!("{a} {verb} {t} for {damage} damage. {outcome}")
+            write!(text, "{a} {verb} {t} for {damage} damage. ")
         }
         Action::Critical => {
-            format!("{a} lands a critical hit on {t} for {damage} damage! {outcome}")
+            write!(
+                text,
+                "{a} lands a critical hit on {t} for {damage} damage! "
+            )
         }
-        Action::Skill => {
-            let skill = display(&actor.fighter.skill_description, SKILL_CHARS);
-            if skill.is_empty() {
-                format!("{a} unleashes a signature move on {t} for {damage} damage! {outcome}")
-            } else {
-                format!("{a} unleashes \"{skill}\" on {t} for {damage} damage! {outcome}")
-            }
-        }
+        Action::Skill => match actor.quoted.skill.as_str() {
+            "" => write!(
+                text,
+                "{a} unleashes a signature move on {t} for {damage} damage! "
+            ),
+            skill => write!(
+                text,
+                "{a} unleashes \"{skill}\" on {t} for {damage} damage! "
+            ),
+        },
     };
+    if action != Action::Dodge {
+        let _ = if target.hp == 0 {
+            write!(text, "{t} falls!")
+        } else {
+            write!(text, "{t} has {} hp left.", target.hp)
+        };
+    }
     BattleLogEntry {
         round,
         actor: actor.fighter.id.clone(),
