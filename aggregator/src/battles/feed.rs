@@ -246,8 +246,15 @@ async fn rewards(db: &Db, battle_id: &str) -> Result<Vec<(String, Value)>, sqlx:
     Ok(out)
 }
 
-/// `created`, published by whoever created the battle once it is committed.
-pub fn created(hub: &Hub, battle_id: &str, fighters: &[hero_protocol::Fighter], route: Route) {
+/// `created`, published by whoever created the battle once it is committed; `status` is the
+/// one it was committed with (RUNNING when it was handed off to this replica's worker).
+pub fn created(
+    hub: &Hub,
+    battle_id: &str,
+    status: crate::battles::Status,
+    fighters: &[hero_protocol::Fighter],
+    route: Route,
+) {
     if !hub.wanted() {
         return;
     }
@@ -262,7 +269,7 @@ pub fn created(hub: &Hub, battle_id: &str, fighters: &[hero_protocol::Fighter], 
         players: route.players,
         ladder: route.ladder,
         owner: None,
-        data: json!({"battle_id": battle_id, "status": "PENDING", "fighters": fighters}),
+        data: json!({"battle_id": battle_id, "status": status.as_str(), "fighters": fighters}),
     });
 }
 
@@ -270,12 +277,13 @@ pub fn created(hub: &Hub, battle_id: &str, fighters: &[hero_protocol::Fighter], 
 #[derive(Debug, Clone)]
 pub struct Announce {
     pub battle_id: String,
+    pub status: crate::battles::Status,
     pub fighters: Vec<hero_protocol::Fighter>,
     pub route: Route,
 }
 
 impl Announce {
     pub fn publish(self, hub: &Hub) {
-        created(hub, &self.battle_id, &self.fighters, self.route);
+        created(hub, &self.battle_id, self.status, &self.fighters, self.route);
     }
 }

@@ -128,10 +128,16 @@ async fn create(
         })
         .await?;
     let id = created.id;
+    // Inserted claimed when handed off to this replica's worker.
+    let status = match created.launch {
+        Some(_) => crate::battles::Status::Running,
+        None => crate::battles::Status::Pending,
+    };
     // Announced before the battle starts, so `created` comes before its other events.
     crate::battles::feed::created(
         &state.events.hub,
         &id,
+        status,
         &body.fighters,
         crate::battles::feed::Route::default(),
     );
@@ -143,7 +149,7 @@ async fn create(
         StatusCode::ACCEPTED,
         Json(BattleCreated {
             battle_id: id,
-            status: crate::battles::Status::Pending,
+            status,
         }),
     ))
 }

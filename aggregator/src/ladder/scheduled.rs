@@ -323,6 +323,7 @@ impl crate::scheduler::Task for StartBattles {
                 players.sort();
                 self.started().push(crate::battles::feed::Announce {
                     battle_id: battle_id.clone(),
+                    status: crate::battles::Status::Pending,
                     fighters: fighters.clone(),
                     route: crate::battles::feed::Route {
                         players,

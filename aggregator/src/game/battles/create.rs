@@ -215,9 +215,9 @@ pub async fn start(tx: &mut Tx, state: &AppState, ask: &Ask) -> ApiResult<Starte
     tracing::debug!(battle.id = %battle_id, player.id = %player.id, "player battle created");
     let (started, announce) = answer(
         ask,
-        &mine,
-        &opponent,
+        (&mine, &opponent),
         battle_id,
+        crate::battles::Status::Pending,
         &fighters,
         cost,
         energy_left,
@@ -251,12 +251,13 @@ pub fn fighters_of(
     Ok((mine, opponent))
 }
 
-/// What the player is told, and what the live `created` event says.
+/// What the player is told, and what the live `created` event says; `status` is the one the
+/// battle was inserted with.
 pub fn answer(
     ask: &Ask,
-    mine: &CharacterView,
-    opponent: &CharacterView,
+    (mine, opponent): (&CharacterView, &CharacterView),
     battle_id: String,
+    status: crate::battles::Status,
     fighters: &[hero_protocol::Fighter],
     cost: i64,
     energy_left: i64,
@@ -265,6 +266,7 @@ pub fn answer(
     players.sort();
     let announce = Announce {
         battle_id: battle_id.clone(),
+        status,
         fighters: fighters.to_vec(),
         route: Route {
             players,
@@ -273,7 +275,7 @@ pub fn answer(
     };
     let started = BattleStarted {
         battle_id,
-        status: crate::battles::Status::Pending,
+        status,
         character_id: mine.id.clone(),
         opponent: Opponent {
             character_id: opponent.id.clone(),

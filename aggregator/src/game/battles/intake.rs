@@ -103,9 +103,8 @@ async fn run(db: Db, handoff: Option<Handoff>, mut receiver: mpsc::UnboundedRece
                 }
             }
         }
-        if batch.len() == 1 {
-            alone(batch).await;
-        } else if !batch.is_empty() {
+        // A batch of one too: inserted claimed, it needs no second write to be claimed.
+        if !batch.is_empty() {
             let began = std::time::Instant::now();
             let started = start_all(&db, &batch, handoff.as_ref()).await;
             tracing::debug!(
@@ -298,12 +297,19 @@ async fn start_all(
         .map(|(a, id)| (id.as_str(), [&a.mine, &a.opponent]))
         .collect();
     store_sides(&mut tx, &sides, cost, now).await?;
-    for (a, battle_id) in accepted.iter().zip(&battle_ids) {
+    // The first `handed_off` were inserted claimed (RUNNING).
+    let handed_off = reserved.as_ref().map_or(0, |r| r.count());
+    for (i, (a, battle_id)) in accepted.iter().zip(&battle_ids).enumerate() {
+        let status = if i < handed_off {
+            crate::battles::Status::Running
+        } else {
+            crate::battles::Status::Pending
+        };
         let (started, announce) = create::answer(
             a.ask,
-            &a.mine,
-            &a.opponent,
+            (&a.mine, &a.opponent),
             battle_id.clone(),
+            status,
             &a.fighters,
             cost,
             a.energy_left,
