@@ -25,7 +25,7 @@ use scenarios::{Scenario, Sizes};
     name = "hero-bench",
     about = "Benchmarks for the AI Hero Battle aggregator and node: one line per scenario with \
              its figures and target (`--scenario` picks some), or `soak` for a long run",
-    after_help = "Aggregators and the node of `rss` run as child processes from the release \
+    after_help = "Aggregators and the nodes of `node` and `rss` run as child processes from the release \
                   binaries beside this one: cargo build --release -p hero-bench -p \
                   hero-aggregator -p hero-node. The exit status is non-zero only when a \
                   correctness check failed or a scenario could not run or measure."
@@ -52,7 +52,7 @@ struct Args {
     /// The aggregator binary [default: `hero-aggregator` beside this binary].
     #[arg(long)]
     aggregator_bin: Option<PathBuf>,
-    /// The node binary for `rss` [default: `hero-node` beside this binary].
+    /// The node binary for `node` and `rss` [default: `hero-node` beside this binary].
     #[arg(long)]
     node_bin: Option<PathBuf>,
     #[command(flatten)]

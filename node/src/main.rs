@@ -9,8 +9,8 @@ use hero_engine::BattleEngine;
 use hero_node::{Application, Cli, EngineKind};
 use tokio_util::sync::CancellationToken;
 
-/// jemalloc (two arenas, `.cargo/config.toml`): with glibc's malloc, allocation and the
-/// waits on its arena locks took about a quarter of the node's time under load.
+/// jemalloc (two arenas, `.cargo/config.toml`): with glibc's malloc, allocation took about a
+/// fifth of the node's samples under load, and waits on its arena locks most of the futex time.
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -146,7 +146,7 @@ pub struct Sizes {
     /// Settled battles reads cycles over.
     #[arg(long, default_value_t = 1_000)]
     pub read_battles: u64,
-    /// Requests sent to one in-process Sim node by node.
+    /// Requests sent to the `hero-node` binary (Sim engine) by node.
     #[arg(long, default_value_t = 50_000)]
     pub node_requests: u64,
     /// Nodes registered (signed) and heartbeating with the aggregator of rss.
