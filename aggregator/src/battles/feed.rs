@@ -284,6 +284,12 @@ pub struct Announce {
 
 impl Announce {
     pub fn publish(self, hub: &Hub) {
-        created(hub, &self.battle_id, self.status, &self.fighters, self.route);
+        created(
+            hub,
+            &self.battle_id,
+            self.status,
+            &self.fighters,
+            self.route,
+        );
     }
 }
