@@ -46,6 +46,11 @@ async fn players_cannot_touch_each_others_characters(backend: Backend) {
         )
         .await;
     assert_eq!(hijack.status, 404, "{:?}", hijack.body);
+    // Nor through matchmaking.
+    let matched = bob
+        .post("/api/v1/battles", json!({ "character_id": a1_id }))
+        .await;
+    assert_eq!(matched.status, 404, "{:?}", matched.body);
     let own = bob
         .post(
             "/api/v1/battles",

@@ -82,6 +82,14 @@ impl Player {
         format!("{}{path}", self.base)
     }
 
+    /// The same player and tokens, talking to another replica.
+    pub fn at(&self, agg: &Aggregator) -> Player {
+        Player {
+            base: agg.url(),
+            ..self.clone()
+        }
+    }
+
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
             .request(method, self.url(path))

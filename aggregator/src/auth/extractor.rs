@@ -65,7 +65,12 @@ impl CurrentPlayer {
             .verify(&state.db, token, state.clock.now_ms())
             .await
             .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-        if !super::sessions::is_open(&state.db, &claims.sub, &claims.sid).await? {
+        if !state
+            .auth
+            .sessions
+            .is_open(&state.db, &claims.sub, &claims.sid)
+            .await?
+        {
             return Err(ApiError::Unauthorized(
                 "this session has ended; log in again".into(),
             ));

@@ -57,6 +57,8 @@ pub struct Auth {
     pub nonces: siwe::nonces::NonceKey,
     /// `None` when Google sign-in is off.
     pub google: Option<google::Google>,
+    /// Sessions lately found open, or ended here.
+    pub sessions: sessions::OpenSessions,
 }
 
 impl Auth {
@@ -116,6 +118,7 @@ impl Auth {
                 .await
                 .context("loading the sign-in nonce key from the database")?,
             google: google::Google::new(&args.google),
+            sessions: sessions::OpenSessions::default(),
             args: args.clone(),
         })
     }

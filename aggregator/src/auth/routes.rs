@@ -198,5 +198,6 @@ pub async fn logout(State(state): State<AppState>, player: CurrentPlayer) -> Api
     let mut tx = state.db.begin_write().await?;
     sessions::revoke(&mut tx, &player.session_id, "logout", state.clock.now_ms()).await?;
     tx.commit().await?;
+    state.auth.sessions.ended(&player.session_id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,10 @@
 //! Sessions and refresh tokens: one session per login, refresh tokens rotate inside it, and a
 //! refresh token presented twice revokes the whole session (the family).
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::sync::Cache;
 use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
@@ -97,8 +101,61 @@ pub async fn revoke(
     Ok(())
 }
 
-/// Whether `session` of `player` is still open (checked on every authenticated request).
-pub async fn is_open(db: &Db, player: &str, session: &str) -> Result<bool, sqlx::Error> {
+/// How long a session found open is believed open without asking the database again. A
+/// session ended on this replica is refused here at once; one ended on another replica is
+/// refused here within this long.
+pub const BELIEVED_OPEN: Duration = Duration::from_secs(1);
+
+/// The sessions found open in the last [`BELIEVED_OPEN`], so most authenticated requests skip
+/// the database, and the sessions this replica ended lately.
+pub struct OpenSessions {
+    /// Session id → its player.
+    open: Cache<String, Arc<str>>,
+    /// Sessions ended here lately: a request that read one as open just before its end must
+    /// not remember it as open after.
+    ended: Cache<String, ()>,
+}
+
+impl Default for OpenSessions {
+    fn default() -> Self {
+        Self {
+            open: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(BELIEVED_OPEN)
+                .build(),
+            ended: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(BELIEVED_OPEN * 2)
+                .build(),
+        }
+    }
+}
+
+impl OpenSessions {
+    /// Whether `session` of `player` is still open (checked on every authenticated request).
+    pub async fn is_open(&self, db: &Db, player: &str, session: &str) -> Result<bool, sqlx::Error> {
+        if self.ended.contains_key(session) {
+            return Ok(false);
+        }
+        if self.open.get(session).is_some_and(|p| &*p == player) {
+            return Ok(true);
+        }
+        let open = is_open(db, player, session).await?;
+        if open && !self.ended.contains_key(session) {
+            self.open.insert(session.to_owned(), player.into());
+        }
+        Ok(open)
+    }
+
+    /// `session` was ended (its transaction committed).
+    pub fn ended(&self, session: &str) {
+        self.ended.insert(session.to_owned(), ());
+        self.open.invalidate(session);
+    }
+}
+
+/// Whether `session` of `player` is still open, as the database says.
+async fn is_open(db: &Db, player: &str, session: &str) -> Result<bool, sqlx::Error> {
     let row = sqlx::query("SELECT revoked_at_ms FROM sessions WHERE id = $1 AND player_id = $2")
         .bind(session)
         .bind(player)
@@ -137,7 +194,7 @@ pub async fn rotate(
         ));
     }
     if row.try_get::<Option<i64>, _>("used_at_ms")?.is_some() {
-        return Err(reuse_detected(tx, &session, now_ms).await);
+        return Err(reuse_detected(tx, auth, &session, now_ms).await);
     }
     if row.try_get::<i64, _>("expires_at_ms")? <= now_ms {
         return Err(ApiError::Unauthorized("refresh token has expired".into()));
@@ -151,7 +208,7 @@ pub async fn rotate(
     .await?;
     if marked.rows_affected() != 1 {
         // Used concurrently by someone else: the same reuse.
-        return Err(reuse_detected(tx, &session, now_ms).await);
+        return Err(reuse_detected(tx, auth, &session, now_ms).await);
     }
     let next = insert_refresh(&mut tx, auth, &session, now_ms).await?;
     tx.commit().await?;
@@ -160,7 +217,7 @@ pub async fn rotate(
 }
 
 /// Revokes the session a reused refresh token belongs to; the error to answer with.
-async fn reuse_detected(mut tx: Tx, session: &str, now_ms: i64) -> ApiError {
+async fn reuse_detected(mut tx: Tx, auth: &Auth, session: &str, now_ms: i64) -> ApiError {
     let revoked = async {
         revoke(&mut tx, session, "refresh token reused", now_ms).await?;
         tx.commit().await
@@ -168,6 +225,7 @@ async fn reuse_detected(mut tx: Tx, session: &str, now_ms: i64) -> ApiError {
     if let Err(e) = revoked.await {
         return ApiError::Database(e);
     }
+    auth.sessions.ended(session);
     tracing::warn!(session.id = %session, "refresh token reused: session revoked");
     ApiError::Unauthorized(
         "refresh token was already used; the session is revoked, log in again".into(),

@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::matchmaking;
+use super::matchmaking::{self, Matched};
 use crate::auth::{Bucket, CurrentPlayer};
 use crate::battles::feed::{Announce, Route};
 use crate::battles::store::{self as battle_store, NewBattle};
@@ -84,22 +84,23 @@ pub async fn create(
     };
     let opponent_id = match &body.opponent_id {
         Some(id) => id.clone(),
-        None => {
-            let mine = store::owned(&state.db.pool, &player.id, &body.character_id)
-                .await?
-                .ok_or_else(mine_missing)?;
-            matchmaking::find_opponent(
-                &state.db,
-                &player.id,
-                mine.rating,
-                state.game.battles_per_opponent_per_day,
-                state.clock.now_ms(),
-            )
-            .await?
-            .ok_or_else(|| {
-                ApiError::Conflict("no opponent is available yet; try again later".into())
-            })?
-        }
+        None => match matchmaking::find_opponent(
+            &state.db,
+            &player.id,
+            &body.character_id,
+            state.game.battles_per_opponent_per_day,
+            state.clock.now_ms(),
+        )
+        .await?
+        {
+            Matched::Opponent(id) => id,
+            Matched::NotYours => return Err(mine_missing()),
+            Matched::Nobody => {
+                return Err(ApiError::Conflict(
+                    "no opponent is available yet; try again later".into(),
+                ));
+            }
+        },
     };
     if opponent_id == body.character_id {
         return Err(ApiError::Unprocessable(

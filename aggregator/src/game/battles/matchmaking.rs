@@ -27,38 +27,70 @@ pub fn pick(rating: i64, mut candidates: Vec<(String, i64)>, roll: usize) -> Opt
     Some(candidates.swap_remove(i).0)
 }
 
-/// An opponent for a character of `player` rated `rating`, if anyone else has a character
-/// (and `player` has not fought its owner `per_day` times today; 0: no limit).
+/// What matchmaking found for a character.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Matched {
+    /// The player has no character with that id.
+    NotYours,
+    /// No one else has a character (or every other player was fought enough today).
+    Nobody,
+    /// The opponent's character id.
+    Opponent(String),
+}
+
+/// An opponent for `player`'s character `character` near its rating, if anyone else has a
+/// character (and `player` has not fought its owner `per_day` times today; 0: no limit).
+/// The character itself is read by the same statement: one round trip to the database.
 pub async fn find_opponent(
     db: &Db,
     player: &str,
-    rating: i64,
+    character: &str,
     per_day: i64,
     now_ms: i64,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Matched, sqlx::Error> {
+    let rating = "(SELECT rating FROM characters WHERE id = $2 AND player_id = $1)";
     let fought_enough = "player_id NOT IN (SELECT defender_id FROM battle_pairs \
                          WHERE attacker_id = $1 AND day = $4 AND battles >= $5)";
-    // Both walks in one statement: one round trip to the database instead of two.
+    // The character, then both walks; none when the character is not the player's (its
+    // rating is then NULL, which no rating compares with).
     let sql = format!(
-        "SELECT id, rating FROM (SELECT id, rating FROM characters WHERE rating >= $2 \
+        "SELECT id, rating FROM characters WHERE id = $2 AND player_id = $1 \
+         UNION ALL \
+         SELECT id, rating FROM (SELECT id, rating FROM characters WHERE rating >= {rating} \
          AND player_id <> $1 AND {fought_enough} ORDER BY rating ASC LIMIT $3) AS above \
          UNION ALL \
-         SELECT id, rating FROM (SELECT id, rating FROM characters WHERE rating < $2 \
+         SELECT id, rating FROM (SELECT id, rating FROM characters WHERE rating < {rating} \
          AND player_id <> $1 AND {fought_enough} ORDER BY rating DESC LIMIT $3) AS below"
     );
+    let mut mine = None;
     let mut candidates = Vec::new();
     for row in sqlx::query(&sql)
         .bind(player)
-        .bind(rating)
+        .bind(character)
         .bind(EACH_SIDE)
         .bind(now_ms.div_euclid(86_400_000))
         .bind(if per_day == 0 { i64::MAX } else { per_day })
         .fetch_all(&db.pool)
         .await?
     {
-        candidates.push((row.try_get("id")?, row.try_get("rating")?));
+        let id: String = row.try_get("id")?;
+        let rating: i64 = row.try_get("rating")?;
+        // Candidates are other players' characters: only the first row can be this one.
+        if id == character {
+            mine = Some(rating);
+        } else {
+            candidates.push((id, rating));
+        }
     }
-    Ok(pick(rating, candidates, rand::random_range(0..CLOSEST)))
+    let Some(rating) = mine else {
+        return Ok(Matched::NotYours);
+    };
+    Ok(
+        match pick(rating, candidates, rand::random_range(0..CLOSEST)) {
+            Some(id) => Matched::Opponent(id),
+            None => Matched::Nobody,
+        },
+    )
 }
 
 #[cfg(test)]
