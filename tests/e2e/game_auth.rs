@@ -13,7 +13,7 @@ on_both_databases!(
     tokens_expire_and_refresh_tokens_rotate,
     reused_refresh_token_revokes_the_session,
     device_login_and_logout,
-    logout_reaches_the_other_replicas_within_a_second,
+    logout_reaches_the_other_replicas,
     forged_tokens_are_refused,
     nickname_changes_once_and_is_unique,
 );
@@ -154,7 +154,7 @@ async fn device_login_and_logout(backend: Backend) {
 
 /// Each replica believes a session it found open for a second without asking the database:
 /// a logout on one replica is refused there at once and on the others within that second.
-async fn logout_reaches_the_other_replicas_within_a_second(backend: Backend) {
+async fn logout_reaches_the_other_replicas(backend: Backend) {
     let db = TestDb::new(backend).await;
     let here = Aggregator::start(&db, &AggregatorOptions::default());
     let there = Aggregator::start(&db, &AggregatorOptions::default());
@@ -164,7 +164,8 @@ async fn logout_reaches_the_other_replicas_within_a_second(backend: Backend) {
     let out = player.post("/api/v1/auth/logout", json!({})).await;
     assert_eq!(out.status, 204);
     assert_eq!(player.get("/api/v1/players/me").await.status, 401);
-    hero_tests::eventually(5, "the other replica to refuse the session", || async {
+    // Within a second, plus the time the requests take on a busy test machine.
+    hero_tests::eventually(3, "the other replica to refuse the session", || async {
         (elsewhere.get("/api/v1/players/me").await.status == 401).then_some(())
     })
     .await;

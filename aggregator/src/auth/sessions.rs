@@ -140,8 +140,12 @@ impl OpenSessions {
         if self.open.get(session).is_some_and(|p| &*p == player) {
             return Ok(true);
         }
+        let asked = std::time::Instant::now();
         let open = is_open(db, player, session).await?;
-        if open && !self.ended.contains_key(session) {
+        // A session ended while the read ran is remembered as ended for twice as long as an
+        // open one is believed: a read that took longer than that may predate an end already
+        // forgotten, and is not remembered.
+        if open && asked.elapsed() < BELIEVED_OPEN && !self.ended.contains_key(session) {
             self.open.insert(session.to_owned(), player.into());
         }
         Ok(open)

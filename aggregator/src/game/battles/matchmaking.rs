@@ -75,7 +75,7 @@ pub async fn find_opponent(
     {
         let id: String = row.try_get("id")?;
         let rating: i64 = row.try_get("rating")?;
-        // Candidates are other players' characters: only the first row can be this one.
+        // Candidates are other players' characters: only the first branch's row has this id.
         if id == character {
             mine = Some(rating);
         } else {
