@@ -1,10 +1,12 @@
 //! Group commit of new battles from the admin endpoint: the battles asked for while the
-//! previous transaction ran are inserted together, one multi-row INSERT and one commit for all
-//! of them, on both databases. Each request is answered only after its commit, so an accepted
-//! battle is never lost. A batch whose statement fails is retried battle by battle; one whose
-//! commit fails is not (the commit may have happened: a retry could create every battle twice),
-//! and its requests are answered with the error. While this replica's worker has free slots,
-//! the battles are inserted already claimed and start once announced (`battles::handoff`).
+//! previous statement ran are inserted together by one multi-row INSERT, on both databases,
+//! which commits on its own (no BEGIN and COMMIT around it: two trips to the database fewer).
+//! Each request is answered only after that commit, so an accepted battle is never lost. A
+//! batch the database refuses is retried battle by battle; one whose answer is lost (the
+//! connection broke while the statement ran) is not, since it may have committed and a retry
+//! could create every battle twice, and its requests are answered with the error. While this
+//! replica's worker has free slots, the battles are inserted already claimed and start once
+//! announced (`battles::handoff`).
 
 use hero_protocol::Fighter;
 use tokio::sync::{mpsc, oneshot};
@@ -123,13 +125,23 @@ async fn run(
     }
 }
 
-/// Where an insert failed: before the commit (nothing was written) or at it (unknown).
+/// How an insert failed: nothing was written, or whether it committed is unknown.
 enum Failed {
     Before(sqlx::Error),
     AtCommit(sqlx::Error),
 }
 
 impl Failed {
+    /// An error the database answered means the statement (its own transaction) was rolled
+    /// back; any other (the connection lost while waiting for the answer) leaves unknown
+    /// whether it committed.
+    fn of_statement(e: sqlx::Error) -> Failed {
+        match e {
+            sqlx::Error::Database(_) | sqlx::Error::Encode(_) => Failed::Before(e),
+            e => Failed::AtCommit(e),
+        }
+    }
+
     fn into_error(self) -> sqlx::Error {
         match self {
             Failed::Before(e) | Failed::AtCommit(e) => e,
@@ -147,11 +159,11 @@ async fn insert_all(
 ) -> Result<(Vec<String>, Vec<Launch>), Failed> {
     let reserved = handoff.map(|h| h.reserve(battles.len(), now_ms));
     let claimed = reserved.as_ref().map(|r| (r.lease(), r.count()));
-    let mut tx = db.begin_write().await.map_err(Failed::Before)?;
-    let ids = store::insert_many(&mut tx, battles, now_ms, claimed)
+    // One statement commits alone: no BEGIN and COMMIT, two trips to the database fewer.
+    let mut conn = db.writer.acquire().await.map_err(Failed::Before)?;
+    let ids = store::insert_many(&mut conn, battles, now_ms, claimed)
         .await
-        .map_err(Failed::Before)?;
-    tx.commit().await.map_err(Failed::AtCommit)?;
+        .map_err(Failed::of_statement)?;
     let launches = reserved.map_or_else(Vec::new, |r| r.committed(battles, &ids));
     Ok((ids, launches))
 }

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use base64::Engine as _;
 use hero_protocol::BattleResult;
 
 use crate::db::Tx;
@@ -181,6 +182,32 @@ impl<'a> ResultRows<'a> {
     /// Inserts the rows (a result already stored, by an earlier attempt or a late vote, is
     /// left as it is).
     pub async fn insert(&self, tx: &mut Tx) -> Result<(), sqlx::Error> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        if crate::db::is_postgres(tx) {
+            // One shape for any number of rows (see `db::json_rows`); bodies as base64.
+            let rows: Vec<ResultColumns<'_>> = self
+                .rows
+                .iter()
+                .map(|(battle_id, hash, body)| ResultColumns {
+                    battle_id,
+                    hash: hex::encode(hash),
+                    body: base64::engine::general_purpose::STANDARD.encode(body),
+                })
+                .collect();
+            sqlx::query(
+                "INSERT INTO battle_results (battle_id, hash, body) \
+                 SELECT r.battle_id, decode(r.hash, 'hex'), decode(r.body, 'base64') \
+                 FROM json_to_recordset(CAST($1 AS JSON)) AS r (battle_id TEXT, hash TEXT, \
+                     body TEXT) \
+                 ON CONFLICT (battle_id, hash) DO NOTHING",
+            )
+            .bind(crate::db::json_rows(&rows)?)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(());
+        }
         const COLUMNS: usize = 3;
         const ROWS_PER_STATEMENT: usize = 500;
         for chunk in self.rows.chunks(ROWS_PER_STATEMENT) {
@@ -199,6 +226,14 @@ impl<'a> ResultRows<'a> {
         }
         Ok(())
     }
+}
+
+/// One `battle_results` row as PostgreSQL's batch statement reads it.
+#[derive(serde::Serialize)]
+struct ResultColumns<'a> {
+    battle_id: &'a str,
+    hash: String,
+    body: String,
 }
 
 #[cfg(test)]

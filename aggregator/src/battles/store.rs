@@ -110,7 +110,7 @@ pub struct Lease<'a> {
 /// order. The first `claimed.1` are inserted RUNNING with the lease `claimed.0` (their first
 /// attempt, as a claim would have made them), the rest PENDING.
 pub async fn insert_many(
-    tx: &mut Tx,
+    conn: &mut sqlx::AnyConnection,
     battles: &[NewBattle<'_>],
     now_ms: i64,
     claimed: Option<(Lease<'_>, usize)>,
@@ -118,19 +118,78 @@ pub async fn insert_many(
     if battles.is_empty() {
         return Ok(Vec::new());
     }
+    let mut rows = Vec::with_capacity(battles.len());
+    for (i, battle) in battles.iter().enumerate() {
+        let lease = claimed
+            .filter(|(_, count)| i < *count)
+            .map(|(lease, _)| lease);
+        rows.push(BattleRow::new(battle, lease)?);
+    }
+    let ids = rows.iter().map(|row| row.id.clone()).collect();
+    if crate::db::is_postgres(conn) {
+        // One shape for any number of rows: prepared once per connection (see `db::json_rows`).
+        sqlx::query(
+            "INSERT INTO battles (id, status, fighter1_id, fighter2_id, fighters_json, seed, \
+                 prompt, created_by, created_at_ms, updated_at_ms, lease_owner, lease_until_ms, \
+                 attempts) \
+             SELECT r.id, r.status, r.fighter1_id, r.fighter2_id, r.fighters_json, r.seed, \
+                 r.prompt, r.created_by, $2, $2, r.lease_owner, r.lease_until_ms, r.attempts \
+             FROM json_to_recordset(CAST($1 AS JSON)) AS r (id TEXT, status TEXT, \
+                 fighter1_id TEXT, fighter2_id TEXT, fighters_json TEXT, seed BIGINT, prompt TEXT, \
+                 created_by TEXT, lease_owner TEXT, lease_until_ms BIGINT, attempts BIGINT)",
+        )
+        .bind(crate::db::json_rows(&rows)?)
+        .bind(now_ms)
+        .execute(conn)
+        .await?;
+        return Ok(ids);
+    }
     const COLUMNS: usize = 13;
     let mut sql = String::from(
         "INSERT INTO battles (id, status, fighter1_id, fighter2_id, fighters_json, seed, prompt, \
              created_by, created_at_ms, updated_at_ms, lease_owner, lease_until_ms, attempts) \
          VALUES ",
     );
-    sql.push_str(&crate::db::values_placeholders(tx, battles.len(), COLUMNS));
-    let mut ids = Vec::with_capacity(battles.len());
-    let mut query = sqlx::query(&sql);
-    for (i, battle) in battles.iter().enumerate() {
-        let id = crate::db::time_ordered_id();
-        let fighters_json =
-            serde_json::to_string(battle.fighters).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sql.push_str(&crate::db::values_placeholders(conn, rows.len(), COLUMNS));
+    let mut query = crate::db::one_off(&sql);
+    for row in rows {
+        query = query
+            .bind(row.id)
+            .bind(row.status)
+            .bind(row.fighter1_id)
+            .bind(row.fighter2_id)
+            .bind(row.fighters_json)
+            .bind(row.seed)
+            .bind(row.prompt.to_owned())
+            .bind(row.created_by.map(str::to_owned))
+            .bind(now_ms)
+            .bind(now_ms)
+            .bind(row.lease_owner.map(str::to_owned))
+            .bind(row.lease_until_ms)
+            .bind(row.attempts);
+    }
+    query.execute(conn).await?;
+    Ok(ids)
+}
+
+/// A new battle's row as `insert_many` writes it.
+#[derive(Serialize)]
+struct BattleRow<'a> {
+    id: String,
+    status: &'static str,
+    fighter1_id: String,
+    fighter2_id: String,
+    fighters_json: String,
+    seed: i64,
+    prompt: &'a str,
+    created_by: Option<&'a str>,
+    lease_owner: Option<&'a str>,
+    lease_until_ms: Option<i64>,
+    attempts: i64,
+}
+
+impl<'a> BattleRow<'a> {
+    fn new(battle: &NewBattle<'a>, lease: Option<Lease<'a>>) -> Result<Self, sqlx::Error> {
         let fighter = |i: usize| {
             battle
                 .fighters
@@ -138,32 +197,24 @@ pub async fn insert_many(
                 .map(|f| f.id.clone())
                 .unwrap_or_default()
         };
-        let lease = claimed
-            .filter(|(_, count)| i < *count)
-            .map(|(lease, _)| lease);
-        let status = match lease {
-            Some(_) => Status::Running,
-            None => Status::Pending,
-        };
-        query = query
-            .bind(id.clone())
-            .bind(status.as_str())
-            .bind(fighter(0))
-            .bind(fighter(1))
-            .bind(fighters_json)
-            .bind(i64::try_from(battle.seed).unwrap_or(i64::MAX))
-            .bind(stored_prompt(battle.prompt, battle.fighters).to_owned())
-            .bind(battle.created_by.map(str::to_owned))
-            .bind(now_ms)
-            .bind(now_ms)
-            .bind(lease.map(|l| l.owner.to_owned()))
-            .bind(lease.map(|l| l.until_ms))
-            .bind(i64::from(lease.is_some()));
-        ids.push(id);
+        Ok(BattleRow {
+            id: crate::db::time_ordered_id(),
+            status: match lease {
+                Some(_) => Status::Running.as_str(),
+                None => Status::Pending.as_str(),
+            },
+            fighter1_id: fighter(0),
+            fighter2_id: fighter(1),
+            fighters_json: serde_json::to_string(battle.fighters)
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+            seed: i64::try_from(battle.seed).unwrap_or(i64::MAX),
+            prompt: stored_prompt(battle.prompt, battle.fighters),
+            created_by: battle.created_by,
+            lease_owner: lease.map(|l| l.owner),
+            lease_until_ms: lease.map(|l| l.until_ms),
+            attempts: i64::from(lease.is_some()),
+        })
     }
-    // Many shapes of one statement: kept out of the prepared-statement cache.
-    query.persistent(false).execute(&mut **tx).await?;
-    Ok(ids)
 }
 
 fn job_from_row(row: &AnyRow) -> Result<BattleJob, sqlx::Error> {
@@ -282,6 +333,21 @@ impl<'a> VoteRow<'a> {
             result: stored_result(battle_id, vote, results),
         }
     }
+
+    fn columns(&self) -> VoteColumns<'a> {
+        let v = self.vote;
+        VoteColumns {
+            battle_id: self.battle_id,
+            node_id: &v.node_id,
+            role: v.role.as_str(),
+            voted_winner_id: v.winner.as_deref(),
+            result_hash: self.result,
+            response_time_ms: i64::try_from(v.latency_ms).unwrap_or(i64::MAX),
+            is_valid: i64::from(v.valid),
+            agrees: vote_agrees(v, self.winner),
+            error: v.error.as_deref(),
+        }
+    }
 }
 
 /// Largest rejected result kept with an invalid vote; a hostile node cannot bloat the table.
@@ -309,9 +375,32 @@ async fn insert_vote_rows(
     rows: &[VoteRow<'_>],
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let columns: Vec<VoteColumns<'_>> = rows.iter().map(VoteRow::columns).collect();
+    if crate::db::is_postgres(tx) {
+        // One shape for any number of rows (see `db::json_rows`).
+        sqlx::query(
+            "INSERT INTO battle_votes (battle_id, node_id, role, voted_winner_id, result_hash, \
+                 response_time_ms, is_valid, agrees, error, created_at_ms) \
+             SELECT r.battle_id, r.node_id, r.role, r.voted_winner_id, \
+                 decode(r.result_hash, 'hex'), r.response_time_ms, r.is_valid, r.agrees, \
+                 r.error, $2 \
+             FROM json_to_recordset(CAST($1 AS JSON)) AS r (battle_id TEXT, node_id TEXT, \
+                 role TEXT, voted_winner_id TEXT, result_hash TEXT, response_time_ms BIGINT, \
+                 is_valid BIGINT, agrees BIGINT, error TEXT) \
+             ON CONFLICT (battle_id, node_id) DO NOTHING",
+        )
+        .bind(crate::db::json_rows(&columns)?)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(());
+    }
     // `QueryBuilder` on `Any` writes `?` placeholders, which PostgreSQL refuses: number them.
     const COLUMNS: usize = 10;
-    for chunk in rows.chunks(VOTE_ROWS_PER_STATEMENT) {
+    for chunk in columns.chunks(VOTE_ROWS_PER_STATEMENT) {
         let mut sql = String::from(
             "INSERT INTO battle_votes (battle_id, node_id, role, voted_winner_id, result_hash, \
                  response_time_ms, is_valid, agrees, error, created_at_ms) VALUES ",
@@ -319,23 +408,37 @@ async fn insert_vote_rows(
         sql.push_str(&crate::db::values_placeholders(tx, chunk.len(), COLUMNS));
         sql.push_str(" ON CONFLICT (battle_id, node_id) DO NOTHING");
         let mut query = crate::db::one_off(&sql);
-        for row in chunk {
-            let v = row.vote;
+        for c in chunk {
             query = query
-                .bind(row.battle_id.to_owned())
-                .bind(v.node_id.clone())
-                .bind(v.role.as_str())
-                .bind(v.winner.clone())
-                .bind(row.result.map(|h| h.to_vec()))
-                .bind(i64::try_from(v.latency_ms).unwrap_or(i64::MAX))
-                .bind(i64::from(v.valid))
-                .bind(vote_agrees(v, row.winner))
-                .bind(v.error.clone())
+                .bind(c.battle_id.to_owned())
+                .bind(c.node_id.to_owned())
+                .bind(c.role)
+                .bind(c.voted_winner_id.map(str::to_owned))
+                .bind(c.result_hash.map(|h| h.to_vec()))
+                .bind(c.response_time_ms)
+                .bind(c.is_valid)
+                .bind(c.agrees)
+                .bind(c.error.map(str::to_owned))
                 .bind(now_ms);
         }
         query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// The columns of one `battle_votes` row, as `insert_vote_rows` writes them.
+#[derive(Serialize)]
+struct VoteColumns<'a> {
+    battle_id: &'a str,
+    node_id: &'a str,
+    role: &'static str,
+    voted_winner_id: Option<&'a str>,
+    #[serde(serialize_with = "crate::db::hex_bytes")]
+    result_hash: Option<ResultHash>,
+    response_time_ms: i64,
+    is_valid: i64,
+    agrees: Option<i64>,
+    error: Option<&'a str>,
 }
 
 /// One battle's verdict and votes, ready to be written.
@@ -450,38 +553,6 @@ async fn settle_distinct(
     Ok(written)
 }
 
-/// What a verdict's status change writes.
-struct VerdictColumns {
-    status: Status,
-    winner: Option<String>,
-    settled_by: Option<&'static str>,
-    engine: Option<String>,
-    error: Option<String>,
-}
-
-impl VerdictColumns {
-    fn of(verdict: &Verdict) -> Self {
-        let settled_by = SettledBy::of(verdict);
-        let (engine, error) = match verdict {
-            Verdict::Quorum { .. } => (None, None),
-            Verdict::Fallback { engine, reason, .. } => {
-                (Some(engine.clone()), Some(reason.clone()))
-            }
-            Verdict::Error(e) => (None, Some(e.clone())),
-        };
-        Self {
-            status: match settled_by {
-                Some(_) => Status::Completed,
-                None => Status::Error,
-            },
-            winner: verdict.winner().map(str::to_owned),
-            settled_by: settled_by.map(SettledBy::as_str),
-            engine,
-            error,
-        }
-    }
-}
-
 /// The guarded status change of many battles in one statement; returns the ids that were
 /// still RUNNING under `owner` (the others were settled elsewhere).
 async fn update_verdicts(
@@ -491,54 +562,110 @@ async fn update_verdicts(
     owner: &str,
     now_ms: i64,
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    let mut params = crate::db::Params::of(tx);
-    let bytes = if params.sqlite() { "BLOB" } else { "BYTEA" };
-    let mut values = Vec::with_capacity(settlements.len());
-    for _ in settlements {
-        let mut text = || format!("CAST({} AS TEXT)", params.take());
-        let row = [text(), text(), text(), text(), text()].join(", ");
-        let hash = format!("CAST({} AS {bytes})", params.take());
-        let error = format!("CAST({} AS TEXT)", params.take());
-        values.push(format!("({row}, {hash}, {error})"));
-    }
-    // A CTE names the VALUES columns the same way on both databases; `vid` keeps `id` in
-    // RETURNING unambiguous.
-    let sql = format!(
-        "WITH v (vid, status, winner, settled_by, engine, hash, error) AS (VALUES {}) \
-         UPDATE battles SET status = v.status, winner_id = v.winner, settled_by = v.settled_by, \
-             fallback_engine = v.engine, result_hash = v.hash, error = v.error, \
-             lease_owner = NULL, lease_until_ms = NULL, settled_at_ms = {settled_at}, \
-             updated_at_ms = {updated_at} \
-         FROM v WHERE battles.id = v.vid AND battles.status = 'RUNNING' \
-             AND battles.lease_owner = {owner} RETURNING id",
-        values.join(", "),
-        // Each placeholder once: on SQLite every `?` is a parameter of its own.
-        settled_at = params.take(),
-        updated_at = params.take(),
-        owner = params.take(),
-    );
-    let mut query = crate::db::one_off(&sql);
-    for (s, hash) in settlements.iter().zip(published) {
-        let c = VerdictColumns::of(s.verdict);
-        query = query
-            .bind(s.job.id.clone())
-            .bind(c.status.as_str())
-            .bind(c.winner)
-            .bind(c.settled_by)
-            .bind(c.engine)
-            .bind(hash.map(|h| h.to_vec()))
-            .bind(c.error);
-    }
-    let ids: Vec<String> = query
-        .bind(now_ms)
+    let rows: Vec<VerdictRow<'_>> = settlements
+        .iter()
+        .zip(published)
+        .map(|(s, hash)| VerdictRow::new(s, *hash))
+        .collect();
+    let sqlite_sql: String;
+    let query = if crate::db::is_postgres(tx) {
+        // One shape for any number of rows (see `db::json_rows`).
+        sqlx::query(
+            "UPDATE battles SET status = v.status, winner_id = v.winner, \
+                 settled_by = v.settled_by, fallback_engine = v.engine, \
+                 result_hash = decode(v.hash, 'hex'), error = v.error, lease_owner = NULL, \
+                 lease_until_ms = NULL, settled_at_ms = $2, updated_at_ms = $2 \
+             FROM json_to_recordset(CAST($1 AS JSON)) AS v (vid TEXT, status TEXT, \
+                 winner TEXT, settled_by TEXT, engine TEXT, hash TEXT, error TEXT) \
+             WHERE battles.id = v.vid AND battles.status = 'RUNNING' \
+                 AND battles.lease_owner = $3 RETURNING id",
+        )
+        .bind(crate::db::json_rows(&rows)?)
         .bind(now_ms)
         .bind(owner.to_owned())
+    } else {
+        let mut params = crate::db::Params::of(tx);
+        let mut values = Vec::with_capacity(rows.len());
+        for _ in &rows {
+            let mut text = || format!("CAST({} AS TEXT)", params.take());
+            let row = [text(), text(), text(), text(), text()].join(", ");
+            let hash = format!("CAST({} AS BLOB)", params.take());
+            let error = format!("CAST({} AS TEXT)", params.take());
+            values.push(format!("({row}, {hash}, {error})"));
+        }
+        // A CTE names the VALUES columns; `vid` keeps `id` in RETURNING unambiguous.
+        sqlite_sql = format!(
+            "WITH v (vid, status, winner, settled_by, engine, hash, error) AS (VALUES {}) \
+             UPDATE battles SET status = v.status, winner_id = v.winner, \
+                 settled_by = v.settled_by, fallback_engine = v.engine, result_hash = v.hash, \
+                 error = v.error, lease_owner = NULL, lease_until_ms = NULL, \
+                 settled_at_ms = {settled_at}, updated_at_ms = {updated_at} \
+             FROM v WHERE battles.id = v.vid AND battles.status = 'RUNNING' \
+                 AND battles.lease_owner = {owner} RETURNING id",
+            values.join(", "),
+            // Each placeholder once: on SQLite every `?` is a parameter of its own.
+            settled_at = params.take(),
+            updated_at = params.take(),
+            owner = params.take(),
+        );
+        let mut query = crate::db::one_off(&sqlite_sql);
+        for row in &rows {
+            query = query
+                .bind(row.vid.to_owned())
+                .bind(row.status)
+                .bind(row.winner.map(str::to_owned))
+                .bind(row.settled_by)
+                .bind(row.engine.map(str::to_owned))
+                .bind(row.hash.map(|h| h.to_vec()))
+                .bind(row.error.map(str::to_owned));
+        }
+        query.bind(now_ms).bind(now_ms).bind(owner.to_owned())
+    };
+    let ids: Vec<String> = query
         .fetch_all(&mut **tx)
         .await?
         .iter()
         .map(|row| row.try_get("id"))
         .collect::<Result<_, _>>()?;
     Ok(ids.into_iter().collect())
+}
+
+/// What a verdict's status change writes (one row of `update_verdicts`).
+#[derive(Serialize)]
+struct VerdictRow<'a> {
+    vid: &'a str,
+    status: &'static str,
+    winner: Option<&'a str>,
+    settled_by: Option<&'static str>,
+    engine: Option<&'a str>,
+    #[serde(serialize_with = "crate::db::hex_bytes")]
+    hash: Option<ResultHash>,
+    error: Option<&'a str>,
+}
+
+impl<'a> VerdictRow<'a> {
+    fn new(s: &Settlement<'a>, hash: Option<ResultHash>) -> Self {
+        let settled_by = SettledBy::of(s.verdict);
+        let (engine, error) = match s.verdict {
+            Verdict::Quorum { .. } => (None, None),
+            Verdict::Fallback { engine, reason, .. } => {
+                (Some(engine.as_str()), Some(reason.as_str()))
+            }
+            Verdict::Error(e) => (None, Some(e.as_str())),
+        };
+        VerdictRow {
+            vid: &s.job.id,
+            status: match settled_by {
+                Some(_) => Status::Completed.as_str(),
+                None => Status::Error.as_str(),
+            },
+            winner: s.verdict.winner(),
+            settled_by: settled_by.map(SettledBy::as_str),
+            engine,
+            hash,
+            error,
+        }
+    }
 }
 
 fn settled<'a>(s: &'a Settlement<'_>, now_ms: i64) -> Settled<'a> {
@@ -559,7 +686,7 @@ async fn write_verdict(
     effects: &VerdictEffects,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
-    let c = VerdictColumns::of(settlement.verdict);
+    let c = VerdictRow::new(settlement, published);
     let job = settlement.job;
     let updated = sqlx::query(
         "UPDATE battles SET status = $1, winner_id = $2, settled_by = $3, fallback_engine = $4, \
@@ -567,11 +694,11 @@ async fn write_verdict(
              settled_at_ms = $7, updated_at_ms = $7 \
          WHERE id = $8 AND status = 'RUNNING' AND lease_owner = $9",
     )
-    .bind(c.status.as_str())
+    .bind(c.status)
     .bind(c.winner)
     .bind(c.settled_by)
     .bind(c.engine)
-    .bind(published.map(|h| h.to_vec()))
+    .bind(c.hash.map(|h| h.to_vec()))
     .bind(c.error)
     .bind(now_ms)
     .bind(&job.id)

@@ -344,12 +344,40 @@ pub fn one_off(sql: &str) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArg
     sqlx::query(sql).persistent(false)
 }
 
+/// Whether `conn` is a PostgreSQL connection.
+pub fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name().starts_with("Postgre")
+}
+
+/// The rows of a batch statement as one JSON parameter, for PostgreSQL, which reads them back
+/// with `json_to_recordset(CAST($1 AS JSON)) AS r (column TYPE, ...)` (bytes travel as
+/// hex, turned back by `decode(r.column, 'hex')`). A multi-row `VALUES` is a new statement
+/// for each number of rows: sqlx then parses and describes it in one trip to the server and
+/// runs it in a second, and under load each trip waits its turn on the runtime's busy threads.
+/// With the rows in one parameter the statement's text is the same for any number of rows, so
+/// it is prepared once per connection and each batch is one trip. SQLite, a library in the
+/// process, keeps its `VALUES` ([`values_placeholders`]).
+pub fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, sqlx::Error> {
+    serde_json::to_string(rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+/// Bytes as the hex text [`json_rows`] carries (`serialize_with`).
+pub fn hex_bytes<S: serde::Serializer, B: AsRef<[u8]>>(
+    bytes: &Option<B>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(bytes) => serializer.serialize_str(&hex::encode(bytes)),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// Placeholders for a multi-row `VALUES` of `rows` rows of `columns` columns, bound in order:
 /// `($1, $2, ...), ($n+1, ...)` on PostgreSQL, `(?, ?, ...), ...` on SQLite. SQLite looks a
 /// named parameter such as `$7` up by a linear search of the statement's names, so binding a
 /// thousand of them costs a million comparisons; anonymous ones are found by position.
-pub fn values_placeholders(tx: &Tx, rows: usize, columns: usize) -> String {
-    placeholders(!tx.backend_name().starts_with("Postgre"), rows, columns)
+pub fn values_placeholders(conn: &sqlx::AnyConnection, rows: usize, columns: usize) -> String {
+    placeholders(!is_postgres(conn), rows, columns)
 }
 
 /// Placeholders handed out in binding order: `$1`, `$2`, ... on PostgreSQL, `?` on SQLite

@@ -329,3 +329,193 @@ async fn batch_settles_only_battles_still_held_postgres() {
     db.writer.close().await;
     pg.remove().await;
 }
+
+/// Text a hostile client or node could send, for the batch statements to carry unchanged.
+const AWKWARD: &str = "quote \" backslash \\ apostrophe ' $1 ? %s {\"json\": [1]} \
+                       tab\tnewline\n\u{7f} émoji 🐉 \u{200b}zero-width";
+
+/// Batches keep every byte: on PostgreSQL their rows travel as one JSON parameter, on SQLite as
+/// a multi-row `VALUES`; both must write what one row at a time would.
+async fn batched_rows_keep_every_byte(db: &Db) {
+    let now = 1_000;
+    for node in ["n1", "n2"] {
+        sqlx::query(
+            "INSERT INTO nodes (id, name, url, token_hash, created_at_ms, updated_at_ms) \
+             VALUES ($1, $1, $2, 'h', 0, 0)",
+        )
+        .bind(node)
+        .bind(format!("http://{node}"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let mut fighters = plain_pair();
+    fighters[0].name = format!("Ari {AWKWARD}");
+    fighters[1].skill_description = AWKWARD.to_owned();
+    let prompt = format!("a custom prompt: {AWKWARD}");
+    let battles = [
+        NewBattle {
+            fighters: &fighters,
+            seed: 42,
+            prompt: &prompt,
+            created_by: Some("admin:ops"),
+        },
+        NewBattle {
+            fighters: &fighters,
+            seed: store::MAX_SEED,
+            prompt: &hero_engine::request_prompt(&fighters),
+            created_by: None,
+        },
+    ];
+    let lease = store::Lease {
+        owner: "me",
+        until_ms: now + 60_000,
+    };
+    let mut conn = db.writer.acquire().await.unwrap();
+    // The first is inserted claimed by "me", the second PENDING.
+    let ids = store::insert_many(&mut conn, &battles, now, Some((lease, 1)))
+        .await
+        .unwrap();
+    drop(conn);
+    let row = |id: &str| {
+        let id = id.to_owned();
+        async move {
+            let row: (String, Option<String>, Option<i64>, i64) = sqlx::query_as(
+                "SELECT status, lease_owner, lease_until_ms, attempts FROM battles WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            row
+        }
+    };
+    assert_eq!(
+        row(&ids[0]).await,
+        ("RUNNING".into(), Some("me".into()), Some(now + 60_000), 1)
+    );
+    assert_eq!(row(&ids[1]).await, ("PENDING".into(), None, None, 0));
+    // Past the first one's lease, both are claimed: the prompts and fighters come back whole.
+    let later = now + 61_000;
+    let mut jobs = store::claim(db, "me", 60_000, later, 10).await.unwrap();
+    jobs.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        vec![ids[0].as_str(), ids[1].as_str()]
+    );
+    assert_eq!(jobs[0].prompt, prompt);
+    assert_eq!(jobs[1].prompt, hero_engine::request_prompt(&fighters));
+    assert_eq!(jobs[0].fighters, fighters);
+    assert_eq!(jobs[1].seed, store::MAX_SEED);
+
+    let mut result = hero_engine::Sim
+        .battle(&jobs[0].id, &fighters, Some(42))
+        .unwrap();
+    result.battle_description = format!("{} {AWKWARD}", result.battle_description);
+    let mut rejected = result.clone();
+    rejected.winner = AWKWARD.to_owned();
+    let vote = |node: &str, result: &hero_protocol::BattleResult, error: Option<&str>| Vote {
+        node_id: node.into(),
+        role: VoteRole::Selected,
+        winner: Some(result.winner.clone()),
+        result: Some(result.clone()),
+        latency_ms: 7,
+        valid: error.is_none(),
+        error: error.map(str::to_owned),
+        result_hash: None,
+        reputation: 1.0,
+        busy_retry_after_ms: None,
+        answered_at: std::time::Instant::now(),
+        after_verdict: false,
+        elapsed: std::time::Duration::ZERO,
+        superseded: false,
+    };
+    let quorum = Verdict::Quorum {
+        result: result.clone(),
+    };
+    let quorum_votes = vec![
+        vote("n1", &result, None),
+        vote("n2", &rejected, Some(AWKWARD)),
+    ];
+    let fallback = Verdict::Fallback {
+        result: result.clone(),
+        engine: format!("sim {AWKWARD}"),
+        reason: format!("no quorum: {AWKWARD}"),
+    };
+    let prepared = Prepared::of(&result).unwrap();
+    let batch = [
+        Settlement {
+            job: &jobs[0],
+            verdict: &quorum,
+            votes: &quorum_votes,
+            published: Some(&prepared),
+        },
+        Settlement {
+            job: &jobs[1],
+            verdict: &fallback,
+            votes: &[],
+            published: None,
+        },
+    ];
+    let written = store::settle_many(db, &batch, "me", &VerdictEffects::default(), later)
+        .await
+        .unwrap();
+    assert_eq!(written, vec![true, true]);
+
+    let view = store::get(db, &jobs[0].id).await.unwrap().unwrap();
+    assert_eq!(view.status, "COMPLETED");
+    assert_eq!(view.settled_by.as_deref(), Some("quorum"));
+    assert_eq!(view.fighters, fighters);
+    assert_eq!(view.seed, 42);
+    assert_eq!(view.settled_at_ms, Some(later));
+    assert_eq!(view.battle_log, result.battle_log);
+    assert_eq!(
+        view.battle_description.as_deref(),
+        Some(result.battle_description.as_str())
+    );
+    let mut votes = view.votes.clone();
+    votes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    assert_eq!(votes.len(), 2);
+    assert_eq!(votes[0].response_time_ms, 7);
+    assert!(votes[0].is_valid && votes[0].agrees == Some(true));
+    assert_eq!(votes[1].error.as_deref(), Some(AWKWARD));
+    assert!(!votes[1].is_valid);
+    let agreeing_result: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM battle_votes v JOIN battles b ON b.id = v.battle_id \
+         WHERE v.battle_id = $1 AND v.node_id = 'n1' AND v.result_hash = b.result_hash",
+    )
+    .bind(&jobs[0].id)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        agreeing_result, 1,
+        "the agreeing vote names the published result"
+    );
+
+    let view = store::get(db, &jobs[1].id).await.unwrap().unwrap();
+    assert_eq!(view.settled_by.as_deref(), Some("fallback"));
+    assert_eq!(view.fallback_engine, Some(format!("sim {AWKWARD}")));
+    assert_eq!(view.error, Some(format!("no quorum: {AWKWARD}")));
+    assert_eq!(view.seed, store::MAX_SEED);
+    assert_eq!(
+        view.battle_description.as_deref(),
+        Some(result.battle_description.as_str())
+    );
+}
+
+#[tokio::test]
+async fn batched_rows_keep_every_byte_sqlite() {
+    let sqlite = TestDb::new(Backend::Sqlite).await;
+    batched_rows_keep_every_byte(&connect(&sqlite.url).await).await;
+}
+
+#[tokio::test]
+async fn batched_rows_keep_every_byte_postgres() {
+    let pg = TestDb::new(Backend::Postgres).await;
+    let db = connect(&pg.url).await;
+    batched_rows_keep_every_byte(&db).await;
+    db.pool.close().await;
+    db.writer.close().await;
+    pg.remove().await;
+}
