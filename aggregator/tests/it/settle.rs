@@ -11,6 +11,31 @@ use hero_testkit::{Backend, TestDb};
 
 use crate::connect;
 
+/// A selected node's on-time vote for `result`, valid unless `error` says why not.
+fn vote(
+    node: &str,
+    result: &hero_protocol::BattleResult,
+    latency_ms: u64,
+    error: Option<&str>,
+) -> Vote {
+    Vote {
+        node_id: node.into(),
+        role: VoteRole::Selected,
+        winner: Some(result.winner.clone()),
+        result: Some(result.clone()),
+        latency_ms,
+        valid: error.is_none(),
+        error: error.map(str::to_owned),
+        result_hash: None,
+        reputation: 1.0,
+        busy_retry_after_ms: None,
+        answered_at: std::time::Instant::now(),
+        after_verdict: false,
+        elapsed: std::time::Duration::ZERO,
+        superseded: false,
+    }
+}
+
 async fn batch_settles_only_battles_still_held(db: &Db) {
     let db = db.clone();
     let now = 1_000;
@@ -40,22 +65,7 @@ async fn batch_settles_only_battles_still_held(db: &Db) {
     let verdict = Verdict::Quorum {
         result: result.clone(),
     };
-    let votes = vec![Vote {
-        node_id: "n1".into(),
-        role: VoteRole::Selected,
-        winner: Some(result.winner.clone()),
-        result: Some(result),
-        latency_ms: 3,
-        valid: true,
-        error: None,
-        result_hash: None,
-        reputation: 1.0,
-        busy_retry_after_ms: None,
-        answered_at: std::time::Instant::now(),
-        after_verdict: false,
-        elapsed: std::time::Duration::ZERO,
-        superseded: false,
-    }];
+    let votes = vec![vote("n1", &result, 3, None)];
     let effects = VerdictEffects::default();
     // The batch's result is prepared before the transaction, as the worker does.
     let prepared = Prepared::of(verdict.result().unwrap()).unwrap();
@@ -160,21 +170,13 @@ async fn results_are_stored_once_and_read_back(db: &Db) {
         .unwrap();
     let mut rejected = result.clone();
     rejected.winner = "nobody".into();
-    let vote = |node: &str, valid: bool, result: &hero_protocol::BattleResult| Vote {
-        node_id: node.into(),
-        role: VoteRole::Selected,
-        winner: Some(result.winner.clone()),
-        result: Some(result.clone()),
-        latency_ms: 3,
-        valid,
-        error: (!valid).then(|| "winner is not a fighter".to_owned()),
-        result_hash: None,
-        reputation: 1.0,
-        busy_retry_after_ms: None,
-        answered_at: std::time::Instant::now(),
-        after_verdict: false,
-        elapsed: std::time::Duration::ZERO,
-        superseded: false,
+    let vote = |node: &str, valid: bool, result: &hero_protocol::BattleResult| {
+        vote(
+            node,
+            result,
+            3,
+            (!valid).then_some("winner is not a fighter"),
+        )
     };
     let votes = vec![
         vote("n1", true, &result),
@@ -414,21 +416,8 @@ async fn batched_rows_keep_every_byte(db: &Db) {
     result.battle_description = format!("{} {AWKWARD}", result.battle_description);
     let mut rejected = result.clone();
     rejected.winner = AWKWARD.to_owned();
-    let vote = |node: &str, result: &hero_protocol::BattleResult, error: Option<&str>| Vote {
-        node_id: node.into(),
-        role: VoteRole::Selected,
-        winner: Some(result.winner.clone()),
-        result: Some(result.clone()),
-        latency_ms: 7,
-        valid: error.is_none(),
-        error: error.map(str::to_owned),
-        result_hash: None,
-        reputation: 1.0,
-        busy_retry_after_ms: None,
-        answered_at: std::time::Instant::now(),
-        after_verdict: false,
-        elapsed: std::time::Duration::ZERO,
-        superseded: false,
+    let vote = |node: &str, result: &hero_protocol::BattleResult, error: Option<&str>| {
+        vote(node, result, 7, error)
     };
     let quorum = Verdict::Quorum {
         result: result.clone(),
