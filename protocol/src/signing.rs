@@ -90,7 +90,7 @@ pub fn is_public_key(public_key_hex: &str) -> bool {
 }
 
 /// A node's public key, decoded (decoding a point costs about a tenth of a verification; the
-/// aggregator decodes per vote rather than keep 192 bytes per registered node).
+/// aggregator decodes a node's key on its first vote and keeps it, 192 bytes).
 #[derive(Clone, Debug)]
 pub struct PublicKey(VerifyingKey);
 

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hero_protocol::signing::{
-    ASSIGNMENT_HEADER, NODE_ID_HEADER, SIGNATURE_HEADER, verify, vote_message,
-};
+use hero_protocol::signing::{ASSIGNMENT_HEADER, NODE_ID_HEADER, SIGNATURE_HEADER, vote_message};
 use hero_protocol::{BattleResult, ErrorBody, Fighter};
 
 use super::sanitize::{MAX_ERROR_CHARS, clean_result, clean_text, stored_winner};
@@ -126,14 +124,14 @@ async fn exchange(
                 .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(200).collect());
             return Err(Failure::Http(format!("node answered {status}: {reason}")));
         }
-        if let Some(key) = &node.public_key {
+        if node.public_key.is_some() {
             let message = vote_message(&ctx.battle_id, &node.id, &nonce, &body);
-            match &signature {
-                None => return Err(Failure::Unsigned("result is not signed".into())),
-                Some(sig) if !verify(key, &message, sig) => {
+            match (&signature, node.verifying_key()) {
+                (None, _) => return Err(Failure::Unsigned("result is not signed".into())),
+                (Some(sig), Some(key)) if key.verifies(&message, sig) => {}
+                (Some(_), _) => {
                     return Err(Failure::Unsigned("result signature does not verify".into()));
                 }
-                Some(_) => {}
             }
         }
         let mut result: BattleResult = serde_json::from_slice(&body)

@@ -46,6 +46,7 @@ fn entry_from_row(row: &AnyRow) -> Result<NodeEntry, sqlx::Error> {
         api_key: row.try_get("api_key")?,
         token_hash: row.try_get("token_hash")?,
         public_key: row.try_get("public_key")?,
+        decoded_key: std::sync::OnceLock::new(),
         operator: row.try_get("operator")?,
         backend: row.try_get("backend")?,
         model: row.try_get("model")?,
