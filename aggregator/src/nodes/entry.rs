@@ -19,7 +19,7 @@ pub struct NodeEntry {
     /// Ed25519 public key (hex): when set, every vote must be signed with it.
     pub public_key: Option<String>,
     /// `public_key` decoded, on the node's first vote (see [`NodeEntry::verifying_key`]).
-    pub decoded_key: OnceLock<Option<Box<PublicKey>>>,
+    pub(super) decoded_key: OnceLock<Option<Box<PublicKey>>>,
     /// Who runs the node: an operator account, or in an open network its host address.
     pub operator: Option<String>,
     pub backend: Option<String>,
