@@ -13,6 +13,7 @@ mod proc;
 mod report;
 mod scenarios;
 mod soak;
+mod threads;
 
 use std::path::PathBuf;
 

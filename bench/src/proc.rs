@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::threads::{Threads, Usage};
+
 /// A release binary: the one given, or the one of that name beside this binary.
 pub fn binary(given: Option<&PathBuf>, name: &str) -> anyhow::Result<PathBuf> {
     let bin = match given {
@@ -152,6 +154,8 @@ pub struct Cpu {
     pid: u32,
     server: f64,
     client: f64,
+    /// The server's threads at the start.
+    threads: Threads,
     at: std::time::Instant,
 }
 
@@ -161,8 +165,15 @@ impl Cpu {
             pid,
             server: cpu_seconds(Some(pid))?,
             client: cpu_seconds(None)?,
+            threads: Threads::of(pid),
             at: std::time::Instant::now(),
         })
+    }
+
+    /// What each of the server's threads used since the start, and the seconds that took.
+    pub fn threads_used(&self) -> (Vec<Usage>, f64) {
+        let used = self.threads.until(&Threads::of(self.pid));
+        (used, self.at.elapsed().as_secs_f64())
     }
 
     /// Cores used by the server and by this client since the start.

@@ -67,8 +67,10 @@ impl Stage {
     /// `outcome` and says how fast and how soon they settled.
     pub async fn settle(&self, outcome: &mut Outcome) -> anyhow::Result<Settled> {
         db::wait_settled(&self.pool, Duration::from_secs(300)).await?;
+        let mut threads = None;
         if let Some(cpu) = &self.cpu {
             cpu.report(outcome, "load")?;
+            threads = Some(cpu.threads_used());
         }
         // Votes that come after a verdict are written in batches a moment later.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -85,6 +87,11 @@ impl Stage {
         outcome.set("settle_p50_ms", times.ms(0.5));
         outcome.set("settle_p99_ms", times.ms(0.99));
         check.report(outcome);
+        if let Some((used, secs)) = threads {
+            let (line, json) = crate::threads::summary(&used, secs, check.settled.max(0) as u64);
+            outcome.detail(format!("load threads: {line}"));
+            outcome.set("load_threads", json);
+        }
         Ok(Settled { per_sec, times })
     }
 
