@@ -131,21 +131,8 @@ impl Drop for Process {
 fn cpu_seconds(pid: Option<u32>) -> anyhow::Result<f64> {
     let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
     let stat = std::fs::read_to_string(path)?;
-    // After the command name (in parentheses, which may hold spaces): utime and stime are
-    // the 12th and 13th fields, in clock ticks (100 a second on Linux).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .context("unreadable /proc/<pid>/stat")?
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields
-            .get(i)
-            .context("short /proc/<pid>/stat")?
-            .parse::<f64>()?)
-    };
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
+    let ticks = crate::threads::cpu_ticks(&stat).context("unreadable /proc/<pid>/stat")?;
+    Ok(ticks as f64 / 100.0)
 }
 
 /// The CPU a server process and this client used from a moment on, in cores (CPU seconds

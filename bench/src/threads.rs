@@ -68,14 +68,17 @@ impl Threads {
     }
 }
 
+/// User and system CPU in clock ticks from a process's or thread's `stat` line: after the
+/// name (in parentheses, which may hold spaces), utime and stime are the 12th and 13th fields.
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
 /// One thread's usage from its `stat` and `io` files.
 fn parse(stat: &str, io: &str) -> Option<Usage> {
-    // The name is in parentheses and may hold spaces; utime and stime are the 12th and 13th
-    // fields after it.
-    let (head, rest) = stat.rsplit_once(')')?;
-    let name = head.split_once('(')?.1.to_string();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let name = stat.rsplit_once(')')?.0.split_once('(')?.1.to_string();
+    let ticks = cpu_ticks(stat)?;
     let field = |key: &str| {
         io.lines()
             .find_map(|line| line.strip_prefix(key)?.trim().parse::<u64>().ok())
