@@ -560,10 +560,8 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_keeps_its_temporary_data_in_memory() {
-        let dir = std::env::temp_dir().join(format!("hero-db-{}", uuid::Uuid::new_v4()));
-        let db = Db::connect(&format!("sqlite://{}/x.db", dir.display()), 2)
-            .await
-            .unwrap();
+        let test_db = hero_testkit::TestDb::new(hero_testkit::Backend::Sqlite).await;
+        let db = Db::connect(&test_db.url, 2).await.unwrap();
         for pool in [&db.pool, &db.writer] {
             let store: i64 = sqlx::query_scalar("PRAGMA temp_store")
                 .fetch_one(pool)
@@ -571,8 +569,9 @@ mod tests {
                 .unwrap();
             assert_eq!(store, 2, "MEMORY");
         }
-        drop(db);
-        let _ = std::fs::remove_dir_all(dir);
+        db.pool.close().await;
+        db.writer.close().await;
+        test_db.remove().await;
     }
 
     #[test]
