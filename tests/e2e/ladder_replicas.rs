@@ -124,18 +124,27 @@ async fn two_replicas_run_each_slot_and_pay_each_bet_once() {
 
     let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
     use sqlx::Connection;
-    // Each slot ran once and completed; both replicas took part.
-    let runs = sqlx::query("SELECT task, slot_ms, status, owner FROM task_runs")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    // Each slot ran once and completed; both replicas took part. The scheduler is still
+    // ticking, so a slot may be mid-run at any one read: wait for a read in which every slot
+    // has finished (a run stuck in `running` or `failed` still fails the test).
+    let runs = hero_tests::eventually(30, "every task run to finish", || async {
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        let runs = sqlx::query("SELECT task, slot_ms, status, owner FROM task_runs")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let _ = conn.close().await;
+        runs.iter()
+            .all(|r| r.get::<String, _>("status") == "done")
+            .then_some(runs)
+    })
+    .await;
     let pairing: Vec<i64> = runs
         .iter()
         .filter(|r| r.get::<String, _>("task") == "pair-battles")
         .map(|r| r.get("slot_ms"))
         .collect();
     assert!(pairing.len() >= 4, "pairing slots: {pairing:?}");
-    assert!(runs.iter().all(|r| r.get::<String, _>("status") == "done"));
     let owners: HashSet<String> = runs.iter().map(|r| r.get("owner")).collect();
     assert_eq!(owners.len(), 2, "both replicas ran slots: {owners:?}");
     // No fighter is booked twice by one slot.
