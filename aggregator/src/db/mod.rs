@@ -254,6 +254,9 @@ enum Role {
     Writes(Arc<AtomicBool>),
 }
 
+/// A pooled connection idle this long is checked (pinged) before it is used again.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Page cache of each reading SQLite connection, in KiB.
 const READER_CACHE_KIB: u32 = 512;
 
@@ -266,6 +269,19 @@ async fn open_pool(
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection it hands out by default: a round trip to PostgreSQL (a
+        // fifth of the TCP segments the aggregator sent it in `durable-postgres`; README,
+        // twelfth round of Benchmarks), or a hop to SQLite's thread, before each transaction.
+        // Only a connection that sat idle for a while is checked: one the server may have
+        // closed meanwhile (a restart, a proxy's idle timeout) is then replaced instead of
+        // failing its first statement. One that fails while in use is dropped when it is
+        // given back (sqlx pings it then).
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                Ok(meta.idle_for < CHECK_IDLE_AFTER || sqlx::Connection::ping(conn).await.is_ok())
+            })
+        })
         .after_connect(move |conn, _meta| {
             let role_pragma = match &role {
                 Role::Reads => Some(format!("PRAGMA cache_size = -{READER_CACHE_KIB}")),
@@ -568,6 +584,54 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(store, 2, "MEMORY");
+        }
+        db.pool.close().await;
+        db.writer.close().await;
+        test_db.remove().await;
+    }
+
+    /// Connections the server closed while they sat idle in the pool (PostgreSQL restarted)
+    /// are replaced, not handed out to fail.
+    #[tokio::test]
+    async fn idle_connections_closed_by_the_server_are_replaced() {
+        let test_db = hero_testkit::TestDb::new(hero_testkit::Backend::Postgres).await;
+        let db = Db::connect(&test_db.url, 2).await.unwrap();
+        for pool in [&db.pool, &db.writer] {
+            let one: i64 = sqlx::query_scalar("SELECT 1")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(one, 1);
+        }
+        let name = test_db
+            .url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap();
+        let mut admin = sqlx::AnyConnection::connect(&hero_testkit::database::postgres_admin_url())
+            .await
+            .unwrap();
+        use sqlx::Connection;
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(name.to_owned())
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert!(ended.len() >= 2, "the pools' connections: {ended:?}");
+        let _ = admin.close().await;
+        tokio::time::sleep(CHECK_IDLE_AFTER + Duration::from_millis(200)).await;
+        for pool in [&db.pool, &db.writer] {
+            let two: i64 = sqlx::query_scalar("SELECT 2")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(two, 2);
         }
         db.pool.close().await;
         db.writer.close().await;
