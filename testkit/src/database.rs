@@ -90,6 +90,11 @@ impl TestDb {
         self.backend
     }
 
+    /// The PostgreSQL database's name (`None` on SQLite).
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.pg_name.as_deref()
+    }
+
     /// Drops the PostgreSQL database (or removes the SQLite folder) now; a failure fails the
     /// test. Close the pools on it first.
     pub async fn remove(mut self) {

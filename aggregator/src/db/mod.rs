@@ -578,16 +578,23 @@ mod tests {
     async fn sqlite_keeps_its_temporary_data_in_memory() {
         let test_db = hero_testkit::TestDb::new(hero_testkit::Backend::Sqlite).await;
         let db = Db::connect(&test_db.url, 2).await.unwrap();
-        for pool in [&db.pool, &db.writer] {
-            let store: i64 = sqlx::query_scalar("PRAGMA temp_store")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!(store, 2, "MEMORY");
-        }
+        assert_eq!(
+            through_both(&db, "PRAGMA temp_store").await,
+            [2, 2],
+            "MEMORY"
+        );
         db.pool.close().await;
         db.writer.close().await;
         test_db.remove().await;
+    }
+
+    /// The number `sql` answers through the read pool, then through the writer.
+    async fn through_both(db: &Db, sql: &str) -> [i64; 2] {
+        let mut answers = [0; 2];
+        for (answer, pool) in answers.iter_mut().zip([&db.pool, &db.writer]) {
+            *answer = sqlx::query_scalar(sql).fetch_one(pool).await.unwrap();
+        }
+        answers
     }
 
     /// Connections the server closed while they sat idle in the pool (PostgreSQL restarted)
@@ -596,21 +603,8 @@ mod tests {
     async fn idle_connections_closed_by_the_server_are_replaced() {
         let test_db = hero_testkit::TestDb::new(hero_testkit::Backend::Postgres).await;
         let db = Db::connect(&test_db.url, 2).await.unwrap();
-        for pool in [&db.pool, &db.writer] {
-            let one: i64 = sqlx::query_scalar("SELECT 1")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!(one, 1);
-        }
-        let name = test_db
-            .url
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .split('?')
-            .next()
-            .unwrap();
+        assert_eq!(through_both(&db, "SELECT 1").await, [1, 1]);
+        let name = test_db.postgres_name().unwrap();
         let mut admin = sqlx::AnyConnection::connect(&hero_testkit::database::postgres_admin_url())
             .await
             .unwrap();
@@ -626,13 +620,7 @@ mod tests {
         assert!(ended.len() >= 2, "the pools' connections: {ended:?}");
         let _ = admin.close().await;
         tokio::time::sleep(CHECK_IDLE_AFTER + Duration::from_millis(200)).await;
-        for pool in [&db.pool, &db.writer] {
-            let two: i64 = sqlx::query_scalar("SELECT 2")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!(two, 2);
-        }
+        assert_eq!(through_both(&db, "SELECT 2").await, [2, 2]);
         db.pool.close().await;
         db.writer.close().await;
         test_db.remove().await;
