@@ -97,13 +97,14 @@ pub fn build(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(crate::http::metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // The unread rest of a too-large body makes the connection unusable: say it closes.
-        .layer(middleware::map_response(hero_serve::close_after_413))
         // A client slower than this (sending its body, or waiting for an answer) gets 408.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        // Answers given before the body was read (401, 413, 408, ...) leave the connection
+        // unusable for another request: they say it closes.
+        .layer(middleware::from_fn(hero_serve::close_if_body_unread))
         .layer(tower::util::option_layer(cors))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {

@@ -51,7 +51,6 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(hero_serve::close_after_413))
         // A request body that trickles in slower than this is cut off (408).
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             std::time::Duration::from_secs(10),
@@ -60,6 +59,8 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        // Answers given before the body was read (401, 413, 408) say the connection closes.
+        .layer(axum::middleware::from_fn(hero_serve::close_if_body_unread))
         .with_state(Arc::new(state))
 }
 

@@ -11,25 +11,14 @@ mod caps;
 mod client_ip;
 mod server;
 mod telemetry;
+mod unread_body;
 
 use std::time::Duration;
 
 pub use client_ip::{client_ip, parse_cidr};
 pub use server::serve;
 pub use telemetry::{describe_metrics, keep_drained};
-
-/// A response middleware (`axum::middleware::map_response`): a 413 leaves the rest of the
-/// request body unread, so the connection cannot carry another request; `Connection: close`
-/// tells a pooled client so, instead of letting its next request fail.
-pub async fn close_after_413(mut response: axum::response::Response) -> axum::response::Response {
-    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        response.headers_mut().insert(
-            axum::http::header::CONNECTION,
-            axum::http::HeaderValue::from_static("close"),
-        );
-    }
-    response
-}
+pub use unread_body::close_if_body_unread;
 
 /// How much a server lets its clients hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -90,6 +90,28 @@ async fn wrong_methods_and_huge_bodies_get_the_error_shape(backend: Backend) {
         // The pooled client's next request on a fresh connection works.
         assert_ne!(client.get(&url).send().await.unwrap().status(), 413);
     }
+    // Refused before its body is read: the connection cannot carry another request, and the
+    // answer says so (a pooled client would otherwise reuse it as the server closes it).
+    let url = format!("{}/api/v1/characters", agg.url());
+    let r = client
+        .post(&url)
+        .json(&serde_json::json!({"name": "Ayla", "prompt": "a knight"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["connection"], "close");
+    let health = client.get(format!("{}/api/health", agg.url())).send().await;
+    assert_eq!(health.unwrap().status(), 200);
+    assert!(
+        !client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .headers()
+            .contains_key("connection")
+    );
 }
 
 async fn operators_are_created_listed_and_revoked_from_the_command_line(backend: Backend) {
