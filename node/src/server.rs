@@ -75,6 +75,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<NodeHealth> {
         version: Some(env!("CARGO_PKG_VERSION").to_string()),
         output_constraint: state.engine.output_constraint().map(str::to_string),
         recent_latency_ms: state.stats.recent_latency_ms(),
+        public_key: Some(state.signer.public_key_hex()),
     })
 }
 

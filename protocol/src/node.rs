@@ -115,6 +115,11 @@ pub struct NodeHealth {
     /// Median time of the node's recent answers (up to the last 32), once it has answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recent_latency_ms: Option<u64>,
+    /// The node's Ed25519 public key (hex), the one it registers and signs votes with: the
+    /// URL serving it vouches for the key, so an aggregator can give a URL back to its real
+    /// node when another key claimed it first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// A node's `GET /stats`.

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 on_both_databases!(
     one_operator_never_holds_two_seats,
     url_takeover_is_refused_and_the_victim_keeps_voting,
+    a_squatted_url_goes_back_to_the_node_serving_it,
     replayed_and_stale_registrations_are_refused,
     poisoned_votes_cannot_stop_an_honest_majority,
     a_colluding_minority_never_decides,
@@ -199,6 +200,9 @@ async fn url_takeover_is_refused_and_the_victim_keeps_voting(backend: Backend) {
     ] {
         let (status, answer) = register(&agg.url(), None, body.clone(), Some(&attacker)).await;
         assert_eq!(status, 409, "{answer}");
+        // The aggregator asked the URL, which vouches for the victim's key, not this one.
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains("presents another key"), "{message}");
         let (status, answer) = register(&agg.url(), None, body, None).await;
         assert!(
             status == 409 || status == 422,
@@ -222,6 +226,77 @@ async fn url_takeover_is_refused_and_the_victim_keeps_voting(backend: Backend) {
         .unwrap();
     assert_eq!(vote["is_valid"], true, "the victim still votes: {vote}");
     drop(victim);
+}
+
+/// A stranger registers a URL with their own key before the node that will serve it: when
+/// that node registers, the URL's `/health` presents its key, so the URL is given to it and
+/// the squatter leaves; the squatter cannot take it back.
+async fn a_squatted_url_goes_back_to_the_node_serving_it(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let agg = Aggregator::start(&db, &AggregatorOptions::default());
+    let host = hero_tests::process::loopback_host();
+    let port = std::net::TcpListener::bind((host, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://{host}:{port}");
+    let squatter = VoteSigner::generate().unwrap();
+    let squat = json!({"name": "squatter", "url": url});
+    let (status, squatted) = register(&agg.url(), None, squat.clone(), Some(&squatter)).await;
+    assert_eq!(status, 200, "nobody serves the URL yet: {squatted}");
+    let nodes = agg.get("/api/nodes").await;
+    assert_eq!(
+        node_by_name(&nodes, "squatter")["status"],
+        "online",
+        "{nodes}"
+    );
+    // The real node starts there and registers (hero-node retries until it is registered).
+    let _real = NodeProcess::start_listening(&agg.url(), "real", &format!("{host}:{port}"), &[]);
+    let nodes = hero_tests::eventually(30, "the real node online", || async {
+        let nodes = agg.get("/api/nodes").await;
+        let online =
+            nodes.as_array().unwrap().iter().any(|n| {
+                n["name"] == "real" && n["status"] == "online" && n["url"] == url.as_str()
+            });
+        online.then_some(nodes)
+    })
+    .await;
+    assert!(
+        !nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "squatter" && n["status"] == "online"),
+        "the squatter no longer counts: {nodes}"
+    );
+    let (status, detail) = admin(
+        reqwest::Method::GET,
+        format!(
+            "{}/api/v1/admin/nodes/{}",
+            agg.url(),
+            squatted["node_id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["status"], "offline", "the squatter left: {detail}");
+    // The squatter's next registration is refused: the URL serves another key.
+    let (status, again) = register(&agg.url(), None, squat, Some(&squatter)).await;
+    assert_eq!(status, 409, "{again}");
+    let message = again["error"]["message"].as_str().unwrap();
+    assert!(message.contains("presents another key"), "{message}");
+    let metrics = reqwest::get(format!("{}/metrics", agg.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hero_node_urls_reclaimed_total 1"),
+        "{metrics}"
+    );
 }
 
 async fn replayed_and_stale_registrations_are_refused(backend: Backend) {

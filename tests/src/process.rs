@@ -384,9 +384,29 @@ impl NodeProcess {
         extra: &[&str],
     ) -> NodeProcess {
         let listen = format!("{}:0", loopback_host());
+        Self::start_on(aggregator_url, name, &listen, key_file, extra)
+    }
+
+    /// A `hero-node` listening on `listen` (`ip:port`), with its own identity key file.
+    pub fn start_listening(
+        aggregator_url: &str,
+        name: &str,
+        listen: &str,
+        extra: &[&str],
+    ) -> NodeProcess {
+        Self::start_on(aggregator_url, name, listen, &key_file(name), extra)
+    }
+
+    fn start_on(
+        aggregator_url: &str,
+        name: &str,
+        listen: &str,
+        key_file: &str,
+        extra: &[&str],
+    ) -> NodeProcess {
         let mut args: Vec<String> = [
             "--listen",
-            &listen,
+            listen,
             "--aggregator-url",
             aggregator_url,
             "--name",

@@ -198,7 +198,7 @@ impl Consensus {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             registry,
-            client: super::call::node_client(allow_private_node_urls)?,
+            client: crate::nodes::url_policy::node_client(allow_private_node_urls)?,
             clock,
             hedging: Arc::new(Hedging::new(settings.hedge)),
             settings,

@@ -24,6 +24,7 @@ pub const IP_RATE_LIMITED: &str = "hero_ip_rate_limited_total";
 pub const RATE_LIMIT_REDIS_ERRORS: &str = "hero_rate_limit_redis_errors_total";
 pub const ADMIN_ACTIONS: &str = "hero_admin_actions_total";
 pub const REGISTRATIONS_REFUSED: &str = "hero_node_registrations_refused_total";
+pub const URLS_RECLAIMED: &str = "hero_node_urls_reclaimed_total";
 pub const CONSENSUS_OVERHEAD: &str = "hero_consensus_overhead_seconds";
 pub const HEDGES: &str = "hero_node_hedges_total";
 pub const HEAP_BYTES: &str = "hero_heap_bytes";
@@ -89,6 +90,10 @@ fn describe() {
     describe_counter!(
         REGISTRATIONS_REFUSED,
         "Node registrations refused, by reason: token, signature, takeover, limit, invalid"
+    );
+    describe_counter!(
+        URLS_RECLAIMED,
+        "Node URLs given back to the key their /health presents (whoever held them left)"
     );
     describe_counter!(
         HTTP_REQUESTS,

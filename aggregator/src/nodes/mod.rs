@@ -16,6 +16,7 @@ pub mod selection;
 mod start;
 pub mod store;
 pub mod url_policy;
+mod url_proof;
 
 pub use policy::NodesPolicy;
 pub use registry::{Assignment, NodeEntry, NodeRegistry};

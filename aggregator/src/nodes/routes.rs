@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::enroll::{self, Claim, Enrollment};
 use super::store::{self, Registered};
-use super::{NodeEntry, url_policy};
+use super::{NodeEntry, url_policy, url_proof};
 use crate::auth::secrets::{hash_secret, new_secret, secrets_match};
 use crate::http::bearer::bearer;
 use crate::http::error::ApiResult;
@@ -103,7 +103,7 @@ fn refused(reason: &'static str) -> impl FnOnce(ApiError) -> ApiError {
         (status = 200, description = "Registered (or re-registered): the node's id and token", body = RegistrationReply),
         (status = 401, description = "No or wrong enrollment token", body = crate::http::openapi::ErrorResponse),
         (status = 403, description = "The body names another operator than the token's", body = crate::http::openapi::ErrorResponse),
-        (status = 409, description = "The URL or key belongs to another node, or the operator's node limit is reached", body = crate::http::openapi::ErrorResponse),
+        (status = 409, description = "The URL or key belongs to another node (and the URL's /health does not present this key), or the operator's node limit is reached", body = crate::http::openapi::ErrorResponse),
         (status = 422, description = "Not a valid registration, signature or node URL", body = crate::http::openapi::ErrorResponse),
         (status = 429, description = "Too many registrations from this address", body = crate::http::openapi::ErrorResponse),
     ),
@@ -173,11 +173,26 @@ async fn register(
         // An open network: a node is run by its host, and every node weighs the same.
         Enrollment::Open => (url_policy::host_operator(checked.address), 1, None, false),
     };
-    let by_url = store::by_url(&state.db, &checked.url).await?;
+    let mut by_url = store::by_url(&state.db, &checked.url).await?;
     let by_key = match &reg.public_key {
         Some(key) => store::by_key(&state.db, key).await?,
         None => None,
     };
+    // The URL is held by another key (or by an unsigned node): it is this registration's if
+    // the node serving it presents this key.
+    let mut proof_failed = None;
+    if let (Some(key), Some(holder)) = (&reg.public_key, &by_url)
+        && holder.public_key.as_ref() != Some(key)
+        && by_key.as_ref().is_none_or(|k| k.id != holder.id)
+    {
+        match url_proof::presents_key(&checked.url, key, allow_private).await {
+            Ok(()) => {
+                url_proof::retire(&state, holder).await?;
+                by_url = None;
+            }
+            Err(reason) => proof_failed = Some(reason),
+        }
+    }
     let claim = enroll::claim(
         &operator,
         reg.public_key.as_deref(),
@@ -185,6 +200,13 @@ async fn register(
         by_url.as_ref(),
         by_key.as_ref(),
     )
+    .map_err(|e| match (e, &proof_failed) {
+        (ApiError::Conflict(m), Some(reason)) => ApiError::Conflict(format!(
+            "{m}; the URL would be yours if the node serving it presented your key at /health, \
+             but {reason}"
+        )),
+        (e, _) => e,
+    })
     .map_err(refused("takeover"))?;
     let token = format!("{}{}", crate::auth::kinds::NODE_PREFIX, new_secret());
     let token_hash = hash_secret(&token);

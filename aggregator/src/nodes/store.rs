@@ -266,6 +266,20 @@ pub async fn leave_open_nodes(db: &Db, now_ms: i64) -> Result<Vec<String>, sqlx:
     .await
 }
 
+/// Frees the URL of node `id` and marks it as left: its URL becomes `reclaimed:{id}`, which
+/// no registration can name (node URLs are http or https).
+pub async fn release_url(db: &Db, id: &str, now_ms: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE nodes SET url = 'reclaimed:' || id, left_at_ms = COALESCE(left_at_ms, $1), \
+             updated_at_ms = $1 WHERE id = $2",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .execute(&db.writer)
+    .await?;
+    Ok(())
+}
+
 /// What an admin may change on a node.
 #[derive(Debug, Default, Clone)]
 pub struct AdminPatch {

@@ -206,6 +206,25 @@ pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<CheckedUrl
     })
 }
 
+/// The HTTP client of node calls.
+pub fn node_client(allow_private_node_urls: bool) -> anyhow::Result<reqwest::Client> {
+    use anyhow::Context;
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        // A node must answer itself: a redirect could point the aggregator at an address
+        // the node URL policy refuses (metadata services, internal hosts).
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(PolicyResolver {
+            allow_private: allow_private_node_urls,
+        }))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        // Node calls go straight to the node: an HTTP(S)_PROXY in the environment would
+        // see (and could alter) every vote.
+        .no_proxy()
+        .build()
+        .context("building the HTTP client")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,6 +124,11 @@ async fn health_and_stats_reflect_requests() {
         (0, 5)
     );
     assert_eq!(health.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    // The key the node registers and signs with, so its URL can vouch for it.
+    let key = health
+        .public_key
+        .expect("health presents the node's public key");
+    assert!(hero_protocol::signing::is_public_key(&key), "{key}");
 
     assert_eq!(
         node.battle(&battle_body("s1"))
