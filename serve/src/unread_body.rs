@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -41,7 +41,9 @@ pub async fn close_if_body_unread(request: Request, next: Next) -> Response {
         })
     });
     let mut response = next.run(request).await;
-    if !finished.load(Ordering::Acquire) {
+    // A switch of protocols (WebSocket) keeps its own `Connection: upgrade`.
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if !switching && !finished.load(Ordering::Acquire) {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

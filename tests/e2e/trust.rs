@@ -609,6 +609,12 @@ async fn unsigned_seed_nodes_only_behind_the_flag(backend: Backend) {
     );
     let (status, _) = register(&agg.url(), None, keyed, None).await;
     assert_eq!(status, 409);
+    // The seed's node may start signing: the same node (id, history) with a key from now on.
+    let seed_key = VoteSigner::generate().unwrap();
+    let signed_seed = json!({"name": "seed", "url": "http://127.0.0.1:9", "api_key": "k"});
+    let (status, upgraded) = register(&agg.url(), None, signed_seed, Some(&seed_key)).await;
+    assert_eq!(status, 200, "{upgraded}");
+    assert_eq!(upgraded["node_id"], reg["node_id"]);
 }
 
 async fn an_unsigned_seed_node_votes_behind_the_flag(backend: Backend) {

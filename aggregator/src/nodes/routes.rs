@@ -178,36 +178,34 @@ async fn register(
         Some(key) => store::by_key(&state.db, key).await?,
         None => None,
     };
-    // The URL is held by another key (or by an unsigned node): it is this registration's if
-    // the node serving it presents this key.
-    let mut proof_failed = None;
-    if let (Some(key), Some(holder)) = (&reg.public_key, &by_url)
-        && holder.public_key.as_ref() != Some(key)
+    let key = reg.public_key.as_deref();
+    let mut claim = enroll::claim(&operator, key, signed_at, by_url.as_ref(), by_key.as_ref());
+    // Refused because another key (or an unsigned node) holds the URL: the URL is this
+    // registration's if the node serving it presents this key, and nothing else stands in
+    // the way.
+    if let Err(ApiError::Conflict(conflict)) = &claim
+        && let (Some(key), Some(holder)) = (key, &by_url)
+        && holder.public_key.as_deref() != Some(key)
         && by_key.as_ref().is_none_or(|k| k.id != holder.id)
     {
-        match url_proof::presents_key(&checked.url, key, allow_private).await {
-            Ok(()) => {
-                url_proof::retire(&state, holder).await?;
-                by_url = None;
-            }
-            Err(reason) => proof_failed = Some(reason),
+        let conflict = conflict.clone();
+        let holder = holder.clone();
+        let without_holder = enroll::claim(&operator, Some(key), signed_at, None, by_key.as_ref());
+        if without_holder.is_ok() {
+            claim = match url_proof::presents_key(&checked.url, key, allow_private).await {
+                Ok(()) => {
+                    url_proof::retire(&state, &holder).await?;
+                    by_url = None;
+                    without_holder
+                }
+                Err(reason) => Err(ApiError::Conflict(format!(
+                    "{conflict}; the URL would be yours if the node serving it presented your \
+                     key at /health, but {reason}"
+                ))),
+            };
         }
     }
-    let claim = enroll::claim(
-        &operator,
-        reg.public_key.as_deref(),
-        signed_at,
-        by_url.as_ref(),
-        by_key.as_ref(),
-    )
-    .map_err(|e| match (e, &proof_failed) {
-        (ApiError::Conflict(m), Some(reason)) => ApiError::Conflict(format!(
-            "{m}; the URL would be yours if the node serving it presented your key at /health, \
-             but {reason}"
-        )),
-        (e, _) => e,
-    })
-    .map_err(refused("takeover"))?;
+    let claim = claim.map_err(refused("takeover"))?;
     let token = format!("{}{}", crate::auth::kinds::NODE_PREFIX, new_secret());
     let token_hash = hash_secret(&token);
     let registered = Registered {

@@ -266,18 +266,28 @@ pub async fn leave_open_nodes(db: &Db, now_ms: i64) -> Result<Vec<String>, sqlx:
     .await
 }
 
-/// Frees the URL of node `id` and marks it as left: its URL becomes `reclaimed:{id}`, which
-/// no registration can name (node URLs are http or https).
-pub async fn release_url(db: &Db, id: &str, now_ms: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Frees the URL of node `id` and marks it as left, if it still holds `url` with `public_key`
+/// (false when it changed meanwhile): its URL becomes `reclaimed:{id}`, which no registration
+/// can name (node URLs are http or https).
+pub async fn release_url(
+    db: &Db,
+    id: &str,
+    url: &str,
+    public_key: Option<&str>,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "UPDATE nodes SET url = 'reclaimed:' || id, left_at_ms = COALESCE(left_at_ms, $1), \
-             updated_at_ms = $1 WHERE id = $2",
+             updated_at_ms = $1 \
+         WHERE id = $2 AND url = $3 AND COALESCE(public_key, '') = COALESCE($4, '')",
     )
     .bind(now_ms)
     .bind(id)
+    .bind(url)
+    .bind(public_key)
     .execute(&db.writer)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// What an admin may change on a node.
@@ -449,4 +459,71 @@ pub async fn recent_votes(db: &Db, id: &str, limit: i64) -> Result<Vec<RecentVot
     .bind(limit)
     .fetch_all(&db.pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hero_testkit::{Backend, TestDb};
+
+    /// A URL is released only from the node that still holds it with the key that was
+    /// checked: a node that moved or changed key meanwhile keeps what it has now.
+    async fn a_url_is_released_only_while_its_holder_is_unchanged(backend: Backend) {
+        let test_db = TestDb::new(backend).await;
+        let db = Db::connect(&test_db.url, 2).await.unwrap();
+        db.migrate().await.unwrap();
+        let reg = NodeRegistration {
+            name: "holder".into(),
+            url: "http://10.0.0.1:9".into(),
+            api_key: None,
+            weight: 1,
+            max_concurrent_requests: 5,
+            operator: None,
+            backend: None,
+            model: None,
+            version: None,
+            public_key: Some("aa".repeat(32)),
+        };
+        let registered = Registered {
+            reg: &reg,
+            url: &reg.url,
+            operator: "host 10.0.0.1",
+            weight: 1,
+            token_hash: "hash",
+            signed_at_ms: Some(1),
+            probation: false,
+        };
+        let node = insert_within(&db, &registered, None, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        let key = reg.public_key.as_deref();
+        // Stale views: another URL, another key, no key.
+        for (url, key) in [
+            ("http://10.0.0.1:8", key),
+            (reg.url.as_str(), Some("bb")),
+            (reg.url.as_str(), None),
+        ] {
+            assert!(!release_url(&db, &node.id, url, key, 2).await.unwrap());
+        }
+        assert_eq!(by_url(&db, &reg.url).await.unwrap().unwrap().id, node.id);
+        assert!(release_url(&db, &node.id, &reg.url, key, 3).await.unwrap());
+        assert!(by_url(&db, &reg.url).await.unwrap().is_none());
+        let gone = by_key(&db, key.unwrap()).await.unwrap().unwrap();
+        assert_eq!(gone.url, format!("reclaimed:{}", node.id));
+        assert!(gone.left);
+        db.pool.close().await;
+        db.writer.close().await;
+        test_db.remove().await;
+    }
+
+    #[tokio::test]
+    async fn a_url_is_released_only_while_its_holder_is_unchanged_sqlite() {
+        a_url_is_released_only_while_its_holder_is_unchanged(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn a_url_is_released_only_while_its_holder_is_unchanged_postgres() {
+        a_url_is_released_only_while_its_holder_is_unchanged(Backend::Postgres).await;
+    }
 }

@@ -7,11 +7,14 @@
 //! the registrant's; the answer from the URL proves the URL serves that key, so a squatter
 //! can neither keep a URL nor take one (the real node's `/health` never names their key).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use hero_protocol::NodeHealth;
 
 use super::store::{self, Identity};
+use crate::http::ApiError;
+use crate::http::error::ApiResult;
 use crate::state::AppState;
 
 /// How long the URL has to answer.
@@ -19,25 +22,44 @@ const PROOF_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most bytes of `/health` read.
 const MAX_HEALTH_BYTES: usize = 16 * 1024;
 
-/// Whether the node serving `url` presents `key` at `/health`; the reason when not.
-pub async fn presents_key(url: &str, key: &str, allow_private: bool) -> Result<(), String> {
+/// The client for proofs: one per address policy, shared (built on first use).
+fn client(allow_private: bool) -> Result<reqwest::Client, String> {
+    static PUBLIC: OnceLock<reqwest::Client> = OnceLock::new();
+    static PRIVATE: OnceLock<reqwest::Client> = OnceLock::new();
+    let cell = if allow_private { &PRIVATE } else { &PUBLIC };
+    if let Some(client) = cell.get() {
+        return Ok(client.clone());
+    }
     let client = super::url_policy::node_client(allow_private)
         .map_err(|e| format!("cannot build an HTTP client: {e:#}"))?;
-    let mut response = client
+    Ok(cell.get_or_init(|| client).clone())
+}
+
+/// A short, fixed account of why `{url}/health` could not be read.
+fn unreachable(url: &str, error: &reqwest::Error) -> String {
+    let why = if error.is_timeout() {
+        "did not answer within 5 s"
+    } else if error.is_connect() {
+        "could not be connected to"
+    } else {
+        "broke off"
+    };
+    format!("{url}/health {why}")
+}
+
+/// Whether the node serving `url` presents `key` at `/health`; the reason when not.
+pub async fn presents_key(url: &str, key: &str, allow_private: bool) -> Result<(), String> {
+    let mut response = client(allow_private)?
         .get(format!("{url}/health"))
         .timeout(PROOF_TIMEOUT)
         .send()
         .await
-        .map_err(|e| format!("{url}/health did not answer: {e}"))?;
+        .map_err(|e| unreachable(url, &e))?;
     if !response.status().is_success() {
         return Err(format!("{url}/health answered {}", response.status()));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("{url}/health broke off: {e}"))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(url, &e))? {
         if body.len() + chunk.len() > MAX_HEALTH_BYTES {
             return Err(format!(
                 "{url}/health is larger than {MAX_HEALTH_BYTES} bytes"
@@ -46,7 +68,7 @@ pub async fn presents_key(url: &str, key: &str, allow_private: bool) -> Result<(
         body.extend_from_slice(&chunk);
     }
     let health: NodeHealth = serde_json::from_slice(&body)
-        .map_err(|e| format!("{url}/health is not a node's health: {e}"))?;
+        .map_err(|_| format!("{url}/health is not a node's health (JSON of GET /health)"))?;
     match health.public_key.as_deref() {
         Some(presented) if presented == key => Ok(()),
         Some(_) => Err(format!("{url}/health presents another key")),
@@ -57,10 +79,23 @@ pub async fn presents_key(url: &str, key: &str, allow_private: bool) -> Result<(
 }
 
 /// Retires `holder`, which held a URL proven to be another key's: it leaves the network
-/// and its URL is freed (stored as `reclaimed:{id}`, which no node can register).
-pub async fn retire(state: &AppState, holder: &Identity) -> Result<(), sqlx::Error> {
+/// and its URL is freed (stored as `reclaimed:{id}`, which no node can register). Refused
+/// (409) when the holder changed its URL or key while the URL was asked.
+pub async fn retire(state: &AppState, holder: &Identity) -> ApiResult<()> {
     let now = state.clock.now_ms();
-    store::release_url(&state.db, &holder.id, now).await?;
+    let released = store::release_url(
+        &state.db,
+        &holder.id,
+        &holder.url,
+        holder.public_key.as_deref(),
+        now,
+    )
+    .await?;
+    if !released {
+        return Err(ApiError::Conflict(
+            "the node holding this URL changed while the URL was asked: register again".into(),
+        ));
+    }
     if let Some(node) = state.registry.get(&holder.id) {
         node.left.store(true, std::sync::atomic::Ordering::Relaxed);
         state.registry.changed();
