@@ -16,6 +16,8 @@ pub enum ApiError {
     BodyTooLarge(usize),
     #[error("invalid request body: {0}")]
     InvalidBody(String),
+    #[error("request body not received in time")]
+    BodyTimedOut,
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -27,6 +29,7 @@ impl ApiError {
             ApiError::AtCapacity => (StatusCode::SERVICE_UNAVAILABLE, "at_capacity"),
             ApiError::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            ApiError::BodyTimedOut => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Engine(EngineError::Timeout(_)) => {
                 (StatusCode::GATEWAY_TIMEOUT, "engine_timeout")
             }

@@ -1,7 +1,9 @@
-//! Our JSON body extractor: a bad body gets a 422 (or 413) in our error shape, never axum's
+//! Our JSON body extractor: a bad body gets a 422 (or 413, or 408 when it trickles in too
+//! slowly) in our error shape, never axum's
 //! plain-text rejection. The content type is not checked, as FastAPI does not check it.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -25,6 +27,8 @@ where
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::BodyTooLarge(MAX_BODY_BYTES)
+            } else if timed_out(&rejection) {
+                ApiError::BodyTimedOut
             } else {
                 ApiError::InvalidBody(rejection.body_text())
             }
@@ -33,4 +37,17 @@ where
             .map(JsonBody)
             .map_err(|e| ApiError::InvalidBody(e.to_string()))
     }
+}
+
+/// Whether reading the body failed because it did not arrive in time (the router's request
+/// body timeout), somewhere down the rejection's chain of causes.
+fn timed_out(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }

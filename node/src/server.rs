@@ -51,7 +51,7 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // A request body that trickles in slower than this is cut off (408).
+        // A request body that stops arriving for this long is cut off (408).
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             std::time::Duration::from_secs(10),
         ))

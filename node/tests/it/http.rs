@@ -284,3 +284,30 @@ async fn defaults_fill_name_key_and_public_url() {
     running.await.unwrap().unwrap();
     running_other.await.unwrap().unwrap();
 }
+
+/// A body that stops arriving is cut off after 10 s with 408 in the error shape, and the
+/// answer says the connection closes (the rest of the body would stand in its way).
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408_and_the_connection_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = spawn_node(config(), Arc::new(hero_engine::Sim)).await;
+    let address = node.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "POST /generate_battle HTTP/1.1\r\nHost: node\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"battle_id\""
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the node answers and closes")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 408"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+}
