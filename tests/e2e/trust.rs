@@ -287,12 +287,7 @@ async fn a_squatted_url_goes_back_to_the_node_serving_it(backend: Backend) {
     assert_eq!(status, 409, "{again}");
     let message = again["error"]["message"].as_str().unwrap();
     assert!(message.contains("presents another key"), "{message}");
-    let metrics = reqwest::get(format!("{}/metrics", agg.url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = agg.metrics().await;
     assert!(
         metrics.contains("hero_node_urls_reclaimed_total 1"),
         "{metrics}"

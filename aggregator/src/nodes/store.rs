@@ -472,18 +472,10 @@ mod tests {
         let test_db = TestDb::new(backend).await;
         let db = Db::connect(&test_db.url, 2).await.unwrap();
         db.migrate().await.unwrap();
-        let reg = NodeRegistration {
-            name: "holder".into(),
-            url: "http://10.0.0.1:9".into(),
-            api_key: None,
-            weight: 1,
-            max_concurrent_requests: 5,
-            operator: None,
-            backend: None,
-            model: None,
-            version: None,
-            public_key: Some("aa".repeat(32)),
-        };
+        let reg: NodeRegistration = serde_json::from_value(serde_json::json!({
+            "name": "holder", "url": "http://10.0.0.1:9", "public_key": "aa".repeat(32)
+        }))
+        .unwrap();
         let registered = Registered {
             reg: &reg,
             url: &reg.url,
