@@ -3,8 +3,10 @@
 //! assignment nonce, SHA-256 of the exact response body). A vote from such a node counts only
 //! with a valid signature, so a result cannot be forged or replayed for another assignment.
 
+use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -30,9 +32,12 @@ pub fn vote_message(battle_id: &str, node_id: &str, nonce: &str, body: &[u8]) ->
     format!("hero-vote-v1\n{battle_id}\n{node_id}\n{nonce}\n{body_hash}").into_bytes()
 }
 
-/// A node's signing key, generated at start.
+/// A node's signing key, generated at start. `ed25519-dalek` reads and writes it (PKCS#8, the
+/// public key); AWS-LC signs with it, in about half of dalek's time (the same bytes: Ed25519
+/// is deterministic).
 pub struct VoteSigner {
     key: SigningKey,
+    signing: Ed25519KeyPair,
 }
 
 impl VoteSigner {
@@ -50,7 +55,13 @@ impl VoteSigner {
         let pkcs8 = key
             .to_pkcs8_der()
             .map_err(|e| format!("cannot encode the signing key: {e}"))?;
-        Ok((Self { key }, pkcs8.as_bytes().to_vec()))
+        Ok((Self::of(key)?, pkcs8.as_bytes().to_vec()))
+    }
+
+    fn of(key: SigningKey) -> Result<Self, String> {
+        let signing = Ed25519KeyPair::from_seed_unchecked(key.as_bytes())
+            .map_err(|_| "cannot load the signing key".to_string())?;
+        Ok(Self { key, signing })
     }
 
     /// Loads a key from its PKCS#8 document (v1, or v2 with the public key as earlier
@@ -58,7 +69,7 @@ impl VoteSigner {
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, String> {
         let key = SigningKey::from_pkcs8_der(pkcs8)
             .map_err(|_| "not an Ed25519 PKCS#8 key".to_string())?;
-        Ok(Self { key })
+        Self::of(key)
     }
 
     /// The public key to register (hex, 32 bytes).
@@ -68,7 +79,7 @@ impl VoteSigner {
 
     /// The signature of `message` (hex, 64 bytes).
     pub fn sign(&self, message: &[u8]) -> String {
-        hex::encode(self.key.sign(message).to_bytes())
+        hex::encode(self.signing.sign(message).as_ref())
     }
 }
 
@@ -89,32 +100,69 @@ pub fn is_public_key(public_key_hex: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// A node's public key, decoded (decoding a point costs about a tenth of a verification; the
-/// aggregator decodes a node's key on its first vote and keeps it, 192 bytes).
+/// A node's public key, checked once (the aggregator parses a node's key on its first vote and
+/// keeps it): a point of the curve, canonically encoded, not of small order.
 #[derive(Clone, Debug)]
-pub struct PublicKey(VerifyingKey);
+pub struct PublicKey([u8; 32]);
+
+/// The canonical encodings of the eight points of small order (the curve's 8-torsion). A
+/// signature whose `R` is one of them never verifies: verification accepts `R` only as the
+/// canonical encoding of the point it computes, so no other encoding of these points can pass.
+const SMALL_ORDER: [[u8; 32]; 8] = [
+    hex_32("0100000000000000000000000000000000000000000000000000000000000000"),
+    hex_32("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    hex_32("0000000000000000000000000000000000000000000000000000000000000080"),
+    hex_32("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    hex_32("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    hex_32("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85"),
+    hex_32("0000000000000000000000000000000000000000000000000000000000000000"),
+    hex_32("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"),
+];
+
+const fn hex_32(text: &str) -> [u8; 32] {
+    const fn nibble(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("not lowercase hex"),
+        }
+    }
+    let text = text.as_bytes();
+    assert!(text.len() == 64);
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = nibble(text[2 * i]) << 4 | nibble(text[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
 
 impl PublicKey {
-    /// The key `public_key_hex` names, if it is a point of the curve not of small order (no
-    /// signature by such a key ever verifies strictly).
+    /// The key `public_key_hex` names, if it is the canonical encoding of a point of the curve
+    /// not of small order (no signature by such a key ever verifies strictly).
     pub fn parse(public_key_hex: &str) -> Option<PublicKey> {
         let bytes: [u8; 32] = hex::decode(public_key_hex).ok()?.try_into().ok()?;
-        VerifyingKey::from_bytes(&bytes)
-            .ok()
-            .filter(|key| !key.is_weak())
-            .map(PublicKey)
+        let point = CompressedEdwardsY(bytes).decompress()?;
+        (!point.is_small_order() && point.compress().to_bytes() == bytes)
+            .then_some(PublicKey(bytes))
     }
 
-    /// Whether `signature_hex` is this key's signature of `message`. Strict: a small-order key
+    /// Whether `signature_hex` is this key's signature of `message`. Strict, as
+    /// `ed25519-dalek`'s `verify_strict`: a small-order key (refused by [`PublicKey::parse`])
     /// or `R`, or a non-canonical `S`, never verifies, so one signature cannot stand for two
-    /// messages.
+    /// messages. AWS-LC checks the equation (`[S]B - [k]A` encodes to exactly `R`) and that
+    /// `S` is below the group's order; the small-order `R` are refused here.
     pub fn verifies(&self, message: &[u8], signature_hex: &str) -> bool {
         let mut bytes = [0u8; 64];
         if hex::decode_to_slice(signature_hex, &mut bytes).is_err() {
             return false;
         }
-        self.0
-            .verify_strict(message, &Signature::from_bytes(&bytes))
+        if SMALL_ORDER.iter().any(|r| bytes[..32] == r[..]) {
+            return false;
+        }
+        UnparsedPublicKey::new(&ED25519, &self.0)
+            .verify(message, &bytes)
             .is_ok()
     }
 }
@@ -214,5 +262,125 @@ mod tests {
         assert!(!key.verifies(message, &format!("{signature}00")));
         assert!(!key.verifies(message, &"zz".repeat(64)));
         assert!(PublicKey::parse("abcd").is_none());
+    }
+
+    /// Every signature, valid or tampered with, is judged as `ed25519-dalek`'s
+    /// `verify_strict` judges it.
+    #[test]
+    fn verification_agrees_with_dalek_verify_strict() {
+        use ed25519_dalek::{Signature, Signer as _};
+        for round in 0..64u32 {
+            let signer = VoteSigner::generate().unwrap();
+            let key = PublicKey::parse(&signer.public_key_hex()).unwrap();
+            let dalek = signer.key.verifying_key();
+            let message = vote_message("b", "n", &round.to_string(), &round.to_le_bytes());
+            let good = hex::decode(signer.sign(&message)).unwrap();
+            assert_eq!(good, signer.key.sign(&message).to_bytes(), "the same bytes");
+            let mut cases = vec![(good.clone(), message.clone())];
+            for bit in [0, 7, 100, 255, 256, 300, 511] {
+                let mut bad = good.clone();
+                bad[bit / 8] ^= 1 << (bit % 8);
+                cases.push((bad, message.clone()));
+            }
+            let mut other = message.clone();
+            other[0] ^= 1;
+            cases.push((good.clone(), other));
+            for (signature, message) in cases {
+                let strict = dalek
+                    .verify_strict(&message, &Signature::from_slice(&signature).unwrap())
+                    .is_ok();
+                assert_eq!(key.verifies(&message, &hex::encode(&signature)), strict);
+            }
+        }
+    }
+
+    /// The signer can make a signature whose `R` is the identity and which satisfies the
+    /// verification equation; AWS-LC alone accepts it, strict verification must not.
+    #[test]
+    fn a_small_order_r_never_verifies() {
+        use aws_lc_rs::digest::{SHA512, digest as sha};
+        use curve25519_dalek::scalar::Scalar;
+        let signer = VoteSigner::generate().unwrap();
+        let public = signer.key.verifying_key().to_bytes();
+        let expanded = sha(&SHA512, signer.key.as_bytes());
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&expanded.as_ref()[..32]);
+        a[0] &= 248;
+        a[31] &= 127;
+        a[31] |= 64;
+        let a = Scalar::from_bytes_mod_order(a);
+        let message = b"a vote";
+        let r = SMALL_ORDER[0];
+        let mut hashed = Vec::from(r);
+        hashed.extend_from_slice(&public);
+        hashed.extend_from_slice(message);
+        let k: [u8; 64] = sha(&SHA512, &hashed).as_ref().try_into().unwrap();
+        let s = Scalar::from_bytes_mod_order_wide(&k) * a;
+        let mut forged = Vec::from(r);
+        forged.extend_from_slice(s.as_bytes());
+        assert!(
+            UnparsedPublicKey::new(&ED25519, &public)
+                .verify(message, &forged)
+                .is_ok(),
+            "the equation holds"
+        );
+        let key = PublicKey::parse(&signer.public_key_hex()).unwrap();
+        assert!(!key.verifies(message, &hex::encode(&forged)));
+    }
+
+    /// `S + L` (the group's order) is the same scalar, but not its canonical encoding.
+    #[test]
+    fn a_non_canonical_s_never_verifies() {
+        const ORDER: [u8; 32] =
+            hex_32("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
+        let signer = VoteSigner::generate().unwrap();
+        let key = PublicKey::parse(&signer.public_key_hex()).unwrap();
+        let message = b"a vote";
+        let mut signature = hex::decode(signer.sign(message)).unwrap();
+        let mut carry = 0u16;
+        for (byte, order) in signature[32..].iter_mut().zip(ORDER) {
+            let sum = u16::from(*byte) + u16::from(order) + carry;
+            *byte = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0);
+        assert!(!key.verifies(message, &hex::encode(&signature)));
+    }
+
+    #[test]
+    fn the_small_order_table_is_the_whole_eight_torsion() {
+        let mut seen = std::collections::HashSet::new();
+        for bytes in SMALL_ORDER {
+            let point = CompressedEdwardsY(bytes).decompress().unwrap();
+            assert!(point.is_small_order());
+            assert_eq!(point.compress().to_bytes(), bytes, "canonical");
+            assert!(seen.insert(bytes));
+        }
+        // The 8-torsion has exactly eight points, each with one canonical encoding.
+        assert_eq!(seen.len(), 8);
+    }
+
+    /// `y + p` decodes to the same point as `y`; only the canonical spelling is a key.
+    #[test]
+    fn only_canonical_keys_parse() {
+        let p = hex_32("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+        let mut tried = 0;
+        for y in 2u8..19 {
+            let mut canonical = [0u8; 32];
+            canonical[0] = y;
+            let mut spelled_again = p;
+            spelled_again[0] += y;
+            let (Some(a), Some(b)) = (
+                CompressedEdwardsY(canonical).decompress(),
+                CompressedEdwardsY(spelled_again).decompress(),
+            ) else {
+                continue;
+            };
+            assert_eq!(a, b);
+            tried += 1;
+            assert!(PublicKey::parse(&hex::encode(canonical)).is_some());
+            assert!(PublicKey::parse(&hex::encode(spelled_again)).is_none());
+        }
+        assert!(tried > 0);
     }
 }

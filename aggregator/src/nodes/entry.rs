@@ -87,10 +87,10 @@ impl NodeEntry {
         }
     }
 
-    /// The node's public key as a curve point, decoded once, on its first vote, and kept:
-    /// decoding costs about a tenth of a verification. A node that never votes (most of a
-    /// large registry at any one time) keeps only the hex. `None` without a key or for one
-    /// that is not a valid point (no signature then verifies).
+    /// The node's public key, checked once, on its first vote, and kept as its 32 bytes:
+    /// checking (decoding the point) costs about a tenth of a verification. A node that never
+    /// votes (most of a large registry at any one time) keeps only the hex. `None` without a
+    /// key or for one that is not a valid key (no signature then verifies).
     pub fn verifying_key(&self) -> Option<&PublicKey> {
         self.decoded_key
             .get_or_init(|| {

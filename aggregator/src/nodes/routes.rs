@@ -62,8 +62,8 @@ fn check_registration(reg: &NodeRegistration) -> Result<(), ApiError> {
             || hero_protocol::signing::PublicKey::parse(k).is_none()
     }) {
         return bad(
-            "public_key must be an Ed25519 public key: 64 lowercase hex characters naming a \
-             point of the curve that is not of small order",
+            "public_key must be an Ed25519 public key: 64 lowercase hex characters, the \
+             canonical encoding of a point of the curve that is not of small order",
         );
     }
     if let Some(key) = &reg.api_key {
