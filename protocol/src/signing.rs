@@ -152,7 +152,9 @@ impl PublicKey {
     /// `ed25519-dalek`'s `verify_strict`: a small-order key (refused by [`PublicKey::parse`])
     /// or `R`, or a non-canonical `S`, never verifies, so one signature cannot stand for two
     /// messages. AWS-LC checks the equation (`[S]B - [k]A` encodes to exactly `R`) and that
-    /// `S` is below the group's order; the small-order `R` are refused here.
+    /// `S` is below the group's order; the small-order `R` are refused here. One difference
+    /// from `verify_strict`, stricter: `R` must be the canonical encoding of its point (only
+    /// the signer can make another, so refusing it costs an honest node nothing).
     pub fn verifies(&self, message: &[u8], signature_hex: &str) -> bool {
         let mut bytes = [0u8; 64];
         if hex::decode_to_slice(signature_hex, &mut bytes).is_err() {
