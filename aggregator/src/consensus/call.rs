@@ -10,6 +10,7 @@ use super::sanitize::{MAX_ERROR_CHARS, clean_result, clean_text, stored_winner};
 use super::vote::{Vote, VoteRole};
 use crate::http::metrics::{NODE_REQUEST_DURATION, NODE_REQUESTS};
 use crate::nodes::Assignment;
+use crate::nodes::url_policy::{ReadError, read_capped};
 
 /// Largest answer read from a node.
 const MAX_RESULT_BYTES: usize = 1024 * 1024;
@@ -54,25 +55,13 @@ impl Failure {
     }
 }
 
-async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_RESULT_BYTES as u64)
-    {
-        return Err(Failure::Malformed("answer larger than 1 MiB".into()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+async fn read_limited(response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+    read_capped(response, MAX_RESULT_BYTES)
         .await
-        .map_err(|e| Failure::Unreachable(format!("reading the answer failed: {e}")))?
-    {
-        if body.len() + chunk.len() > MAX_RESULT_BYTES {
-            return Err(Failure::Malformed("answer larger than 1 MiB".into()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|e| match e {
+            ReadError::TooLarge => Failure::Malformed("answer larger than 1 MiB".into()),
+            ReadError::Broken(e) => Failure::Unreachable(format!("reading the answer failed: {e}")),
+        })
 }
 
 async fn exchange(

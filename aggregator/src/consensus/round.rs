@@ -188,7 +188,8 @@ pub struct Consensus {
 }
 
 impl Consensus {
-    /// Consensus over the nodes of `registry`, calling them with [`super::call::node_client`].
+    /// Consensus over the nodes of `registry`, calling them with
+    /// [`crate::nodes::url_policy::node_client`].
     pub fn new(
         registry: Arc<NodeRegistry>,
         clock: SharedClock,

@@ -225,9 +225,53 @@ pub fn node_client(allow_private_node_urls: bool) -> anyhow::Result<reqwest::Cli
         .context("building the HTTP client")
 }
 
+/// Why a node's answer could not be read whole.
+pub enum ReadError {
+    /// It says or turns out to be longer than the bound.
+    TooLarge,
+    /// The connection broke off (or timed out) while it was read.
+    Broken(reqwest::Error),
+}
+
+/// The body of a node's answer, read as it arrives and given up past `max` bytes (so a node
+/// cannot make the aggregator hold more).
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Broken)? {
+        if body.len() + chunk.len() > max {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_their_bound() {
+        let answer = |n: usize| reqwest::Response::from(axum::http::Response::new(vec![b'x'; n]));
+        assert_eq!(
+            read_capped(answer(10), 10).await.ok().map(|b| b.len()),
+            Some(10)
+        );
+        assert_eq!(
+            read_capped(answer(0), 10).await.ok().map(|b| b.len()),
+            Some(0)
+        );
+        assert!(matches!(
+            read_capped(answer(11), 10).await,
+            Err(ReadError::TooLarge)
+        ));
+    }
 
     #[tokio::test]
     async fn public_http_urls_pass() {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use hero_protocol::NodeHealth;
 
 use super::store::{self, Identity};
+use super::url_policy::{ReadError, read_capped};
 use crate::http::ApiError;
 use crate::http::error::ApiResult;
 use crate::state::AppState;
@@ -49,7 +50,7 @@ fn unreachable(url: &str, error: &reqwest::Error) -> String {
 
 /// Whether the node serving `url` presents `key` at `/health`; the reason when not.
 pub async fn presents_key(url: &str, key: &str, allow_private: bool) -> Result<(), String> {
-    let mut response = client(allow_private)?
+    let response = client(allow_private)?
         .get(format!("{url}/health"))
         .timeout(PROOF_TIMEOUT)
         .send()
@@ -58,15 +59,12 @@ pub async fn presents_key(url: &str, key: &str, allow_private: bool) -> Result<(
     if !response.status().is_success() {
         return Err(format!("{url}/health answered {}", response.status()));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(url, &e))? {
-        if body.len() + chunk.len() > MAX_HEALTH_BYTES {
-            return Err(format!(
-                "{url}/health is larger than {MAX_HEALTH_BYTES} bytes"
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_capped(response, MAX_HEALTH_BYTES)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge => format!("{url}/health is larger than {MAX_HEALTH_BYTES} bytes"),
+            ReadError::Broken(e) => unreachable(url, &e),
+        })?;
     let health: NodeHealth = serde_json::from_slice(&body)
         .map_err(|_| format!("{url}/health is not a node's health (JSON of GET /health)"))?;
     match health.public_key.as_deref() {
