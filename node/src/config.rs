@@ -81,8 +81,8 @@ pub struct NodeConfig {
     #[arg(long, env = "HERO_NODE_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
     pub max_connections_per_ip: usize,
 
-    /// Longest a client may take to send a request's headers, or idle between requests
-    /// (milliseconds).
+    /// Longest a client may take to send a request's headers, or idle between requests, or
+    /// read nothing of an answer before the connection is closed (milliseconds).
     #[arg(
         long,
         env = "HERO_NODE_HEADER_READ_TIMEOUT_MS",

@@ -79,7 +79,6 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<NodeHealth> {
     })
 }
 
-#[tracing::instrument(skip_all)]
 async fn generate_battle(
     State(state): State<Arc<AppState>>,
     _auth: Authorized,

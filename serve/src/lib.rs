@@ -1,6 +1,7 @@
 //! An HTTP/1.1 accept loop for our axum routers that holds up against slow and abusive
 //! clients: connection caps in all and per client address, a deadline for request headers
-//! (also between kept-alive requests), and graceful shutdown.
+//! (also between kept-alive requests) and for answers the client stops reading, and graceful
+//! shutdown.
 //!
 //! `axum::serve` has none of these: a client can hold any number of connections open for
 //! ever by sending nothing, or one byte at a time. Use [`serve`] in its place; handlers see
@@ -29,7 +30,8 @@ pub struct Limits {
     /// accepted and closed at once.
     pub max_connections_per_ip: usize,
     /// Longest a client may take to send a request's headers (also while a kept-alive
-    /// connection idles before its next request).
+    /// connection idles before its next request), and longest it may leave an answer unread
+    /// (a write that makes no progress for this long closes the connection).
     pub header_read_timeout: Duration,
 }
 

@@ -19,15 +19,18 @@
 //!   reading back to `Init` and sets `notify_read` when a header timeout is configured, so
 //!   the dispatcher re-enters `poll_read_head` and re-arms the timer at once.
 //!
-//! So hyper covers all three and we add no timer of our own; `tests/slow_clients.rs` checks
-//! each case. Not covered by this timer: a request body sent slowly (a request timeout layer
-//! in the router has to cover that) and a client that never reads our response while hyper
-//! is writing it (the timer only runs while waiting for a head; the kernel's send buffer
-//! absorbs small responses, so this takes large ones).
+//! So hyper covers all three; `tests/slow_clients.rs` checks each case. Not covered by this
+//! timer: a request body sent slowly (a request timeout layer in the router covers that) and
+//! a client that stops reading what we write (the timer only runs while waiting for a head).
+//! The second is ours: [`Guarded`] fails a write that has made no progress for the header
+//! deadline, so the connection closes. Without it, a client pipelining requests for a large
+//! answer and never reading kept its place in the caps, and megabytes of kernel send buffer,
+//! for as long as it liked (TCP's zero-window probes keep such a connection alive).
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
@@ -105,7 +108,10 @@ pub async fn serve(
             }
         };
         match caps.admit(peer.ip()) {
-            Ok(guard) => spawn_connection(stream, peer, &router, &http, &graceful, guard),
+            Ok(guard) => {
+                let guarded = Guarded::new(stream, guard, limits.header_read_timeout);
+                spawn_connection(guarded, peer, &router, &http, &graceful);
+            }
             Err(refusal) => {
                 tracing::debug!(%peer, reason = refusal.label(), "connection refused");
                 telemetry::connection_refused(refusal.label());
@@ -125,16 +131,15 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves one admitted connection on its own task; the guard frees its slot when it ends.
+/// Serves one admitted connection on its own task; its guard frees its slot when it ends.
 fn spawn_connection(
-    stream: TcpStream,
+    stream: Guarded,
     peer: SocketAddr,
     router: &Router,
     http: &http1::Builder,
     graceful: &Graceful,
-    guard: ConnectionGuard,
 ) {
-    if let Err(error) = stream.set_nodelay(true) {
+    if let Err(error) = stream.stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
     }
     let router = router.clone();
@@ -145,7 +150,7 @@ fn spawn_connection(
     });
     // With upgrades: a WebSocket takes the connection over once its handshake is answered.
     let connection = http
-        .serve_connection(TokioIo::new(Guarded { stream, guard }), service)
+        .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let stop = graceful.stop.clone();
     graceful.connections.spawn(async move {
@@ -166,56 +171,93 @@ fn spawn_connection(
 }
 
 /// The socket with its place in the connection caps: the place is held as long as the
-/// socket is open, also after a WebSocket upgrade takes it over from HTTP.
+/// socket is open, also after a WebSocket upgrade takes it over from HTTP. A write that makes
+/// no progress for `write_stall` (the peer stopped reading) fails with `TimedOut`, which ends
+/// the connection.
 struct Guarded {
     stream: TcpStream,
     #[expect(dead_code, reason = "held for its Drop, which frees the place")]
     guard: ConnectionGuard,
+    write_stall: Duration,
+    /// Armed when a write first finds the socket full; disarmed by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Guarded {
+    fn new(stream: TcpStream, guard: ConnectionGuard, write_stall: Duration) -> Self {
+        Self {
+            stream,
+            guard,
+            write_stall,
+            stalled: None,
+        }
+    }
+
+    /// Passes a write's outcome on, timing how long the socket stays full: `Pending` arms
+    /// the deadline (and registers its wake-up), progress or an error disarms it, and a
+    /// deadline passed turns `Pending` into `TimedOut`.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let write_stall = self.write_stall;
+        let deadline = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(write_stall)));
+        ready!(deadline.as_mut().poll(cx));
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client read nothing of the answer for the write deadline",
+        )))
+    }
 }
 
 impl tokio::io::AsyncRead for Guarded {
     fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
     }
 }
 
 impl tokio::io::AsyncWrite for Guarded {
     fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
         buf: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.watch(cx, polled)
     }
 
     fn poll_write_vectored(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
-    ) -> std::task::Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.watch(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
     }
 
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 

@@ -93,3 +93,46 @@ async fn idle_keep_alive_connection_is_closed_after_header_timeout() {
         "the server kept an idle connection open"
     );
 }
+
+/// An answer larger than the kernel's buffers on both ends can hold.
+const LARGE_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+#[tokio::test]
+async fn client_that_never_reads_its_answer_loses_its_connection() {
+    // One place per address: the slot comes back only when the server drops the stalled
+    // connection.
+    let large = axum::body::Bytes::from(vec![b'x'; LARGE_ANSWER_BYTES]);
+    let router = ok_router().route(
+        "/large",
+        axum::routing::get(move || {
+            let large = large.clone();
+            async move { large }
+        }),
+    );
+    let limits = hero_serve::Limits {
+        max_connections_per_ip: 1,
+        ..limits_with_timeout(HEADER_TIMEOUT)
+    };
+    let server = TestServer::start(router, limits).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(server.addr).await.unwrap();
+    send_get(&mut stalled, "/large", true).await;
+    // Never read: the answer stalls in the buffers.
+    let started = Instant::now();
+    let freed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if support::try_get(server.addr, "/").await == Some(200) {
+                return;
+            }
+            tokio::time::sleep(HEADER_TIMEOUT / 4).await;
+        }
+    })
+    .await;
+    assert!(
+        freed.is_ok(),
+        "a client that never reads kept its connection (and the address's only place)"
+    );
+    assert!(started.elapsed() >= HEADER_TIMEOUT);
+    drop(stalled);
+}

@@ -306,8 +306,7 @@ impl Consensus {
         )
     }
 
-    /// Runs the round for one battle.
-    #[tracing::instrument(skip_all, fields(battle.id = %request.battle_id))]
+    /// Runs the round for one battle (its logs carry `battle.id` from the worker's span).
     pub async fn decide(
         &self,
         request: &BattleRequest,

@@ -21,8 +21,8 @@ pub struct NetArgs {
     /// Most open connections from one address (IPv6: one /64); more are closed at once.
     #[arg(long, env = "HERO_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
-    /// Longest a client may take to send a request's headers, or to idle between requests
-    /// (milliseconds).
+    /// Longest a client may take to send a request's headers, or to idle between requests,
+    /// or to read nothing of an answer before the connection is closed (milliseconds).
     #[arg(long, env = "HERO_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
     /// Longest one request may take, body included (milliseconds); 408 after that.
