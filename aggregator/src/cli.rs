@@ -235,6 +235,11 @@ pub struct ServeArgs {
     /// refused with 503.
     #[arg(long, env = "HERO_LIVE_CONNECTIONS", default_value_t = 10_000)]
     pub live_connections: usize,
+    /// How often a live WebSocket checks its token again, in seconds: after a logout, an
+    /// expiry or `admin revoke`, its private topics (`mine`, `all`) stop within this.
+    #[arg(long, env = "HERO_LIVE_TOKEN_RECHECK_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub live_token_recheck_secs: u64,
     /// Megabytes of settled battles served from memory (`GET /api/v1/battles/{id}` of a battle
     /// whose late votes are all in); 0 turns the cache off.
     #[arg(long, env = "HERO_BATTLE_CACHE_MB", default_value_t = 8,
@@ -435,6 +440,7 @@ impl ServeArgs {
             scheduler: crate::scheduler::SchedulerSettings::from_args(&self.scheduler),
             retention: crate::scheduler::cleanup::Retention::from_args(&self.scheduler),
             live_connections: self.live_connections,
+            live_token_recheck: Duration::from_secs(self.live_token_recheck_secs),
             reads: crate::config::ReadCaches {
                 battle_cache_bytes: self.battle_cache_mb * 1024 * 1024,
                 leaderboard_ttl: Duration::from_millis(self.leaderboard_cache_ms),

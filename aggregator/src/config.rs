@@ -42,6 +42,8 @@ pub struct Config {
     pub retention: crate::scheduler::cleanup::Retention,
     /// Live-event connections served at once.
     pub live_connections: usize,
+    /// How often a live WebSocket checks its token again.
+    pub live_token_recheck: std::time::Duration,
     /// How much is served from memory.
     pub reads: ReadCaches,
 }

@@ -12,7 +12,7 @@ use hero_testkit::{Backend, TestDb, on_both_databases};
 use hero_tests::game::Player;
 use hero_tests::process::ADMIN_TOKEN;
 use hero_tests::rogue::{Behavior, TestNode};
-use hero_tests::{Aggregator, AggregatorOptions};
+use hero_tests::{Aggregator, AggregatorOptions, run_to_exit};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -20,6 +20,7 @@ on_both_databases!(
     another_replica_settles_and_both_streams_see_every_vote,
     a_player_follows_their_own_battles,
     a_websocket_client_that_stops_reading_is_dropped,
+    a_revoked_admin_stops_getting_every_event,
 );
 
 /// Reads an SSE response to its `end` event: (event name, id, data) of each.
@@ -465,4 +466,79 @@ async fn a_player_follows_their_own_battles(backend: Backend) {
     // Someone else's battle is not the stranger's business.
     let nothing = tokio::time::timeout(Duration::from_millis(500), theirs.next()).await;
     assert!(nothing.is_err(), "the stranger was sent {nothing:?}");
+}
+
+/// `admin revoke` also reaches an admin's open WebSocket: within the token re-check it is told,
+/// and `all` (every player's private events among them) stops.
+async fn a_revoked_admin_stops_getting_every_event(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database-url", &db.url]);
+        let out = run_to_exit("hero-aggregator", &all, &[("RUST_BACKTRACE", "0")], &[]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let created = admin(&["create", "ops-eve"]);
+    let token = created
+        .lines()
+        .find_map(|l| l.split("Bearer ...): ").nth(1))
+        .expect("the token is printed")
+        .trim()
+        .to_owned();
+    let agg = Aggregator::start(
+        &db,
+        &AggregatorOptions {
+            extra: vec![
+                "--local-nodes".into(),
+                "3".into(),
+                "--live-token-recheck-secs".into(),
+                "1".into(),
+            ],
+            ..AggregatorOptions::default()
+        },
+    );
+    agg.wait_online(3).await;
+    let mut socket = ws_connect(&agg).await;
+    for message in [
+        json!({"type": "auth", "token": token}),
+        json!({"type": "subscribe", "topic": "all"}),
+    ] {
+        socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(next_json(&mut socket).await["as"], "admin");
+    assert_eq!(next_json(&mut socket).await["type"], "subscribed");
+    let fighters = pair();
+    let first = agg.create_battle(&fighters, 1).await;
+    agg.settled(&first, 30).await;
+    // Events of the battle arrive while the token is good.
+    let heard = next_json(&mut socket).await;
+    assert_eq!(heard["type"], "event", "{heard}");
+
+    assert!(admin(&["revoke", "ops-eve"]).contains("revoked"));
+    let told = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let message = next_json(&mut socket).await;
+            if message["type"] == "error" {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("the revoked admin is told within the re-check");
+    assert!(
+        told["message"].as_str().unwrap_or("").contains("revoked"),
+        "{told}"
+    );
+    // Nothing more comes: a battle created now is not heard.
+    let second = agg.create_battle(&fighters, 2).await;
+    agg.settled(&second, 30).await;
+    let after = tokio::time::timeout(Duration::from_secs(2), socket.next()).await;
+    if let Ok(Some(Ok(Message::Text(text)))) = after {
+        panic!("a message after the revocation: {text}");
+    }
 }

@@ -121,6 +121,7 @@ impl Application {
             events: Arc::new(crate::events::Events::new(
                 hub,
                 config.live_connections,
+                config.live_token_recheck,
                 supervisor.stop_token(crate::supervisor::Stage::Http),
             )),
             ladder,

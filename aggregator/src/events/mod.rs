@@ -24,6 +24,8 @@ pub struct Events {
     pub hub: Arc<Hub>,
     connections: Arc<Semaphore>,
     max_connections: usize,
+    /// How often a WebSocket checks its token again (logout, expiry, revoked admin).
+    pub token_recheck: std::time::Duration,
     /// Cancelled when the HTTP server begins to stop: streams end so the drain is quick.
     pub stop: tokio_util::sync::CancellationToken,
 }
@@ -32,12 +34,14 @@ impl Events {
     pub fn new(
         hub: Arc<Hub>,
         max_connections: usize,
+        token_recheck: std::time::Duration,
         stop: tokio_util::sync::CancellationToken,
     ) -> Self {
         Events {
             hub,
             connections: Arc::new(Semaphore::new(max_connections)),
             max_connections,
+            token_recheck,
             stop,
         }
     }

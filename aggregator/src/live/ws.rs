@@ -35,9 +35,8 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// The server pings this often; a client silent for three pings is closed.
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// Followed battles that heard nothing for this long are looked up (their events may have
-/// been missed), and a player's token is checked again this often.
+/// been missed). (The token is checked again every `--live-token-recheck-secs`.)
 const RECHECK: Duration = Duration::from_secs(5);
-const REAUTH: Duration = Duration::from_secs(60);
 /// Longest one message may take to leave before the client counts as too slow.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages a client may send per second (each may read the database); more closes it.
@@ -248,8 +247,11 @@ impl Session {
             send(out, &answer)?;
         }
         let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        let (mut ping, mut recheck, mut reauth) =
-            (every(PING_EVERY), every(RECHECK), every(REAUTH));
+        let (mut ping, mut recheck, mut reauth) = (
+            every(PING_EVERY),
+            every(RECHECK),
+            every(self.state.events.token_recheck),
+        );
         let mut heard = tokio::time::Instant::now();
         let mut budget = Budget::default();
         loop {
@@ -356,24 +358,41 @@ impl Session {
         answers
     }
 
-    /// A player whose session ended (logout, expiry) stops getting `mine`.
+    /// A player whose session ended (logout, expiry) stops getting `mine`; an admin whose
+    /// token was revoked stops getting `all`.
     async fn reauthenticate(&mut self) -> Option<Value> {
         let token = self.token.clone()?;
-        if CurrentPlayer::from_token(&self.state, &token).await.is_ok() {
+        let (still, ended) = match self.who {
+            Some(Who::Admin) => match crate::auth::admin::authenticate(&self.state, &token).await {
+                Ok(name) => (
+                    name.is_some(),
+                    "the admin token was revoked: \"all\" stopped",
+                ),
+                // A database hiccup is not a revocation: checked again next time.
+                Err(e) => {
+                    tracing::warn!(error = %e, "re-checking an admin's WebSocket failed");
+                    (true, "")
+                }
+            },
+            _ => (
+                CurrentPlayer::from_token(&self.state, &token).await.is_ok(),
+                "the session ended: \"mine\" stopped; send auth with a new token",
+            ),
+        };
+        if still {
             return None;
         }
         self.who = None;
         self.token = None;
         self.mine = false;
-        Some(error(
-            "the session ended: \"mine\" stopped; send auth with a new token",
-        ))
+        self.all = false;
+        Some(error(ended))
     }
 
     async fn authenticate(&mut self, token: &str) -> Value {
         if let Ok(Some(_name)) = crate::auth::admin::authenticate(&self.state, token).await {
             self.who = Some(Who::Admin);
-            self.token = None;
+            self.token = Some(token.to_owned());
             return json!({"type": "authenticated", "as": "admin"});
         }
         match CurrentPlayer::from_token(&self.state, token).await {
