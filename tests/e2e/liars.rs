@@ -11,6 +11,7 @@ on_both_databases!(
     liars_without_honest_majority_force_fallback,
     quorum_does_not_wait_for_a_hanging_node,
     forged_signatures_lose_the_vote,
+    a_call_cut_short_by_the_deadline_costs_its_node_nothing,
 );
 
 fn vote_of<'a>(battle: &'a serde_json::Value, node_name: &str) -> &'a serde_json::Value {
@@ -179,4 +180,62 @@ async fn forged_signatures_lose_the_vote(backend: Backend) {
         )
         .await;
     assert_eq!(keyed, 2);
+}
+
+/// Two hanging nodes fail at their timeout, late in the round: the replacement asked then has
+/// less than a node timeout before the deadline. When it cannot answer in that time, its vote
+/// says so and its reputation is untouched (before, hostile nodes could get an honest node
+/// asked with milliseconds left and blamed for the timeout until it was quarantined).
+async fn a_call_cut_short_by_the_deadline_costs_its_node_nothing(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let agg = Aggregator::start(
+        &db,
+        &AggregatorOptions {
+            node_timeout_ms: 1_500,
+            deadline_ms: 2_700,
+            lease_ms: 10_000,
+            ..AggregatorOptions::default()
+        },
+    );
+    let _honest = TestNode::start(&agg.url(), "honest", Behavior::Honest { delay_ms: 0 }).await;
+    let _x = TestNode::start(&agg.url(), "hang-x", Behavior::Hang).await;
+    let _y = TestNode::start(&agg.url(), "hang-y", Behavior::Hang).await;
+    agg.wait_online(3).await;
+    let fighters = pair();
+    let id = agg.create_battle(&fighters, 21).await;
+    // Joins after the first selection: it is the only backup when the hanging nodes time out
+    // (at 1.5 s), with 1.2 s left of the round, and it needs 2 s.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let late = TestNode::start(&agg.url(), "late", Behavior::Honest { delay_ms: 2_000 }).await;
+    agg.wait_online(4).await;
+    let battle = agg.settled(&id, 30).await;
+    assert_eq!(battle["settled_by"], "fallback", "{battle}");
+    let battle = agg.with_votes(&id, 4, 15).await;
+    assert_eq!(late.calls(), 1, "the backup was asked: {battle}");
+    let cut = vote_of(&battle, "late");
+    assert_eq!(cut["is_valid"], false, "{cut}");
+    assert!(
+        cut["error"].as_str().unwrap().starts_with("cut short"),
+        "{cut}"
+    );
+    let hung = vote_of(&battle, "hang-x");
+    assert!(
+        hung["error"].as_str().unwrap().contains("timed out"),
+        "{hung}"
+    );
+    let nodes = agg.get("/api/nodes").await;
+    let node = |name: &str| {
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let late = node("late");
+    assert_eq!(late["reputation"], 1.0, "{late}");
+    assert_eq!(late["total_requests"], 0, "not judged: {late}");
+    // A whole node timeout spent hanging is the node's failure.
+    assert_eq!(node("hang-x")["total_requests"], 1, "{nodes}");
 }

@@ -889,6 +889,7 @@ mod tests {
             after_verdict: false,
             elapsed: std::time::Duration::ZERO,
             superseded: false,
+            cut_short: false,
         }
     }
 

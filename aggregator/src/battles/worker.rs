@@ -248,11 +248,13 @@ impl BattleWorker {
             let validity = match (vote.valid, vote.superseded) {
                 (_, true) => "cancelled",
                 (true, false) => "valid",
+                (false, false) if vote.cut_short => "cut_short",
                 (false, false) => "invalid",
             };
             metrics::counter!(VOTES, "validity" => validity).increment(1);
             if !vote.judged() {
-                // It lost a hedge race: neither a failure nor a vote of the node's.
+                // It lost a hedge race, or the round's deadline cut its time short: neither
+                // a failure nor a vote of the node's.
                 continue;
             }
             let outcome = match (vote.valid_winner(), winner) {

@@ -140,14 +140,34 @@ async fn exchange(
     }
 }
 
+/// How long one call may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub timeout: Duration,
+    /// Less than a whole node timeout, because the round's deadline comes first: a timeout
+    /// is then not held against the node.
+    pub cut_short: bool,
+}
+
+impl Budget {
+    /// A whole node timeout.
+    pub fn full(timeout: Duration) -> Budget {
+        Budget {
+            timeout,
+            cut_short: false,
+        }
+    }
+}
+
 /// Calls one node and turns whatever happens into a vote. Never fails.
 pub async fn call_node(
     ctx: Arc<CallContext>,
     assignment: Assignment,
     role: VoteRole,
-    timeout: Duration,
+    budget: Budget,
 ) -> Vote {
     let started = Instant::now();
+    let timeout = budget.timeout;
     let outcome = exchange(&ctx, &assignment, timeout).await;
     let latency = started.elapsed();
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
@@ -157,8 +177,10 @@ pub async fn call_node(
         ))),
         other => other,
     };
+    let cut_short = budget.cut_short && matches!(outcome, Err(Failure::Timeout));
     let label = match &outcome {
         Ok(_) => "ok",
+        Err(_) if cut_short => "cut_short",
         Err(f) => f.label(),
     };
     metrics::counter!(NODE_REQUESTS, "result" => label).increment(1);
@@ -181,6 +203,7 @@ pub async fn call_node(
             after_verdict: false,
             elapsed: latency,
             superseded: false,
+            cut_short: false,
         },
         Err(failure) => {
             let busy = match failure {
@@ -189,6 +212,13 @@ pub async fn call_node(
             };
             let (error, rejected) = match failure {
                 Failure::Busy(ms) => (format!("busy: at capacity, retry after {ms} ms"), None),
+                Failure::Timeout if cut_short => (
+                    format!(
+                        "cut short: the round's deadline left this call {} ms",
+                        timeout.as_millis()
+                    ),
+                    None,
+                ),
                 Failure::Timeout => (format!("timed out after {} ms", timeout.as_millis()), None),
                 Failure::Unreachable(m)
                 | Failure::Http(m)
@@ -217,6 +247,7 @@ pub async fn call_node(
                 after_verdict: false,
                 elapsed: latency,
                 superseded: false,
+                cut_short,
             }
         }
     }

@@ -12,7 +12,7 @@ use hero_protocol::{BattleRequest, BattleResult, Fighter};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::call::{CallContext, call_node};
+use super::call::{Budget, CallContext, call_node};
 use super::hedge::{HedgeSettings, Hedging, Race};
 use super::tally;
 use super::vote::{Vote, VoteRole};
@@ -98,6 +98,10 @@ const SHADOW_POLL: Duration = Duration::from_millis(2);
 
 /// How often a round short of nodes retries busy ones.
 const CAPACITY_RETRY: Duration = Duration::from_millis(5);
+
+/// No call starts with less time left than this (or a whole node timeout, when shorter): a
+/// node asked moments before the deadline could not answer, and would be blamed for it.
+const MIN_CALL_BUDGET: Duration = Duration::from_secs(1);
 
 /// Calls still running when the verdict was reached; their votes are recorded afterwards.
 pub struct Pending {
@@ -208,8 +212,12 @@ impl Consensus {
     }
 
     /// Selects up to `n` more nodes, none already tried and none of an operator already used,
-    /// and starts a call to each; returns how many were started.
+    /// and starts a call to each; returns how many were started (none once too little time
+    /// is left: [`MIN_CALL_BUDGET`]).
     fn launch(&self, fanout: &mut Fanout, n: usize, role: VoteRole) -> usize {
+        let Some(budget) = self.budget(fanout.deadline) else {
+            return 0;
+        };
         let assignments = self.registry.assign(
             n,
             &fanout.tried,
@@ -223,10 +231,6 @@ impl Consensus {
             "nodes selected"
         );
         let count = assignments.len();
-        let timeout = self
-            .settings
-            .node_timeout
-            .min(fanout.deadline.saturating_duration_since(Instant::now()));
         for a in assignments {
             if let Some(feed) = fanout.feed.as_ref().filter(|f| f.listened()) {
                 feed.node_selected(&a.node.id, &a.node.name, role.as_str());
@@ -245,11 +249,28 @@ impl Consensus {
                     // Cancellation first: a call cancelled as it answered stays cancelled.
                     biased;
                     () = cancel.cancelled() => Vote::cancelled(node_id, role, started.elapsed()),
-                    vote = call_node(ctx, a, role, timeout) => vote,
+                    vote = call_node(ctx, a, role, budget) => vote,
                 }
             }));
         }
         count
+    }
+
+    /// The time a call started now may take: a whole node timeout, or what is left before
+    /// `deadline` (cut short); `None` when that is below [`MIN_CALL_BUDGET`].
+    fn budget(&self, deadline: Instant) -> Option<Budget> {
+        // What the first calls of a round get.
+        let whole = self.settings.node_timeout.min(self.settings.deadline);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < whole.min(MIN_CALL_BUDGET) {
+            return None;
+        }
+        let timeout = self.settings.node_timeout.min(left);
+        Some(Budget {
+            timeout,
+            // (The first calls start microseconds after the deadline is set.)
+            cut_short: timeout + Duration::from_millis(10) < whole,
+        })
     }
 
     /// Asks one backup for the seat of the oldest counted call still running, when the
@@ -355,7 +376,7 @@ impl Consensus {
                     Arc::clone(&fanout.ctx),
                     a,
                     VoteRole::Shadow,
-                    timeout,
+                    Budget::full(timeout),
                 )),
             })
             .collect();

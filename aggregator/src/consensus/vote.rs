@@ -51,6 +51,9 @@ pub struct Vote {
     /// The call lost a hedge race (its partner took the seat) and was cancelled, or its answer
     /// came too late to count: never counted, no change to the node's reputation.
     pub superseded: bool,
+    /// The call timed out with less time than a whole node timeout, because the round's
+    /// deadline came first: not the node's failure, so no change to its reputation.
+    pub cut_short: bool,
 }
 
 impl Vote {
@@ -71,6 +74,7 @@ impl Vote {
             after_verdict: false,
             elapsed: std::time::Duration::ZERO,
             superseded: false,
+            cut_short: false,
         }
     }
 
@@ -98,7 +102,7 @@ impl Vote {
 
     /// Whether the node's reputation learns from this vote.
     pub fn judged(&self) -> bool {
-        !self.superseded
+        !self.superseded && !self.cut_short
     }
 
     pub fn valid_winner(&self) -> Option<&str> {
