@@ -33,6 +33,7 @@ fn vote(
         after_verdict: false,
         elapsed: std::time::Duration::ZERO,
         superseded: false,
+        cut_short: false,
     }
 }
 
