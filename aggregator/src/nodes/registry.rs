@@ -107,7 +107,8 @@ impl NodeRegistry {
     }
 
     /// Whether an online, healthy node outside the exclusions exists that is only busy (at
-    /// capacity): then a battle short of nodes should wait for a free slot, not fall back.
+    /// capacity) and whose capacity comes back ([`NodeEntry::capacity_comes_back`]): then a
+    /// battle short of nodes should wait for a free slot, not fall back.
     pub fn has_busy_candidates(
         &self,
         exclude: &[String],
@@ -126,6 +127,7 @@ impl NodeRegistry {
                     .as_ref()
                     .is_none_or(|op| !exclude_operators.contains(op))
                 && n.counters().selection_weight(n.weight, now_ms) > 0.0
+                && n.capacity_comes_back(now_ms)
         })
     }
 
@@ -507,6 +509,34 @@ mod trust_tests {
         assert!(registry.assign(1, &[], &[], 6_001, 60_000).is_empty());
         n.heartbeat(6_002, 1);
         assert_eq!(registry.assign(1, &[], &[], 6_002, 60_000).len(), 1);
+    }
+
+    #[test]
+    fn a_node_that_only_says_it_is_full_is_not_waited_for() {
+        let registry = NodeRegistry::new();
+        let n = registry.upsert(node(1, "a", false));
+        // A heartbeat claiming more than the node's capacity is cut to it.
+        n.heartbeat(1_000, u32::MAX);
+        assert_eq!(n.info(1_000, 60_000).current_requests, 2);
+        assert!(registry.assign(1, &[], &[], 1_000, 60_000).is_empty());
+        assert!(
+            !registry.has_busy_candidates(&[], &[], 1_000, 60_000),
+            "full by its word alone, never having answered: not worth waiting for"
+        );
+        // Once it answered validly, its word about other replicas' calls is believed...
+        n.record(VoteOutcome::Agreed, 1, 2_000, 0);
+        assert!(registry.has_busy_candidates(&[], &[], 2_000, 60_000));
+        // ...for a while.
+        let later = 2_000 + crate::nodes::entry::BUSY_BELIEVED_MS + 1;
+        n.heartbeat(later, 2);
+        assert!(!registry.has_busy_candidates(&[], &[], later, 60_000));
+        // This replica's own calls on it always come back.
+        n.heartbeat(later, 1);
+        let held = registry.assign(1, &[], &[], later, 60_000);
+        assert_eq!(held.len(), 1);
+        n.heartbeat(later, 2);
+        assert!(registry.has_busy_candidates(&[], &[], later, 60_000));
+        drop(held);
     }
 
     #[test]
