@@ -43,25 +43,36 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     }
 }
 
+/// The IPv4 address an IPv6 address reaches: IPv4-mapped (`::ffff:a.b.c.d`), NAT64
+/// (`64:ff9b::/96`) and 6to4 (`2002::/16`).
+fn reached_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let seg = v6.segments();
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0] {
+        return Some(v4(seg[6], seg[7]));
+    }
+    if seg[0] == 0x2002 {
+        return Some(v4(seg[1], seg[2]));
+    }
+    None
+}
+
 fn classify(ip: IpAddr) -> AddressClass {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            // Mapped, NAT64 and 6to4 addresses reach IPv4 addresses: judge those.
+            if let Some(v4) = reached_ipv4(v6) {
                 return classify_v4(v4);
             }
             let seg = v6.segments();
-            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach IPv4 addresses: judge those.
-            if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0] {
-                let [a, b] = seg[6].to_be_bytes();
-                let [c, d] = seg[7].to_be_bytes();
-                return classify_v4(Ipv4Addr::new(a, b, c, d));
-            }
-            if seg[0] == 0x2002 {
-                let [a, b] = seg[1].to_be_bytes();
-                let [c, d] = seg[2].to_be_bytes();
-                return classify_v4(Ipv4Addr::new(a, b, c, d));
-            }
             // Local-use NAT64 (64:ff9b:1::/48) translates to anything, private ranges included.
             if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1 {
                 return AddressClass::Forbidden;
@@ -116,11 +127,13 @@ impl reqwest::dns::Resolve for PolicyResolver {
 
 /// Who runs a node in an open network (no operator accounts): its host, so one machine holds
 /// one seat however many names it registers under. IPv6 hosts count by their /64, which one
-/// subscriber usually holds whole.
+/// subscriber usually holds whole; an IPv6 address that reaches an IPv4 one (mapped, NAT64,
+/// 6to4) counts as that IPv4 host, so one machine cannot take several seats by spelling its
+/// address several ways.
 pub fn host_operator(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => format!("host {v4}"),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match reached_ipv4(v6) {
             Some(v4) => format!("host {v4}"),
             None => {
                 let s = v6.segments();
@@ -199,6 +212,14 @@ pub async fn check_node_url(raw: &str, allow_private: bool) -> Result<CheckedUrl
             }
             _ => {}
         }
+    }
+    let mut url = url;
+    if let Some(Host::Ipv6(v6)) = url.host()
+        && let Some(v4) = v6.to_ipv4_mapped()
+    {
+        // One spelling per address: `[::ffff:a.b.c.d]` is `a.b.c.d` (so the URL stays unique).
+        url.set_ip_host(IpAddr::V4(v4))
+            .map_err(|()| "node url host cannot be an IP address".to_string())?;
     }
     Ok(CheckedUrl {
         url: url.as_str().trim_end_matches('/').to_string(),
@@ -337,6 +358,28 @@ mod tests {
             host_operator("2001:db8:1:2::1".parse().unwrap()),
             "host 2001:db8:1:2::/64"
         );
+        // One IPv4 host, however its address is spelled.
+        for spelling in [
+            "1.2.3.4",
+            "::ffff:1.2.3.4",
+            "64:ff9b::102:304",
+            "2002:102:304:1::1",
+            "2002:102:304:2::1",
+        ] {
+            assert_eq!(
+                host_operator(spelling.parse().unwrap()),
+                "host 1.2.3.4",
+                "{spelling}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mapped_address_is_spelled_as_ipv4() {
+        let checked = check_node_url("http://[::ffff:7f00:1]:18151/", true)
+            .await
+            .unwrap();
+        assert_eq!(checked.url, "http://127.0.0.1:18151");
     }
 
     #[tokio::test]
