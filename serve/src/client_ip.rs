@@ -23,17 +23,17 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[IpNet
     if !trusted(peer_ip) {
         return peer_ip;
     }
-    let mut hops = Vec::new();
-    // Several `X-Forwarded-For` headers count as one list, in order.
-    for value in headers.get_all(X_FORWARDED_FOR) {
-        let Ok(value) = value.to_str() else {
-            return peer_ip;
-        };
-        hops.extend(value.split(','));
-    }
+    // Several `X-Forwarded-For` headers count as one list, in order. Split as bytes: the
+    // client's own entries may be anything (not even text), and only the hops the walk
+    // reaches are read.
+    let hops: Vec<&[u8]> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .collect();
     let mut client = peer_ip;
     for hop in hops.iter().rev() {
-        let Some(ip) = parse_hop(hop) else {
+        let Some(ip) = std::str::from_utf8(hop).ok().and_then(parse_hop) else {
             return peer_ip;
         };
         client = ip;
@@ -152,6 +152,19 @@ mod tests {
             &xff(&["not-an-ip, 198.51.100.7"]),
             &nets(&["10.0.0.0/8"]),
         );
+        assert_eq!(got, ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_left_of_the_client_are_never_read() {
+        // Before, any non-ASCII byte in the header made the proxy the client: a client could
+        // choose to share the proxy's rate-limit bucket.
+        let mut headers = HeaderMap::new();
+        headers.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_bytes("é, 9.9.9.1x, 198.51.100.7".as_bytes()).unwrap(),
+        );
+        let got = client_ip(peer("10.0.0.1"), &headers, &nets(&["10.0.0.0/8"]));
         assert_eq!(got, ip("198.51.100.7"));
     }
 

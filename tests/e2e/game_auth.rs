@@ -265,6 +265,22 @@ async fn nickname_changes_once_and_is_unique(backend: Backend) {
         .patch("/api/v1/players/me", json!({ "nickname": "alice 火" }))
         .await;
     assert_eq!(taken.status, 409, "case-insensitive: {:?}", taken.body);
+    // Case folded, not only lower-cased: a final sigma is a sigma.
+    let carol = Player::guest(&agg).await;
+    let dave = Player::guest(&agg).await;
+    let sigma = carol
+        .patch("/api/v1/players/me", json!({ "nickname": "ZΣ" }))
+        .await;
+    assert_eq!(sigma.status, 200, "{:?}", sigma.body);
+    let final_sigma = dave
+        .patch("/api/v1/players/me", json!({ "nickname": "zς" }))
+        .await;
+    assert_eq!(final_sigma.status, 409, "{:?}", final_sigma.body);
+    // The house's name is not a player's.
+    let house = dave
+        .patch("/api/v1/players/me", json!({ "nickname": "the HOUSE" }))
+        .await;
+    assert_eq!(house.status, 409, "{:?}", house.body);
     let bob_ok = bob
         .patch("/api/v1/players/me", json!({ "nickname": "Bob" }))
         .await;

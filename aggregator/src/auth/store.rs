@@ -34,7 +34,7 @@ pub async fn create(
     )
     .bind(&id)
     .bind(&nickname)
-    .bind(nickname.to_lowercase())
+    .bind(nickname_key(&nickname))
     .bind(login_method)
     .bind(MAX_ENERGY)
     .bind(now_ms)
@@ -130,6 +130,13 @@ where
     }))
 }
 
+/// What nicknames are unique by: case folded (upper, then lower case), so `ZΣ`, `zσ` and
+/// `zς`, or `Straße` and `STRASSE`, are one name. (Lower case alone keeps `ς` and `σ`
+/// apart.)
+pub fn nickname_key(nickname: &str) -> String {
+    nickname.to_uppercase().to_lowercase()
+}
+
 /// Changes the nickname, once; `Ok(false)` when it was changed before.
 pub async fn rename_once(tx: &mut Tx, id: &str, nickname: &str) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query(
@@ -138,7 +145,7 @@ pub async fn rename_once(tx: &mut Tx, id: &str, nickname: &str) -> Result<bool, 
     )
     .bind(id)
     .bind(nickname)
-    .bind(nickname.to_lowercase())
+    .bind(nickname_key(nickname))
     .execute(&mut **tx)
     .await?;
     Ok(updated.rows_affected() == 1)

@@ -62,8 +62,12 @@ pub fn check_fighters(fighters: &[Fighter]) -> Result<(), ApiError> {
             return bad("fighter id must be 1-64 characters".into());
         }
         let name_len = f.name.trim().chars().count();
-        if name_len == 0 || name_len > 50 {
-            return bad(format!("fighter {}: name must be 1-50 characters", f.id));
+        if name_len == 0 || name_len > 50 || !crate::http::input::is_plain_line(&f.name) {
+            return bad(format!(
+                "fighter {}: name must be 1-50 characters on one line, without bidirectional \
+                 or zero-width characters",
+                f.id
+            ));
         }
         if !(1..=5).contains(&f.rarity) {
             return bad(format!("fighter {}: rarity must be 1-5", f.id));

@@ -59,6 +59,9 @@ pub struct PlayerPatch {
 }
 
 /// Whether `nickname` follows the naming rules (the character-name alphabet, 2–32 chars).
+/// Names of the house's own accounts (the ladder's bookmaker): no player takes them.
+const RESERVED_NICKNAMES: [&str; 1] = ["The House"];
+
 pub fn is_valid_nickname(nickname: &str) -> bool {
     nickname.chars().count() <= NICKNAME_MAX_CHARS
         && hero_engine::CharacterText::is_valid_name(nickname)
@@ -83,6 +86,14 @@ pub async fn rename(
     if !is_valid_nickname(nickname) {
         return Err(ApiError::Unprocessable(format!(
             "nickname must be 2-{NICKNAME_MAX_CHARS} letters, digits, spaces, - or _"
+        )));
+    }
+    if RESERVED_NICKNAMES
+        .iter()
+        .any(|r| accounts::nickname_key(r) == accounts::nickname_key(nickname))
+    {
+        return Err(ApiError::Conflict(format!(
+            "nickname {nickname:?} is taken"
         )));
     }
     let now = state.clock.now_ms();

@@ -8,6 +8,22 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 
+/// Whether `c` is an invisible character that changes how text around it is shown: the
+/// bidirectional controls (U+061C, U+200E–F, U+202A–E, U+2066–9), zero-width characters
+/// (U+200B–D, U+2060–4, U+FEFF). A name holding one can read as another name, or reverse the
+/// text after it in a log or a page.
+pub fn is_hidden_format(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Whether `s` is fit to show as one line: no control character (line breaks included) and
+/// no hidden formatting character ([`is_hidden_format`]).
+pub fn is_plain_line(s: &str) -> bool {
+    !s.chars().any(|c| c.is_control() || is_hidden_format(c))
+}
+
 /// Whether `s` holds a percent-escaped control character (`%00`–`%1F`, `%7F`).
 pub fn has_control_escape(s: &str) -> bool {
     let bytes = s.as_bytes();
@@ -77,5 +93,20 @@ mod tests {
         assert!(json_has_nul(br#"["\\\u0000"]"#));
         assert!(!json_has_nul(br#"{"a":"\\u0000"}"#));
         assert!(!json_has_nul(br#"{"a":"\u0041 \n"}"#));
+    }
+
+    #[test]
+    fn plain_lines_have_no_breaks_nor_hidden_formatting() {
+        assert!(is_plain_line("node-7 Ærø 東京"));
+        for bad in [
+            "\nFAKE LOG LINE",
+            "name\r",
+            "\u{202E}good-node",
+            "a\u{200B}b",
+            "\u{FEFF}x",
+            "\u{2066}x\u{2069}",
+        ] {
+            assert!(!is_plain_line(bad), "{bad:?}");
+        }
     }
 }

@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub const UNSIGNED_OFFLINE_AFTER_MS: i64 = 180_000;
 
 fn printable(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
-    if value.chars().count() > max_chars || value.chars().any(char::is_control) {
+    if value.chars().count() > max_chars || !crate::http::input::is_plain_line(value) {
         return Err(ApiError::Unprocessable(format!(
             "{field} must be at most {max_chars} printable characters"
         )));
@@ -47,9 +47,15 @@ fn printable(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError>
 
 fn check_registration(reg: &NodeRegistration) -> Result<(), ApiError> {
     let bad = |m: &str| Err(ApiError::Unprocessable(m.to_string()));
-    let name = reg.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return bad("name must be 1-100 printable characters");
+    // Checked whole, not trimmed: a line break at either end would start a forged log line.
+    let name = &reg.name;
+    if name.trim().is_empty()
+        || name.chars().count() > 100
+        || !crate::http::input::is_plain_line(name)
+    {
+        return bad(
+            "name must be 1-100 printable characters, without line breaks or bidirectional and zero-width characters",
+        );
     }
     if reg.weight > 1000 {
         return bad("weight must be between 0 and 1000");
@@ -532,5 +538,11 @@ mod tests {
         assert!(reg(&|r| r.operator = Some("o\u{1b}".into())).is_err());
         assert!(reg(&|r| r.backend = Some("\u{0}".into())).is_err());
         assert!(reg(&|r| r.version = Some("1\n".into())).is_err());
+        // A line break at either end of a name (trimmed, it passed) forged log lines.
+        assert!(reg(&|r| r.name = "\nFAKE LOG LINE  INFO admin: granted".into()).is_err());
+        assert!(reg(&|r| r.name = "node\n".into()).is_err());
+        // Bidirectional and zero-width characters make one name read as another.
+        assert!(reg(&|r| r.name = "\u{202E}good-node".into()).is_err());
+        assert!(reg(&|r| r.backend = Some("sim\u{200B}".into())).is_err());
     }
 }

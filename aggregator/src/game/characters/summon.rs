@@ -40,9 +40,13 @@ fn check(body: &SummonRequest) -> Result<(), ApiError> {
             "prompt must be 1-{MAX_PROMPT_CHARS} characters"
         )));
     }
-    if body.prompt.chars().any(|c| c.is_control() && c != '\n') {
+    if body
+        .prompt
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || crate::http::input::is_hidden_format(c))
+    {
         return Err(ApiError::Unprocessable(
-            "prompt must not contain control characters".into(),
+            "prompt must not contain control, bidirectional or zero-width characters".into(),
         ));
     }
     if body.power > MAX_SUMMON_POWER {
