@@ -102,6 +102,8 @@ pub fn build(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        // axum's own rejections and the timeout's 408 in the API's error shape.
+        .layer(middleware::from_fn(hero_serve::plain_errors_as_json))
         // Answers given before the body was read (401, 413, 408, ...) leave the connection
         // unusable for another request: they say it closes.
         .layer(middleware::from_fn(hero_serve::close_if_body_unread))

@@ -59,6 +59,8 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        // axum's own rejections and the timeouts' 408 in the API's error shape.
+        .layer(axum::middleware::from_fn(hero_serve::plain_errors_as_json))
         // Answers given before the body was read (401, 413, 408) say the connection closes.
         .layer(axum::middleware::from_fn(hero_serve::close_if_body_unread))
         .with_state(Arc::new(state))

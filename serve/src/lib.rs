@@ -10,6 +10,7 @@
 
 mod caps;
 mod client_ip;
+mod json_errors;
 mod server;
 mod telemetry;
 mod unread_body;
@@ -17,6 +18,7 @@ mod unread_body;
 use std::time::Duration;
 
 pub use client_ip::{client_ip, parse_cidr};
+pub use json_errors::plain_errors_as_json;
 pub use server::serve;
 pub use telemetry::{describe_metrics, keep_drained};
 pub use unread_body::close_if_body_unread;

@@ -422,24 +422,25 @@ const STATUSES: &[&str] = &["online", "offline", "quarantined", "busy", "mainten
     responses(
         (status = 200, description = "Nodes (no secrets) by name, with status, weight, reputation, latency, agreement and probation; the next page's cursor is in `X-Next-Cursor`", body = Vec<NodeInfo>,
             headers(("x-next-cursor" = String, description = "Cursor of the next page; absent on the last page"))),
-        (status = 400, description = "Bad limit, status or cursor", body = crate::http::openapi::ErrorResponse),
+        (status = 400, description = "A control character in the query", body = crate::http::openapi::ErrorResponse),
+        (status = 422, description = "Bad limit, status or cursor", body = crate::http::openapi::ErrorResponse),
     )
 )]
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::Unprocessable(e.body_text()))?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
+        return Err(ApiError::Unprocessable(
             "limit must be between 1 and 1000".into(),
         ));
     }
     if let Some(status) = &query.status
         && !STATUSES.contains(&status.as_str())
     {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::Unprocessable(format!(
             "status must be one of {}",
             STATUSES.join(", ")
         )));
@@ -491,7 +492,7 @@ fn encode_cursor(name: &str, id: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<(String, String), ApiError> {
     use base64::Engine;
-    let bad = || ApiError::BadRequest("cursor is not one this server issued".into());
+    let bad = || ApiError::Unprocessable("cursor is not one this server issued".into());
     if cursor.len() > 512 {
         return Err(bad());
     }
