@@ -210,6 +210,8 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
             "2",
             "--rate-limit-requests-per-hour",
             "60",
+            "--rate-limit-summons-per-hour",
+            "5",
         ]
         .map(String::from)
         .to_vec(),
@@ -219,18 +221,19 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
     let alice = Player::guest(&agg).await;
     let bob = Player::guest(&agg).await;
     let b1 = bob.summon("target").await;
-    // Ten summons an hour (the seed's limit); the eleventh is refused before any charge.
+    // Five summons an hour here (ten by default, the seed's limit); the sixth is refused
+    // before any charge, though the player could pay for it.
     let mut first = None;
-    for i in 0..10 {
+    for i in 0..5 {
         let c = alice.summon(&format!("hero {i}")).await;
         first.get_or_insert(c);
     }
-    let eleventh = alice
+    let sixth = alice
         .post("/api/v1/characters", json!({ "prompt": "one more" }))
         .await;
-    assert_eq!(eleventh.status, 429, "{:?}", eleventh.body);
-    assert_eq!(eleventh.code(), "rate_limited");
-    let wait = eleventh.retry_after.expect("Retry-After");
+    assert_eq!(sixth.status, 429, "{:?}", sixth.body);
+    assert_eq!(sixth.code(), "rate_limited");
+    let wait = sixth.retry_after.expect("Retry-After");
     assert!(wait > 3000 && wait <= 3600, "{wait}");
     let a1 = first.unwrap();
     for _ in 0..2 {
@@ -262,6 +265,23 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
     assert!(ok < 60, "{ok} requests passed");
     // Limits are per player.
     assert_eq!(bob.get("/api/v1/quests").await.status, 200);
+    // A summon the player cannot pay for is refused before it counts: ten of them leave the
+    // hour's ten summons untouched.
+    let carol = Player::guest(&agg).await;
+    let power = carol.me().await["prompt_power"].as_i64().unwrap();
+    for _ in 0..10 {
+        let broke = carol
+            .post(
+                "/api/v1/characters",
+                json!({ "prompt": "a mage", "power": power + 1 }),
+            )
+            .await;
+        assert_eq!(broke.status, 409, "{:?}", broke.body);
+    }
+    let paid = carol
+        .post("/api/v1/characters", json!({ "prompt": "a mage" }))
+        .await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
 }
 
 async fn fighting_characters_cannot_be_deleted(backend: Backend) {

@@ -16,7 +16,7 @@ use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::openapi::ErrorResponse;
 use crate::http::spend::spend;
 use crate::http::{ApiError, ApiJson};
-use crate::ledger::{Change, Resource};
+use crate::ledger::{Change, LedgerError, Resource};
 use crate::state::AppState;
 
 /// Longest summoning prompt, in characters.
@@ -31,6 +31,30 @@ pub struct SummonRequest {
     /// prompt_power to spend on better rarity odds, 0–10 (default 0).
     #[serde(default)]
     pub power: u32,
+}
+
+/// 409 when the player holds less prompt or prompt power than the summon costs.
+async fn can_pay(state: &AppState, player: &str, power: u32) -> ApiResult<()> {
+    let (prompt, prompt_power): (i64, i64) =
+        sqlx::query_as("SELECT prompt, prompt_power FROM players WHERE id = $1")
+            .bind(player)
+            .fetch_optional(&state.db.pool)
+            .await?
+            .ok_or(LedgerError::NoPlayer)?;
+    for (resource, have, need) in [
+        (Resource::Prompt, prompt, SUMMON_PROMPT_COST),
+        (Resource::PromptPower, prompt_power, i64::from(power)),
+    ] {
+        if have < need {
+            return Err(LedgerError::Insufficient {
+                resource: resource.as_str(),
+                have,
+                need,
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 fn check(body: &SummonRequest) -> Result<(), ApiError> {
@@ -107,6 +131,9 @@ pub async fn summon(
     if let Some(replay) = request.replay(&state.db.pool).await? {
         return Ok(replay);
     }
+    // A player who cannot pay is told so before the limit counts the summon and before the
+    // LLM is asked (the spend below checks again, in its transaction).
+    can_pay(&state, &player.id, body.power).await?;
     player.limit(&state, Bucket::Summons).await?;
     let wish = body.prompt.trim();
     let rarity = odds::roll_rarity(body.power, rand::random_range(0..100));
