@@ -41,11 +41,12 @@ pub fn still_reachable<'a>(
 /// Which agreeing vote's log and description are published (index into the candidates, each
 /// `(result hash, node reputation)` of a counted valid vote for the winner): those a quorum of
 /// k sent byte for byte, when a quorum did; otherwise those of the most reputable voter.
-/// Remaining ties go to the smallest hash, so neither the fastest node nor a colluding
+/// Remaining ties go to a draw ([`draws`]), so neither the fastest node nor a colluding
 /// minority picks the text.
 pub fn published(k: usize, candidates: &[([u8; 32], f64)]) -> Option<usize> {
     let group = |hash: &[u8; 32]| candidates.iter().filter(|(h, _)| h == hash).count();
     let need = quorum(k);
+    let draws = draws(candidates);
     (0..candidates.len()).max_by(|&a, &b| {
         let (ha, ra) = &candidates[a];
         let (hb, rb) = &candidates[b];
@@ -53,9 +54,33 @@ pub fn published(k: usize, candidates: &[([u8; 32], f64)]) -> Option<usize> {
         agreed(ha)
             .cmp(&agreed(hb))
             .then_with(|| ra.total_cmp(rb))
-            .then_with(|| hb.cmp(ha))
+            .then_with(|| draws[b].cmp(&draws[a]))
             .then_with(|| b.cmp(&a))
     })
+}
+
+/// Each candidate's place in the draw (the smallest wins): SHA-256 of every candidate's hash
+/// (sorted, so the order of arrival does not matter) followed by its own. A voter cannot aim
+/// for first place without knowing the other texts before it answers. The smallest hash alone
+/// could be aimed for: a voter tried descriptions until its hash began with zeros, and its
+/// text was published over two honest ones.
+fn draws(candidates: &[([u8; 32], f64)]) -> Vec<[u8; 32]> {
+    let mut all: Vec<&[u8; 32]> = candidates.iter().map(|(h, _)| h).collect();
+    all.sort_unstable();
+    candidates
+        .iter()
+        .map(|(own, _)| {
+            let mut input = Vec::with_capacity(32 * (all.len() + 1));
+            for h in &all {
+                input.extend_from_slice(&h[..]);
+            }
+            input.extend_from_slice(own);
+            let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+            let mut out = [0u8; 32];
+            out.copy_from_slice(digest.as_ref());
+            out
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -75,13 +100,40 @@ mod tests {
             published(5, &[(a, 0.9), (b, 0.2), (b, 0.2), (b, 0.2), (a, 0.9)]),
             Some(1)
         );
-        // Two colluders sending one text in k = 5 do not pick it; equal reputations fall
-        // to the smallest hash, not to the fastest.
-        assert_eq!(
-            published(5, &[(c, 1.0), (c, 1.0), (a, 1.0), (b, 1.0)]),
-            Some(2)
-        );
+        // Two colluders sending one text in k = 5 do not pick it by being first: equal
+        // reputations fall to the draw, whatever the order of arrival.
+        let drawn = |votes: &[([u8; 32], f64)]| published(5, votes).map(|i| votes[i].0);
+        let first = drawn(&[(c, 1.0), (c, 1.0), (a, 1.0), (b, 1.0)]);
+        assert!(first.is_some());
+        assert_eq!(first, drawn(&[(a, 1.0), (b, 1.0), (c, 1.0), (c, 1.0)]));
+        assert_eq!(first, drawn(&[(b, 1.0), (c, 1.0), (a, 1.0), (c, 1.0)]));
         assert_eq!(published(3, &[]), None);
+    }
+
+    #[test]
+    fn the_smallest_hash_does_not_win_the_draw() {
+        // A voter that ground its text's hash down to zeros, against two honest texts that
+        // differ from battle to battle: it wins about a third of the draws, as any voter.
+        let ground = [0u8; 32];
+        let battles = 600u32;
+        let mut won = 0;
+        for i in 0..battles {
+            let honest = |n: u32| {
+                let digest =
+                    ring::digest::digest(&ring::digest::SHA256, &(i * 2 + n).to_le_bytes());
+                let mut h = [0u8; 32];
+                h.copy_from_slice(digest.as_ref());
+                h
+            };
+            let votes = [(honest(0), 1.0), (ground, 1.0), (honest(1), 1.0)];
+            if published(3, &votes) == Some(1) {
+                won += 1;
+            }
+        }
+        assert!(
+            (150..=250).contains(&won),
+            "the ground hash won {won} of {battles} draws"
+        );
     }
 
     #[test]
