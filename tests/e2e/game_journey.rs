@@ -2,6 +2,7 @@
 //! battle settled by the nodes' consensus, rewards, quest progress and claims, the leaderboard,
 //! the replay and the histories; and the OpenAPI document against the routes really served.
 
+use base64::Engine as _;
 use hero_testkit::{Backend, TestDb, on_both_databases};
 use hero_tests::game::{Player, assert_ledger_balances, send};
 use hero_tests::{Aggregator, AggregatorOptions, NodeProcess};
@@ -152,6 +153,25 @@ async fn player_journey(backend: Backend) {
     .await;
     assert_eq!(page2.body["items"][0]["rank"], 2);
     assert_eq!(page2.body["items"][0]["wins"], 0);
+    // A cursor carries its row's rank, sealed: one with the rank changed is refused, not
+    // answered with the rank its author chose.
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .unwrap();
+    let fields: Vec<String> = String::from_utf8(decoded)
+        .unwrap()
+        .split('|')
+        .map(str::to_owned)
+        .collect();
+    let mut forged = fields.clone();
+    forged[2] = "41".into();
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.join("|"));
+    let refused = send(reqwest::Client::new().get(format!(
+        "{}/api/v1/leaderboard?kind=players&limit=1&cursor={forged}",
+        agg.url()
+    )))
+    .await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
 
     // Replay: rounds in order, and the three votes.
     let with_votes = agg.with_votes(battle_id, 3, 15).await;

@@ -72,6 +72,13 @@ impl Application {
         )?;
         let game = Arc::new(crate::game::Game::new(&config.game, db.dialect));
         let auth = Arc::new(crate::auth::Auth::build(&config.auth, &db, clock.now_ms()).await?);
+        let board_cursor_key = crate::auth::secrets::shared_key(
+            &db,
+            crate::game::leaderboard::CURSOR_KEY,
+            clock.now_ms(),
+        )
+        .await
+        .context("loading the leaderboard's cursor key from the database")?;
         let ladder = Arc::new(crate::ladder::Ladder {
             ledger: game.ledger,
             args: config.ladder.clone(),
@@ -148,6 +155,7 @@ impl Application {
             battle_cache,
             board_cache: Arc::new(crate::game::leaderboard::BoardCache::new(
                 config.reads.leaderboard_ttl,
+                board_cursor_key,
             )),
             db,
             registry: nodes.registry,

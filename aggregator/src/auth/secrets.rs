@@ -25,6 +25,32 @@ pub fn new_secret() -> String {
     hex::encode(bytes)
 }
 
+/// The HMAC key kept in `server_secrets` under `name`, created by whichever replica starts
+/// first: every replica signs and checks with the same one.
+pub async fn shared_key(
+    db: &crate::db::Db,
+    name: &str,
+    now_ms: i64,
+) -> Result<ring::hmac::Key, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO server_secrets (name, value, created_at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(new_secret())
+    .bind(now_ms)
+    .execute(&db.writer)
+    .await?;
+    let secret: String = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+        .bind(name)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        secret.as_bytes(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

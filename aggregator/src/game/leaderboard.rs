@@ -64,11 +64,19 @@ pub struct Standing {
 }
 
 /// Leaderboard pages served from memory for `--leaderboard-cache-ms`: a busy board is read
-/// from the database once per interval, not once per viewer.
+/// from the database once per interval, not once per viewer. Also the key its cursors are
+/// sealed with.
 pub struct BoardCache {
     /// `None` when turned off.
     cache: Option<Cache<String, Arc<Tagged>>>,
+    /// A cursor carries the rank of its row (counting the rows before it would be a walk of
+    /// the whole index), so it is sealed: a forged one set any character's rank, and was
+    /// cached under its key for whoever followed the link.
+    cursor_key: ring::hmac::Key,
 }
+
+/// The name of the cursor key in `server_secrets`.
+pub const CURSOR_KEY: &str = "leaderboard_cursor";
 
 /// Bytes of pages kept at most (each a kind, a cursor and a limit).
 const BOARD_BYTES: u64 = 4 * 1024 * 1024;
@@ -77,7 +85,7 @@ const BOARD_BYTES: u64 = 4 * 1024 * 1024;
 const CACHED_CURSOR_LEN: usize = 128;
 
 impl BoardCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, cursor_key: ring::hmac::Key) -> Self {
         let cache = (!ttl.is_zero()).then(|| {
             Cache::builder()
                 .max_capacity(BOARD_BYTES)
@@ -88,7 +96,35 @@ impl BoardCache {
                 .time_to_live(ttl)
                 .build()
         });
-        Self { cache }
+        Self { cache, cursor_key }
+    }
+
+    fn mac(&self, fields: &[&str]) -> String {
+        let tag = ring::hmac::sign(&self.cursor_key, fields.join("|").as_bytes());
+        hex::encode(&tag.as_ref()[..16])
+    }
+
+    /// The cursor of a row: its `fields` (the rank last) and their MAC.
+    fn seal(&self, fields: &[&str]) -> String {
+        let mac = self.mac(fields);
+        let mut sealed = fields.to_vec();
+        sealed.push(&mac);
+        paging::cursor(&sealed)
+    }
+
+    /// The rank carried by `page`'s cursor of `parts` parts (0 for the first page); 422 for a
+    /// cursor this board did not seal.
+    fn rank(&self, page: &PageQuery, parts: usize) -> ApiResult<i64> {
+        let Some(fields) = page.cursor(parts)? else {
+            return Ok(0);
+        };
+        let bad = || crate::http::ApiError::Unprocessable("cursor is not valid".into());
+        let (mac, signed) = fields.split_last().ok_or_else(bad)?;
+        let signed: Vec<&str> = signed.iter().map(String::as_str).collect();
+        if !crate::auth::secrets::secrets_match(mac, &self.mac(&signed)) {
+            return Err(bad());
+        }
+        paging::rank(signed.last().ok_or_else(bad)?)
     }
 }
 
@@ -149,11 +185,9 @@ async fn characters(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult
             Key::asc_text("c.id"),
         ],
     };
-    let (rows, cursor) = list.page(&state.db, page, 4).await?;
-    let rank = cursor
-        .map(|c| paging::rank(&c[3]))
-        .transpose()?
-        .unwrap_or(0);
+    let board = &state.board_cache;
+    let rank = board.rank(page, 5)?;
+    let (rows, _) = list.page(&state.db, page, 5).await?;
     let items = rows
         .iter()
         .zip(rank + 1..)
@@ -174,7 +208,7 @@ async fn characters(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Page::from_rows(items, limit, |s| {
-        paging::cursor(&[
+        board.seal(&[
             &s.wins.to_string(),
             &s.win_rate_bp.to_string(),
             s.character_id.as_deref().unwrap_or_default(),
@@ -191,11 +225,9 @@ async fn players(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult<Pa
         filters: &[],
         keys: &[Key::desc_int("wins"), Key::asc_text("id")],
     };
-    let (rows, cursor) = list.page(&state.db, page, 3).await?;
-    let rank = cursor
-        .map(|c| paging::rank(&c[2]))
-        .transpose()?
-        .unwrap_or(0);
+    let board = &state.board_cache;
+    let rank = board.rank(page, 4)?;
+    let (rows, _) = list.page(&state.db, page, 4).await?;
     let items = rows
         .iter()
         .zip(rank + 1..)
@@ -217,6 +249,6 @@ async fn players(state: &AppState, page: &PageQuery, limit: i64) -> ApiResult<Pa
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Page::from_rows(items, limit, |s| {
-        paging::cursor(&[&s.wins.to_string(), &s.player_id, &s.rank.to_string()])
+        board.seal(&[&s.wins.to_string(), &s.player_id, &s.rank.to_string()])
     }))
 }

@@ -8,7 +8,7 @@ use rand::distr::Alphanumeric;
 use ring::hmac;
 
 use super::NONCE_TTL_MS;
-use crate::auth::secrets::{new_secret, secrets_match};
+use crate::auth::secrets::{secrets_match, shared_key};
 use crate::db::{Db, Tx};
 
 /// Digits of the expiry at the front of a nonce (milliseconds, zero-padded).
@@ -25,22 +25,7 @@ pub struct NonceKey(hmac::Key);
 impl NonceKey {
     /// The key kept in `server_secrets`, created by whichever replica starts first.
     pub async fn load(db: &Db, now_ms: i64) -> Result<NonceKey, sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO server_secrets (name, value, created_at_ms) VALUES ('siwe_nonce', $1, $2) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(new_secret())
-        .bind(now_ms)
-        .execute(&db.writer)
-        .await?;
-        let secret: String =
-            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = 'siwe_nonce'")
-                .fetch_one(&db.pool)
-                .await?;
-        Ok(NonceKey(hmac::Key::new(
-            hmac::HMAC_SHA256,
-            secret.as_bytes(),
-        )))
+        shared_key(db, "siwe_nonce", now_ms).await.map(NonceKey)
     }
 
     fn mac(&self, payload: &str) -> String {
