@@ -191,9 +191,9 @@ async fn a_call_cut_short_by_the_deadline_costs_its_node_nothing(backend: Backen
     let agg = Aggregator::start(
         &db,
         &AggregatorOptions {
-            node_timeout_ms: 1_500,
-            deadline_ms: 2_700,
-            lease_ms: 10_000,
+            node_timeout_ms: 2_500,
+            deadline_ms: 4_200,
+            lease_ms: 12_000,
             ..AggregatorOptions::default()
         },
     );
@@ -204,9 +204,9 @@ async fn a_call_cut_short_by_the_deadline_costs_its_node_nothing(backend: Backen
     let fighters = pair();
     let id = agg.create_battle(&fighters, 21).await;
     // Joins after the first selection: it is the only backup when the hanging nodes time out
-    // (at 1.5 s), with 1.2 s left of the round, and it needs 2 s.
+    // (at 2.5 s), with 1.7 s left of the round, and it needs 3 s.
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let late = TestNode::start(&agg.url(), "late", Behavior::Honest { delay_ms: 2_000 }).await;
+    let late = TestNode::start(&agg.url(), "late", Behavior::Honest { delay_ms: 3_000 }).await;
     agg.wait_online(4).await;
     let battle = agg.settled(&id, 30).await;
     assert_eq!(battle["settled_by"], "fallback", "{battle}");

@@ -541,4 +541,28 @@ async fn a_revoked_admin_stops_getting_every_event(backend: Backend) {
     if let Ok(Some(Ok(Message::Text(text)))) = after {
         panic!("a message after the revocation: {text}");
     }
+
+    // An admin who authenticates again as a player does not keep `all` under the player's
+    // token (which is re-checked as a player's, so revoking the admin would not reach it).
+    let mut socket = ws_connect(&agg).await;
+    let guest = Player::guest(&agg).await;
+    for message in [
+        json!({"type": "auth", "token": ADMIN_TOKEN}),
+        json!({"type": "subscribe", "topic": "all"}),
+        json!({"type": "auth", "token": guest.access_token}),
+    ] {
+        socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(next_json(&mut socket).await["as"], "admin");
+    assert_eq!(next_json(&mut socket).await["type"], "subscribed");
+    assert_eq!(next_json(&mut socket).await["as"], "player");
+    let third = agg.create_battle(&fighters, 3).await;
+    agg.settled(&third, 30).await;
+    let after = tokio::time::timeout(Duration::from_secs(2), socket.next()).await;
+    if let Ok(Some(Ok(Message::Text(text)))) = after {
+        panic!("`all` outlived the admin identity: {text}");
+    }
 }

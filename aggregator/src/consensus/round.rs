@@ -102,6 +102,15 @@ const CAPACITY_RETRY: Duration = Duration::from_millis(5);
 /// No call starts with less time left than this (or a whole node timeout, when shorter): a
 /// node asked moments before the deadline could not answer, and would be blamed for it.
 const MIN_CALL_BUDGET: Duration = Duration::from_secs(1);
+/// Time a call may lose to the round's own bookkeeping and still count as whole.
+const BUDGET_SLACK: Duration = Duration::from_millis(10);
+
+/// Longest a round short of nodes waits for nodes that are full by their own word (their
+/// heartbeat's report of other replicas' calls, or a 503), none of them with a call of this
+/// replica's: a node saying it is full costs nothing, so a round does not wait out its
+/// deadline on that word alone. Nodes full with this replica's calls are waited for until the
+/// deadline: those calls end within the node timeout.
+const WAIT_ON_WORD: Duration = Duration::from_secs(3);
 
 /// Calls still running when the verdict was reached; their votes are recorded afterwards.
 pub struct Pending {
@@ -262,14 +271,14 @@ impl Consensus {
         // What the first calls of a round get.
         let whole = self.settings.node_timeout.min(self.settings.deadline);
         let left = deadline.saturating_duration_since(Instant::now());
-        if left < whole.min(MIN_CALL_BUDGET) {
+        // (The first calls start microseconds after the deadline is set: they always go.)
+        if left + BUDGET_SLACK < whole.min(MIN_CALL_BUDGET) {
             return None;
         }
         let timeout = self.settings.node_timeout.min(left);
         Some(Budget {
             timeout,
-            // (The first calls start microseconds after the deadline is set.)
-            cut_short: timeout + Duration::from_millis(10) < whole,
+            cut_short: timeout + BUDGET_SLACK < whole,
         })
     }
 
@@ -318,12 +327,13 @@ impl Consensus {
         fanout.running(&partner)
     }
 
-    fn busy_nodes_exist(&self, fanout: &Fanout) -> bool {
+    fn busy_nodes_exist(&self, fanout: &Fanout, started: Instant) -> bool {
         self.registry.has_busy_candidates(
             &fanout.tried,
             &fanout.operators,
             self.clock.now_ms(),
             self.settings.offline_after_ms,
+            started.elapsed() < WAIT_ON_WORD,
         )
     }
 
@@ -335,7 +345,8 @@ impl Consensus {
         feed: Option<Arc<dyn RoundWatcher>>,
     ) -> Decision {
         let k = self.settings.k;
-        let deadline = Instant::now() + self.settings.deadline;
+        let started = Instant::now();
+        let deadline = started + self.settings.deadline;
         let ctx = Arc::new(CallContext {
             client: self.client.clone(),
             battle_id: request.battle_id.clone(),
@@ -391,7 +402,7 @@ impl Consensus {
                 hedge_at = None;
                 race = self.hedge(&mut fanout);
             }
-            let waiting_for_capacity = unfilled > 0 && self.busy_nodes_exist(&fanout);
+            let waiting_for_capacity = unfilled > 0 && self.busy_nodes_exist(&fanout, started);
             if fanout.calls.is_empty() && !waiting_for_capacity {
                 reason = if votes.is_empty() {
                     "no online node with free capacity".into()

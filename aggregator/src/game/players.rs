@@ -58,10 +58,25 @@ pub struct PlayerPatch {
     pub nickname: String,
 }
 
-/// Whether `nickname` follows the naming rules (the character-name alphabet, 2–32 chars).
 /// Names of the house's own accounts (the ladder's bookmaker): no player takes them.
 const RESERVED_NICKNAMES: [&str; 1] = ["The House"];
 
+/// Whether `nickname` reads as one of [`RESERVED_NICKNAMES`]: compared case-folded, with
+/// spaces, `-` and `_` runs as one space.
+fn is_reserved(nickname: &str) -> bool {
+    let plain = |s: &str| {
+        accounts::nickname_key(s)
+            .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    RESERVED_NICKNAMES
+        .iter()
+        .any(|r| plain(r) == plain(nickname))
+}
+
+/// Whether `nickname` follows the naming rules (the character-name alphabet, 2–32 chars).
 pub fn is_valid_nickname(nickname: &str) -> bool {
     nickname.chars().count() <= NICKNAME_MAX_CHARS
         && hero_engine::CharacterText::is_valid_name(nickname)
@@ -88,10 +103,7 @@ pub async fn rename(
             "nickname must be 2-{NICKNAME_MAX_CHARS} letters, digits, spaces, - or _"
         )));
     }
-    if RESERVED_NICKNAMES
-        .iter()
-        .any(|r| accounts::nickname_key(r) == accounts::nickname_key(nickname))
-    {
+    if is_reserved(nickname) {
         return Err(ApiError::Conflict(format!(
             "nickname {nickname:?} is taken"
         )));

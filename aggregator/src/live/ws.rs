@@ -310,9 +310,10 @@ impl Session {
     fn wants(&mut self, event: &Event) -> bool {
         let mine =
             |who: &Option<Who>, player: &str| matches!(who, Some(Who::Player(p)) if p == player);
+        let all = self.all && self.who == Some(Who::Admin);
         if let Some(owner) = &event.owner {
             // A player's own event: theirs and the admin's only.
-            return self.all || (self.mine && mine(&self.who, owner));
+            return all || (self.mine && mine(&self.who, owner));
         }
         if let Some(followed) = self.battles.get_mut(&event.battle_id)
             && event.kind != Kind::Created
@@ -328,8 +329,7 @@ impl Session {
             }
             return true;
         }
-        self.all
-            || (self.ladder && event.ladder)
+        all || (self.ladder && event.ladder)
             || (self.mine && event.players.iter().any(|p| mine(&self.who, p)))
     }
 
@@ -391,18 +391,28 @@ impl Session {
 
     async fn authenticate(&mut self, token: &str) -> Value {
         if let Ok(Some(_name)) = crate::auth::admin::authenticate(&self.state, token).await {
-            self.who = Some(Who::Admin);
-            self.token = Some(token.to_owned());
+            self.assume(Who::Admin, token);
             return json!({"type": "authenticated", "as": "admin"});
         }
         match CurrentPlayer::from_token(&self.state, token).await {
             Ok(player) => {
-                self.who = Some(Who::Player(player.id.clone()));
-                self.token = Some(token.to_owned());
+                self.assume(Who::Player(player.id.clone()), token);
                 json!({"type": "authenticated", "as": "player", "player_id": player.id})
             }
             Err(e) => error(&e.to_string()),
         }
+    }
+
+    /// Takes `who`'s identity under `token`. Another identity starts with no private topic:
+    /// an admin's `all` is not kept by a socket that then authenticates as a player (whose
+    /// token is re-checked as a player's, not an admin's).
+    fn assume(&mut self, who: Who, token: &str) {
+        if self.who.as_ref() != Some(&who) {
+            self.all = false;
+            self.mine = false;
+        }
+        self.who = Some(who);
+        self.token = Some(token.to_owned());
     }
 
     async fn handle(&mut self, text: &str) -> Vec<Value> {

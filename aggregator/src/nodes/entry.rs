@@ -9,10 +9,6 @@ use hero_protocol::signing::PublicKey;
 
 use super::reputation::{NodeCounters, VoteOutcome};
 
-/// How long after its last valid answer a full node is still waited for (see
-/// [`NodeEntry::capacity_comes_back`]).
-pub const BUSY_BELIEVED_MS: i64 = 5 * 60 * 1000;
-
 /// One registered node.
 pub struct NodeEntry {
     pub id: String,
@@ -46,8 +42,6 @@ pub struct NodeEntry {
     pub maintenance: AtomicBool,
     /// The node answered 503 (at capacity): not asked again before this time.
     pub busy_until_ms: AtomicI64,
-    /// When the node last gave this replica a valid answer (0: never).
-    pub last_answered_ms: AtomicI64,
     pub counters: Mutex<NodeCounters>,
     /// Heartbeat or counters changed since the last flush.
     pub dirty: AtomicBool,
@@ -87,7 +81,6 @@ impl NodeEntry {
             probation: AtomicBool::new(false),
             maintenance: AtomicBool::new(false),
             busy_until_ms: AtomicI64::new(0),
-            last_answered_ms: AtomicI64::new(0),
             counters: Mutex::new(NodeCounters::default()),
             dirty: AtomicBool::new(false),
             flushed: Mutex::new(NodeCounters::default()),
@@ -186,25 +179,11 @@ impl NodeEntry {
             Err(poisoned) => poisoned.into_inner(),
         };
         counters.record(outcome, latency_ms, now_ms);
-        if outcome != VoteOutcome::Failed {
-            self.last_answered_ms.fetch_max(now_ms, Ordering::Relaxed);
-        }
         if self.on_probation() && counters.agreed_votes >= probation_votes {
             self.probation.store(false, Ordering::Relaxed);
             tracing::info!(node.id = %self.id, node.name = %self.name, agreed = counters.agreed_votes, "node finished probation");
         }
         self.dirty.store(true, Ordering::Release);
-    }
-
-    /// Whether a round short of nodes should wait for this one while it is full: this
-    /// replica has calls on it (they end within the node timeout), or it answered validly in
-    /// the last [`BUSY_BELIEVED_MS`], so its word about other replicas' calls is believed. A
-    /// node that only says it is full (a heartbeat claiming any load costs nothing) is not
-    /// waited for: it made every round short of nodes wait until its deadline.
-    pub fn capacity_comes_back(&self, now_ms: i64) -> bool {
-        let answered = self.last_answered_ms.load(Ordering::Relaxed);
-        self.in_flight.load(Ordering::Relaxed) > 0
-            || (answered > 0 && now_ms - answered <= BUSY_BELIEVED_MS)
     }
 
     /// The node said it is at capacity: leave it alone until `until_ms`, at no cost.

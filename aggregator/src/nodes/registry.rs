@@ -107,14 +107,16 @@ impl NodeRegistry {
     }
 
     /// Whether an online, healthy node outside the exclusions exists that is only busy (at
-    /// capacity) and whose capacity comes back ([`NodeEntry::capacity_comes_back`]): then a
-    /// battle short of nodes should wait for a free slot, not fall back.
+    /// capacity): then a battle short of nodes should wait for a free slot, not fall back.
+    /// Without `believe_word`, only nodes holding calls of this replica count (their capacity
+    /// surely comes back), not those full by their own report alone.
     pub fn has_busy_candidates(
         &self,
         exclude: &[String],
         exclude_operators: &[String],
         now_ms: i64,
         offline_after_ms: i64,
+        believe_word: bool,
     ) -> bool {
         self.nodes.iter().any(|e| {
             let n = e.value();
@@ -127,7 +129,7 @@ impl NodeRegistry {
                     .as_ref()
                     .is_none_or(|op| !exclude_operators.contains(op))
                 && n.counters().selection_weight(n.weight, now_ms) > 0.0
-                && n.capacity_comes_back(now_ms)
+                && (believe_word || n.in_flight.load(Ordering::Relaxed) > 0)
         })
     }
 
@@ -512,30 +514,24 @@ mod trust_tests {
     }
 
     #[test]
-    fn a_node_that_only_says_it_is_full_is_not_waited_for() {
+    fn a_node_full_by_its_word_alone_is_waited_for_only_while_its_word_is_believed() {
         let registry = NodeRegistry::new();
         let n = registry.upsert(node(1, "a", false));
         // A heartbeat claiming more than the node's capacity is cut to it.
         n.heartbeat(1_000, u32::MAX);
         assert_eq!(n.info(1_000, 60_000).current_requests, 2);
         assert!(registry.assign(1, &[], &[], 1_000, 60_000).is_empty());
+        assert!(registry.has_busy_candidates(&[], &[], 1_000, 60_000, true));
         assert!(
-            !registry.has_busy_candidates(&[], &[], 1_000, 60_000),
-            "full by its word alone, never having answered: not worth waiting for"
+            !registry.has_busy_candidates(&[], &[], 1_000, 60_000, false),
+            "full by its word alone: not waited for once the round stops believing it"
         );
-        // Once it answered validly, its word about other replicas' calls is believed...
-        n.record(VoteOutcome::Agreed, 1, 2_000, 0);
-        assert!(registry.has_busy_candidates(&[], &[], 2_000, 60_000));
-        // ...for a while.
-        let later = 2_000 + crate::nodes::entry::BUSY_BELIEVED_MS + 1;
-        n.heartbeat(later, 2);
-        assert!(!registry.has_busy_candidates(&[], &[], later, 60_000));
         // This replica's own calls on it always come back.
-        n.heartbeat(later, 1);
-        let held = registry.assign(1, &[], &[], later, 60_000);
+        n.heartbeat(1_000, 1);
+        let held = registry.assign(1, &[], &[], 1_000, 60_000);
         assert_eq!(held.len(), 1);
-        n.heartbeat(later, 2);
-        assert!(registry.has_busy_candidates(&[], &[], later, 60_000));
+        n.heartbeat(1_000, 2);
+        assert!(registry.has_busy_candidates(&[], &[], 1_000, 60_000, false));
         drop(held);
     }
 

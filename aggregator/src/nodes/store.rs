@@ -62,7 +62,6 @@ fn entry_from_row(row: &AnyRow) -> Result<NodeEntry, sqlx::Error> {
         probation: AtomicBool::new(row.try_get::<i64, _>("probation")? == 1),
         maintenance: AtomicBool::new(row.try_get::<i64, _>("maintenance")? == 1),
         busy_until_ms: AtomicI64::new(0),
-        last_answered_ms: AtomicI64::new(0),
         counters: Mutex::new(counters.clone()),
         dirty: AtomicBool::new(false),
         flushed: Mutex::new(counters),
