@@ -59,11 +59,30 @@ async fn read_sse(mut response: reqwest::Response) -> Vec<(String, u64, Value)> 
     events
 }
 
-async fn ws_connect(
-    agg: &Aggregator,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+async fn ws_connect(agg: &Aggregator) -> Socket {
     let url = format!("{}/api/v1/ws", agg.url().replacen("http://", "ws://", 1));
     tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends each message as JSON text.
+async fn send_all(socket: &mut Socket, messages: impl IntoIterator<Item = Value>) {
+    for message in messages {
+        socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
+    }
+}
+
+/// No text message arrives within 2 s.
+async fn assert_silent(socket: &mut Socket, what: &str) {
+    let after = tokio::time::timeout(Duration::from_secs(2), socket.next()).await;
+    if let Ok(Some(Ok(Message::Text(text)))) = after {
+        panic!("{what}: {text}");
+    }
 }
 
 async fn next_json<S>(socket: &mut S) -> Value
@@ -501,15 +520,14 @@ async fn a_revoked_admin_stops_getting_every_event(backend: Backend) {
     );
     agg.wait_online(3).await;
     let mut socket = ws_connect(&agg).await;
-    for message in [
-        json!({"type": "auth", "token": token}),
-        json!({"type": "subscribe", "topic": "all"}),
-    ] {
-        socket
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .unwrap();
-    }
+    send_all(
+        &mut socket,
+        [
+            json!({"type": "auth", "token": token}),
+            json!({"type": "subscribe", "topic": "all"}),
+        ],
+    )
+    .await;
     assert_eq!(next_json(&mut socket).await["as"], "admin");
     assert_eq!(next_json(&mut socket).await["type"], "subscribed");
     let fighters = pair();
@@ -537,32 +555,25 @@ async fn a_revoked_admin_stops_getting_every_event(backend: Backend) {
     // Nothing more comes: a battle created now is not heard.
     let second = agg.create_battle(&fighters, 2).await;
     agg.settled(&second, 30).await;
-    let after = tokio::time::timeout(Duration::from_secs(2), socket.next()).await;
-    if let Ok(Some(Ok(Message::Text(text)))) = after {
-        panic!("a message after the revocation: {text}");
-    }
+    assert_silent(&mut socket, "after the revocation").await;
 
     // An admin who authenticates again as a player does not keep `all` under the player's
     // token (which is re-checked as a player's, so revoking the admin would not reach it).
     let mut socket = ws_connect(&agg).await;
     let guest = Player::guest(&agg).await;
-    for message in [
-        json!({"type": "auth", "token": ADMIN_TOKEN}),
-        json!({"type": "subscribe", "topic": "all"}),
-        json!({"type": "auth", "token": guest.access_token}),
-    ] {
-        socket
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .unwrap();
-    }
+    send_all(
+        &mut socket,
+        [
+            json!({"type": "auth", "token": ADMIN_TOKEN}),
+            json!({"type": "subscribe", "topic": "all"}),
+            json!({"type": "auth", "token": guest.access_token}),
+        ],
+    )
+    .await;
     assert_eq!(next_json(&mut socket).await["as"], "admin");
     assert_eq!(next_json(&mut socket).await["type"], "subscribed");
     assert_eq!(next_json(&mut socket).await["as"], "player");
     let third = agg.create_battle(&fighters, 3).await;
     agg.settled(&third, 30).await;
-    let after = tokio::time::timeout(Duration::from_secs(2), socket.next()).await;
-    if let Ok(Some(Ok(Message::Text(text)))) = after {
-        panic!("`all` outlived the admin identity: {text}");
-    }
+    assert_silent(&mut socket, "`all` outlived the admin identity").await;
 }
